@@ -1,0 +1,24 @@
+"""Reference data: reading, validation, graphs, datasets and batches."""
+
+from .dataset import DiskFrames, GraphDataset, make_loader, split_frames, write_disk_dataset
+from .frame import Frame
+from .graph import collate, frame_to_graph
+from .neighbors import neighbor_list
+from .readers import KeyMap, iter_frames, read_frames
+from .validation import validate_frame
+
+__all__ = [
+    "Frame",
+    "KeyMap",
+    "read_frames",
+    "iter_frames",
+    "validate_frame",
+    "GraphDataset",
+    "DiskFrames",
+    "write_disk_dataset",
+    "make_loader",
+    "split_frames",
+    "frame_to_graph",
+    "collate",
+    "neighbor_list",
+]

@@ -1,0 +1,21 @@
+"""Errors that reach a user as one clear message (the CLI prints them without a traceback)."""
+
+
+class RidgelineError(Exception):
+    """Base class of every error ridgeline raises on purpose."""
+
+
+class DataError(RidgelineError, ValueError):
+    """A data file, frame or key is wrong; the message names the file, the frame and the problem."""
+
+
+class ModelFileError(RidgelineError, ValueError):
+    """A model or checkpoint file is missing, corrupted, truncated or incompatible."""
+
+
+class ConfigError(RidgelineError, ValueError):
+    """A configuration key or value is wrong; the message lists the valid keys."""
+
+
+class UnknownElementError(RidgelineError, ValueError):
+    """A structure has an element the model was not trained on."""

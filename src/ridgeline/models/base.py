@@ -1,0 +1,74 @@
+"""What every energy model shares: element bookkeeping, edge geometry, scale/shift readout."""
+
+from __future__ import annotations
+
+import torch
+from ase.data import chemical_symbols
+
+from .. import keys
+from ..errors import UnknownElementError
+from ..nn.readout import PerElementScaleShift
+from ..nn.scatter import scatter_sum
+
+
+class EnergyModel(torch.nn.Module):
+    """Maps a batch to per-atom and per-structure energies. Forces and stress come from
+    :class:`~ridgeline.models.derivatives.ForceStressOutput`, never from the model itself.
+
+    Subclasses implement ``atomic_features`` (the descriptor of each atom's environment, also
+    used by uncertainty and domain-of-applicability tools) and ``atomic_outputs``.
+    """
+
+    architecture: str = ""
+
+    def __init__(self, elements: list[int], cutoff: float):
+        super().__init__()
+        self.elements = [int(z) for z in elements]
+        self.cutoff = float(cutoff)
+        species_of_z = torch.full((119,), -1, dtype=torch.long)
+        species_of_z[self.elements] = torch.arange(len(self.elements))
+        self.register_buffer("species_of_z", species_of_z, persistent=False)
+        self.scale_shift = PerElementScaleShift(len(self.elements))
+
+    @property
+    def n_elements(self) -> int:
+        return len(self.elements)
+
+    def hyperparameters(self) -> dict:
+        """Keyword arguments that rebuild this model (saved in the model file)."""
+        raise NotImplementedError
+
+    def species(self, numbers: torch.Tensor) -> torch.Tensor:
+        s = self.species_of_z[numbers]
+        if (s < 0).any():
+            unknown = sorted({chemical_symbols[int(z)] for z in numbers[s < 0].unique()})
+            known = [chemical_symbols[z] for z in self.elements]
+            raise UnknownElementError(f"element(s) {', '.join(unknown)} not known to this model (trained on {', '.join(known)})")
+        return s
+
+    @staticmethod
+    def edge_geometry(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """r_ij = r_j - r_i + S_ij @ cell, computed here so gradients reach positions and cell."""
+        pos, (i, j) = batch[keys.POSITIONS], batch[keys.EDGE_INDEX]
+        cell_of_edge = batch[keys.CELL][batch[keys.BATCH][i]]  # (E, 3, 3)
+        vectors = pos[j] - pos[i] + torch.einsum("ek,ekl->el", batch[keys.EDGE_SHIFTS], cell_of_edge)
+        return vectors, torch.linalg.norm(vectors, dim=-1)
+
+    def atomic_features(self, batch: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, batch: dict) -> dict:
+        species = self.species(batch[keys.NUMBERS])
+        y = self.atomic_outputs(batch, species)
+        atomic = self.scale_shift(y, species)
+        energy = scatter_sum(atomic, batch[keys.BATCH], len(batch[keys.N_ATOMS]))
+        return {keys.ATOMIC_ENERGIES: atomic, keys.ENERGY: energy}
+
+    def atomic_outputs(self, batch: dict, species: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def fit_statistics(self, batches, atomic_energies, scale) -> None:
+        """Set element references and scales (from the dataset) and any descriptor statistics."""
+        self.scale_shift.atomic_energies.copy_(torch.as_tensor(atomic_energies))
+        self.scale_shift.scale.copy_(torch.as_tensor(scale))

@@ -1,0 +1,64 @@
+"""Forces, stress and Hessians as exact derivatives of the energy (NequIP ``ForceStressOutput``,
+SchNetPack ``Strain``): forces are conservative by construction.
+
+Stress uses a symmetric strain eps applied to positions and cell, r -> r (1 + eps), so
+    virial = -dE/deps,   stress = (1/V) dE/deps   (ASE's sign: positive = tensile).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import keys
+from .base import EnergyModel
+
+
+class ForceStressOutput(torch.nn.Module):
+    def __init__(self, model: EnergyModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict, forces: bool = True, stress: bool = False, training: bool = False) -> dict:
+        """Model outputs plus forces (N, 3) and, if asked, virial and stress (G, 3, 3).
+
+        ``training=True`` keeps the graph of the derivatives so that a loss on forces can be
+        back-propagated to the weights.
+        """
+        batch = dict(batch)
+        pos = batch[keys.POSITIONS]
+        if not pos.requires_grad:
+            pos = pos.detach().requires_grad_(forces or stress)
+        inputs = [pos]
+        if stress:
+            n_graphs = len(batch[keys.N_ATOMS])
+            strain = torch.zeros(n_graphs, 3, 3, dtype=pos.dtype, device=pos.device, requires_grad=True)
+            sym = 0.5 * (strain + strain.transpose(1, 2))
+            pos = pos + torch.einsum("ni,nij->nj", pos, sym[batch[keys.BATCH]])
+            batch[keys.CELL] = batch[keys.CELL] + torch.bmm(batch[keys.CELL], sym)
+            inputs.append(strain)
+        batch[keys.POSITIONS] = pos
+        out = self.model(batch)
+        if not (forces or stress):
+            return out
+        grads = torch.autograd.grad(out[keys.ENERGY].sum(), inputs, create_graph=training)
+        if forces:
+            out[keys.FORCES] = -grads[0]
+        if stress:
+            volume = torch.linalg.det(batch[keys.CELL]).abs()
+            periodic = volume > 0
+            safe = torch.where(periodic, volume, torch.ones_like(volume))
+            out[keys.VIRIAL] = -grads[1]
+            out[keys.STRESS] = torch.where(periodic[:, None, None], grads[1] / safe[:, None, None], torch.nan)
+        return out
+
+
+def hessian(model: EnergyModel, batch: dict) -> torch.Tensor:
+    """d^2E / dr dr of one small structure, (3N, 3N), by differentiating the forces row by row."""
+    batch = dict(batch)
+    pos = batch[keys.POSITIONS].detach().requires_grad_(True)
+    batch[keys.POSITIONS] = pos
+    energy = model(batch)[keys.ENERGY].sum()
+    (grad,) = torch.autograd.grad(energy, pos, create_graph=True)
+    grad = grad.reshape(-1)
+    rows = [torch.autograd.grad(g, pos, retain_graph=True)[0].reshape(-1) for g in grad]
+    return torch.stack(rows)

@@ -1,0 +1,55 @@
+"""A small, real reference dataset made on the fly with ASE's EMT calculator (no download):
+Langevin MD snapshots of bulk fcc metal at several temperatures, strained cells and a vacancy."""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import units
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+
+def _label(atoms, config_type: str):
+    """A copy of ``atoms`` holding EMT's labels under the REF_ keys (nothing left on a calculator)."""
+    calc = EMT()
+    atoms = atoms.copy()
+    atoms.calc = calc
+    energy, forces, stress = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    atoms.calc = None
+    atoms.info.update(REF_energy=energy, REF_stress=stress, config_type=config_type)
+    atoms.arrays["REF_forces"] = forces
+    return atoms
+
+
+def _md_snapshots(atoms, temperature: float, n: int, interval: int, rng) -> list:
+    atoms = atoms.copy()
+    atoms.calc = EMT()
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+    dyn = Langevin(atoms, 2.0 * units.fs, temperature_K=temperature, friction=0.02, rng=rng)
+    dyn.run(50)  # equilibrate
+    frames = []
+    for _ in range(n):
+        dyn.run(interval)
+        frames.append(_label(atoms, f"md_{int(temperature)}K"))
+    return frames
+
+
+def emt_dataset(element: str = "Cu", n_md: int = 40, seed: int = 0) -> list:
+    """Labelled frames: MD at 300/800/1400 K, randomly strained cells, and a vacancy in MD."""
+    rng = np.random.default_rng(seed)
+    cell = bulk(element, "fcc", cubic=True).repeat((2, 2, 2))  # 32 atoms
+    frames = []
+    for temperature in (300.0, 800.0, 1400.0):
+        frames += _md_snapshots(cell, temperature, n_md, 10, rng)
+    for _ in range(n_md // 2):
+        strained = cell.copy()
+        strain = rng.uniform(-0.04, 0.04, (3, 3))
+        strained.set_cell(strained.cell.array @ (np.eye(3) + 0.5 * (strain + strain.T)), scale_atoms=True)
+        strained.rattle(0.05, seed=int(rng.integers(1 << 31)))
+        frames.append(_label(strained, "strained"))
+    vacancy = cell.copy()
+    del vacancy[0]
+    frames += [_label(a, "vacancy") for a in _md_snapshots(vacancy, 600.0, n_md // 2, 10, rng)]
+    return frames

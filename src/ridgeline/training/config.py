@@ -1,0 +1,186 @@
+"""The training configuration: one YAML file read into typed dataclasses, overridable with
+``key=value`` (dotted for nested keys, e.g. ``training.lr=1e-3``). Unknown keys are errors that
+list the valid ones. Each value has one home here; nothing else holds a default for it."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConfigError
+
+
+@dataclass
+class KeysConfig:
+    """Names of the reference labels in the data files (extxyz info/arrays, ASE db)."""
+
+    energy: str = "REF_energy"
+    forces: str = "REF_forces"
+    stress: str = "REF_stress"
+    config_type: str = "config_type"
+
+
+@dataclass
+class ModelConfig:
+    name: str = "bpnn"  # architecture
+    preset: str = "medium"  # size preset of the architecture
+    cutoff: float = 5.0  # Å
+    # any other key is a hyperparameter of the architecture (checked against its signature)
+    hyperparameters: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 300
+    max_time: float | None = None  # minutes of training wall time, then stop as if converged
+    batch_size: int = 4  # structures per batch
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    energy_weight: float = 1.0  # on (E/N)^2, eV^2/atom^2
+    forces_weight: float = 1.0  # on force components, (eV/Å)^2
+    stress_weight: float = 0.0  # on stress components, (eV/Å^3)^2; 0 = not fitted
+    ema_decay: float = 0.99
+    scheduler_patience: int = 10  # epochs without improvement before the learning rate halves
+    scheduler_factor: float = 0.5
+    min_lr: float = 1e-5
+    early_stopping_patience: int = 40  # epochs without improvement before training stops
+    valid_fraction: float = 0.1  # of train_file, used when no valid_file is given
+    seed: int = 0
+
+
+@dataclass
+class Config:
+    train_file: str = ""
+    test_file: str | None = None
+    valid_file: str | None = None
+    output_dir: str = "runs/ridgeline"
+    dtype: str = "float32"  # float32 or float64
+    device: str = "auto"  # cpu, cuda, or auto
+    min_distance: float = 0.5  # Å; closer atoms in a data file are an error
+    keys: KeysConfig = field(default_factory=KeysConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["model"].update(d["model"].pop("hyperparameters"))
+        return d
+
+
+def _field_types(cls) -> dict:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value, typ, where: str):
+    origin = typing.get_origin(typ)
+    args = [a for a in typing.get_args(typ) if a is not type(None)]
+    if value is None and type(None) in typing.get_args(typ):
+        return None
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
+        typ = args[0]
+    if dataclasses.is_dataclass(typ):
+        return _build(typ, value, where)
+    try:
+        if typ is bool and isinstance(value, str):
+            raise ValueError
+        if typ is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            return float(value)  # YAML reads 1e-3 (no dot) as a string
+        if typ is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if typ is str and isinstance(value, str):
+            return value
+        if typ is dict and isinstance(value, dict):
+            return value
+        if typ is bool and isinstance(value, bool):
+            return value
+    except ValueError:
+        pass
+    raise ConfigError(f"config key {where!r}: expected {getattr(typ, '__name__', typ)}, got {value!r}")
+
+
+def _build(cls, data, where: str = ""):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section {where or 'top level'!r} must be a mapping, got {data!r}")
+    types = _field_types(cls)
+    kwargs = {}
+    extra = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in types or key == "hyperparameters":
+            if cls is ModelConfig:
+                extra[key] = value
+                continue
+            valid = ", ".join(k for k in types)
+            raise ConfigError(f"unknown config key {path!r}; valid keys{' of ' + where if where else ''}: {valid}")
+        kwargs[key] = _coerce(value, types[key], path)
+    obj = cls(**kwargs)
+    if cls is ModelConfig:
+        obj.hyperparameters.update(extra)
+    return obj
+
+
+def check_model_hyperparameters(model: ModelConfig) -> None:
+    """Model keys beyond name/preset/cutoff must be hyperparameters of the chosen architecture."""
+    from ..models import ARCHITECTURES
+
+    if model.name not in ARCHITECTURES:
+        raise ConfigError(f"config key 'model.name': unknown architecture {model.name!r}; available: {', '.join(sorted(ARCHITECTURES))}")
+    cls, presets = ARCHITECTURES[model.name]
+    if model.preset not in presets:
+        raise ConfigError(f"config key 'model.preset': unknown preset {model.preset!r} for {model.name}; available: {', '.join(presets)}")
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "elements", "cutoff")]
+    for key in model.hyperparameters:
+        if key not in valid:
+            raise ConfigError(
+                f"unknown config key 'model.{key}' for architecture {model.name}; valid keys of model: "
+                f"name, preset, cutoff, {', '.join(valid)}"
+            )
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form key=value (e.g. training.lr=1e-3)")
+    key, value = text.split("=", 1)
+    try:
+        parsed = yaml.safe_load(value) if value != "" else None
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip().split("."), parsed
+
+
+def load_config(path=None, overrides: list[str] = (), base: dict | None = None) -> Config:
+    """Read a YAML config (or start from ``base``), apply ``key=value`` overrides, validate."""
+    data = dict(base or {})
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a config file must be a mapping of keys to values")
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {k!r} is not a section")
+        node[keys[-1]] = value
+    config = _build(Config, data)
+    if not config.train_file:
+        raise ConfigError("config key 'train_file' is required (an extxyz file, ASE database or converted dataset)")
+    if config.dtype not in ("float32", "float64"):
+        raise ConfigError(f"config key 'dtype': expected float32 or float64, got {config.dtype!r}")
+    check_model_hyperparameters(config.model)
+    return config

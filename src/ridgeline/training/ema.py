@@ -1,0 +1,30 @@
+"""Exponential moving average of the weights: the averaged weights are evaluated and saved."""
+
+from __future__ import annotations
+
+import torch
+
+
+class EMA:
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.n_updates = 0
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.n_updates += 1
+        # warm-up (as in TensorFlow's ExponentialMovingAverage): early averages do not hold on to the init
+        decay = min(self.decay, (1 + self.n_updates) / (10 + self.n_updates))
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
+            else:
+                self.shadow[k].copy_(v)
+
+    def state_dict(self) -> dict:
+        return {"shadow": self.shadow, "n_updates": self.n_updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.shadow = {k: v.clone() for k, v in state["shadow"].items()}
+        self.n_updates = int(state["n_updates"])

@@ -1,0 +1,260 @@
+"""The training loop: force matching with AdamW, plateau schedule, EMA weights, early stopping on
+a validation split, a checkpoint after every epoch and an exact ``resume``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from ..data import DiskFrames, GraphDataset, KeyMap, make_loader, read_frames, split_frames
+from ..data.statistics import elements_of, fit_atomic_energies, force_rms
+from ..errors import ConfigError
+from ..models import ForceStressOutput, build_model
+from ..models.io import atomic_write_bytes, save_model
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import Config
+from .ema import EMA
+from .loss import WeightedLoss
+from .metrics import Predictions, compute_metrics, predict
+from .report import parity_plot, write_report
+
+# keys that may change between a run and its resume
+_RESUMABLE_CHANGES = {"training.epochs", "training.max_time"}
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    flat = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            flat.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            flat[f"{prefix}{k}"] = v
+    return flat
+
+
+def load_frames(path, config: Config, require=("energy", "forces"), elements=None):
+    """A data file (extxyz, ASE db, ...) read and validated, or a converted on-disk dataset."""
+    if Path(path).is_dir():
+        return DiskFrames(path)
+    key_map = KeyMap(**vars(config.keys))
+    return read_frames(path, key_map, require=require, min_distance=config.min_distance, elements=elements)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"config key 'device': {name!r} asked for but CUDA is not available")
+    return torch.device(name)
+
+
+def validation_loss(p: Predictions, loss: WeightedLoss) -> float:
+    mse = lambda d: float(np.nanmean(d**2)) if np.isfinite(d).any() else 0.0  # noqa: E731
+    value = loss.energy_weight * mse((p.energy_pred - p.energy_ref) / p.n_atoms)
+    value += loss.forces_weight * mse(p.forces_pred - p.forces_ref)
+    if loss.needs_stress:
+        value += loss.stress_weight * mse(p.stress_pred - p.stress_ref)
+    return value
+
+
+class Trainer:
+    def __init__(self, config: Config, progress: bool = True):
+        self.config = config
+        self.out = Path(config.output_dir)
+        self.progress = progress
+        self.device = resolve_device(config.device)
+        self.dtype = getattr(torch, config.dtype)
+        t = config.training
+        self.loss = WeightedLoss(t.energy_weight, t.forces_weight, t.stress_weight)
+        self.checkpoint_path = self.out / "checkpoint.pt"
+        self.model_path = self.out / "model.safetensors"
+
+    # ----------------------------------------------------------------- data
+    def _load_data(self):
+        c, t = self.config, self.config.training
+        require = ["energy"] if t.energy_weight > 0 else []
+        require += ["forces"] if t.forces_weight > 0 else []
+        require += ["stress"] if t.stress_weight > 0 else []
+        frames = load_frames(c.train_file, c, require=tuple(require))
+        if c.valid_file:
+            self.train_frames, self.valid_frames = frames, load_frames(c.valid_file, c, require=tuple(require))
+        else:
+            train_idx, valid_idx = split_frames(len(frames), t.valid_fraction, t.seed)
+            self.train_frames = [frames[k] for k in train_idx]
+            self.valid_frames = [frames[k] for k in valid_idx]
+        if not self.train_frames:
+            raise ConfigError(f"{c.train_file}: no training frames")
+        self.elements = elements_of(list(self.train_frames))
+        self.train_set = GraphDataset(self.train_frames, c.model.cutoff, cache=True)
+        self.valid_set = GraphDataset(self.valid_frames, c.model.cutoff, cache=True) if self.valid_frames else None
+
+    # ----------------------------------------------------------------- state
+    def _fresh_state(self):
+        c, t = self.config, self.config.training
+        torch.manual_seed(t.seed)
+        self.model = build_model(c.model.name, self.elements, preset=c.model.preset, cutoff=c.model.cutoff, **c.model.hyperparameters)
+        self.model = self.model.to(self.dtype)
+        e0 = fit_atomic_energies(self.train_frames, self.elements)
+        scale = force_rms(self.train_frames, self.elements)
+        batches = make_loader(self.train_set, 16, shuffle=False, dtype=self.dtype)
+        self.model.fit_statistics(batches, e0, scale)
+        self.model.to(self.device)
+        self._make_optimizer()
+        self.ema = EMA(self.model, t.ema_decay)
+        self.epoch, self.best_loss, self.bad_epochs, self.elapsed = 0, math.inf, 0, 0.0
+        self.best_state, self.history, self.finished = None, [], False
+
+    def _make_optimizer(self):
+        t = self.config.training
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, factor=t.scheduler_factor, patience=t.scheduler_patience, min_lr=t.min_lr
+        )
+
+    def _state_dict(self) -> dict:
+        return {
+            "config": json.dumps(self.config.to_dict()),
+            "elements": self.elements,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "ema": self.ema.state_dict(),
+            "epoch": self.epoch,
+            "best_loss": self.best_loss,
+            "best_state": self.best_state,
+            "bad_epochs": self.bad_epochs,
+            "elapsed": self.elapsed,
+            "history": json.dumps(self.history),
+            "finished": self.finished,
+        }
+
+    def _load_state(self, state: dict):
+        saved, now = _flatten(json.loads(state["config"])), _flatten(self.config.to_dict())
+        changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k not in _RESUMABLE_CHANGES]
+        if changed:
+            raise ConfigError(
+                f"{self.checkpoint_path}: cannot resume, the config differs from the interrupted run in: "
+                f"{', '.join(changed)} (only {', '.join(sorted(_RESUMABLE_CHANGES))} may change)"
+            )
+        self.elements = list(state["elements"])
+        self.model = build_model(self.config.model.name, self.elements, preset=self.config.model.preset,
+                                 cutoff=self.config.model.cutoff, **self.config.model.hyperparameters)
+        self.model = self.model.to(self.dtype)
+        self.model.load_state_dict(state["model"])
+        self.model.to(self.device)
+        self._make_optimizer()
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.ema = EMA(self.model, self.config.training.ema_decay)
+        self.ema.load_state_dict(state["ema"])
+        self.epoch, self.best_loss, self.bad_epochs = state["epoch"], state["best_loss"], state["bad_epochs"]
+        self.best_state, self.elapsed = state["best_state"], state["elapsed"]
+        self.history, self.finished = json.loads(state["history"]), state["finished"]
+
+    # ----------------------------------------------------------------- loop
+    def _train_epoch(self) -> dict:
+        t = self.config.training
+        wrapper = ForceStressOutput(self.model)
+        self.model.train()
+        sums, n = {}, 0
+        for batch in make_loader(self.train_set, t.batch_size, shuffle=True, seed=t.seed, epoch=self.epoch, dtype=self.dtype):
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            pred = wrapper(batch, forces=True, stress=self.loss.needs_stress, training=True)
+            total, terms = self.loss(pred, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            self.optimizer.step()
+            self.ema.update(self.model)
+            for k, v in {"loss": float(total), **terms}.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n += 1
+        return {f"train_{k}": v / max(n, 1) for k, v in sums.items()}
+
+    def _with_weights(self, state: dict) -> torch.nn.Module:
+        """A copy of the model carrying ``state`` (EMA or best weights)."""
+        model = build_model(self.config.model.name, self.elements, preset=self.config.model.preset,
+                            cutoff=self.config.model.cutoff, **self.config.model.hyperparameters)
+        model = model.to(self.dtype)
+        model.load_state_dict(state)
+        return model.to(self.device).eval()
+
+    def _validate(self) -> dict:
+        if self.valid_set is None:
+            return {}
+        model = self._with_weights(self.ema.shadow)
+        p = predict(model, self.valid_frames, dataset=self.valid_set, stress=self.loss.needs_stress, device=self.device)
+        m = compute_metrics(p)
+        return {"valid_loss": validation_loss(p, self.loss), "valid_energy_mae": m["energy_mae"], "valid_forces_mae": m["forces_mae"]}
+
+    def _write_history(self):
+        if not self.history:
+            return
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(self.history[0]))
+        writer.writeheader()
+        writer.writerows(self.history)
+        atomic_write_bytes(self.out / "metrics.csv", buffer.getvalue().encode())
+
+    def run(self, resume: bool = False) -> Path:
+        c, t = self.config, self.config.training
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._load_data()
+        if resume:
+            self._load_state(load_checkpoint(self.checkpoint_path))
+        else:
+            if self.checkpoint_path.exists():
+                raise ConfigError(f"{self.out}: holds a run already; pass --resume to continue it or choose another output_dir")
+            self._fresh_state()
+        atomic_write_bytes(self.out / "config.yaml", yaml.safe_dump(c.to_dict(), sort_keys=False).encode())
+
+        bar = tqdm(total=t.epochs, initial=self.epoch, desc="training", unit="epoch", disable=not self.progress, dynamic_ncols=True)
+        while not self.finished and self.epoch < t.epochs:
+            start = time.perf_counter()
+            row = {"epoch": self.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"]}
+            row.update(self._train_epoch())
+            row.update(self._validate())
+            self.elapsed += time.perf_counter() - start
+            row["elapsed_s"] = round(self.elapsed, 3)
+            watched = row.get("valid_loss", row["train_loss"])
+            self.scheduler.step(watched)
+            if watched < self.best_loss:
+                self.best_loss, self.bad_epochs = watched, 0
+                self.best_state = {k: v.clone() for k, v in self.ema.shadow.items()}
+            else:
+                self.bad_epochs += 1
+            self.epoch += 1
+            self.history.append(row)
+            out_of_time = t.max_time is not None and self.elapsed >= 60.0 * t.max_time
+            self.finished = self.bad_epochs >= t.early_stopping_patience or out_of_time or self.epoch >= t.epochs
+            save_checkpoint(self._state_dict(), self.checkpoint_path)
+            self._write_history()
+            bar.update(1)
+            bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "valid_energy_mae", "valid_forces_mae") if k in row})
+        bar.close()
+        return self.finish()
+
+    def finish(self) -> Path:
+        """Save the best (EMA) model, then evaluate it on the validation and test sets."""
+        model = self._with_weights(self.best_state or self.ema.shadow)
+        save_model(model, self.model_path, extra={"training": {"epochs": self.epoch, "train_file": str(self.config.train_file)}})
+        reports = {}
+        sets = {"valid": self.valid_frames}
+        if self.config.test_file:
+            sets["test"] = load_frames(self.config.test_file, self.config, require=("energy", "forces"), elements=self.elements)
+        for name, frames in sets.items():
+            if not frames:
+                continue
+            p = predict(model, frames, device=self.device)
+            reports[name] = compute_metrics(p)
+            parity_plot(p, self.out / f"parity_{name}.png", title=f"{name}: {len(frames)} frames")
+        write_report(reports, self.out, header=f"Model: `{self.model_path}` ({model.architecture}, {self.epoch} epochs, {self.elapsed:.0f} s)")
+        return self.model_path
