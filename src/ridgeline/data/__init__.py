@@ -1,6 +1,6 @@
 """Reference data: reading, validation, graphs, datasets and batches."""
 
-from .dataset import DiskFrames, GraphDataset, make_loader, split_frames, write_disk_dataset
+from .dataset import DiskFrames, FrameSubset, GraphDataset, make_loader, split_frames, write_disk_dataset
 from .frame import Frame
 from .graph import collate, frame_to_graph
 from .neighbors import neighbor_list
@@ -15,6 +15,7 @@ __all__ = [
     "validate_frame",
     "GraphDataset",
     "DiskFrames",
+    "FrameSubset",
     "write_disk_dataset",
     "make_loader",
     "split_frames",

@@ -222,6 +222,26 @@ class DiskFrames(Sequence):
         )
 
 
+class FrameSubset(Sequence):
+    """A view of some frames of a sequence (a split), copying nothing: on-disk frames stay on disk."""
+
+    def __init__(self, frames, indices):
+        self.base = frames
+        self.indices = [int(i) for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self.base[i] for i in self.indices[k]]
+        return self.base[self.indices[k]]
+
+
+def _on_disk(frames) -> bool:
+    return isinstance(frames, DiskFrames) or isinstance(getattr(frames, "base", None), DiskFrames)
+
+
 class GraphDataset(torch.utils.data.Dataset):
     """Frames -> graphs for a cutoff. ``indices`` selects a subset (e.g. a train split) without copying;
     ``frame_index`` in each graph is then the index in ``frames``. Graphs are cached in memory when
@@ -232,7 +252,7 @@ class GraphDataset(torch.utils.data.Dataset):
         self.cutoff = float(cutoff)
         self.indices = None if indices is None else [int(i) for i in indices]
         self.backend = backend
-        self.cache = (not isinstance(frames, DiskFrames)) if cache is None else bool(cache)
+        self.cache = (not _on_disk(frames)) if cache is None else bool(cache)
         self._graphs: dict[int, dict] = {}
 
     def __len__(self) -> int:

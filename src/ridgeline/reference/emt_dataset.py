@@ -8,7 +8,15 @@ from ase import units
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+
+def thermalize(atoms, temperature: float, rng) -> None:
+    """Maxwell-Boltzmann momenta (ASE >= 3.29 renamed the function)."""
+    try:
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # older ASE
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
 
 
 def _label(atoms, config_type: str):
@@ -26,8 +34,8 @@ def _label(atoms, config_type: str):
 def _md_snapshots(atoms, temperature: float, n: int, interval: int, rng) -> list:
     atoms = atoms.copy()
     atoms.calc = EMT()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-    dyn = Langevin(atoms, 2.0 * units.fs, temperature_K=temperature, friction=0.02, rng=rng)
+    thermalize(atoms, temperature, rng)
+    dyn = Langevin(atoms, 2.0 * units.fs, temperature_K=temperature, friction=0.02, fixcm=False, rng=rng)
     dyn.run(50)  # equilibrate
     frames = []
     for _ in range(n):

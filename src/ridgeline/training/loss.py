@@ -39,4 +39,4 @@ class WeightedLoss:
         total = self.energy_weight * terms["energy"] + self.forces_weight * terms["forces"]
         if self.needs_stress:
             total = total + self.stress_weight * terms["stress"]
-        return total, {k: float(v) for k, v in terms.items()}
+        return total, {k: float(v.detach()) for k, v in terms.items()}

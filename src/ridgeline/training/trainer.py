@@ -15,7 +15,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from ..data import DiskFrames, GraphDataset, KeyMap, make_loader, read_frames, split_frames
+from ..data import DiskFrames, FrameSubset, GraphDataset, KeyMap, make_loader, read_frames, split_frames
 from ..data.statistics import elements_of, fit_atomic_energies, force_rms
 from ..errors import ConfigError
 from ..models import ForceStressOutput, build_model
@@ -87,15 +87,15 @@ class Trainer:
         frames = load_frames(c.train_file, c, require=tuple(require))
         if c.valid_file:
             self.train_frames, self.valid_frames = frames, load_frames(c.valid_file, c, require=tuple(require))
-        else:
+        else:  # views, not copies: a converted on-disk dataset stays on disk
             train_idx, valid_idx = split_frames(len(frames), t.valid_fraction, t.seed)
-            self.train_frames = [frames[k] for k in train_idx]
-            self.valid_frames = [frames[k] for k in valid_idx]
-        if not self.train_frames:
+            self.train_frames, self.valid_frames = FrameSubset(frames, train_idx), FrameSubset(frames, valid_idx)
+        if not len(self.train_frames):
             raise ConfigError(f"{c.train_file}: no training frames")
-        self.elements = elements_of(list(self.train_frames))
-        self.train_set = GraphDataset(self.train_frames, c.model.cutoff, cache=True)
-        self.valid_set = GraphDataset(self.valid_frames, c.model.cutoff, cache=True) if self.valid_frames else None
+        self.elements = elements_of(self.train_frames)
+        # graphs are cached in memory unless the frames live on disk (bounded memory)
+        self.train_set = GraphDataset(self.train_frames, c.model.cutoff)
+        self.valid_set = GraphDataset(self.valid_frames, c.model.cutoff) if len(self.valid_frames) else None
 
     # ----------------------------------------------------------------- state
     def _fresh_state(self):
@@ -111,7 +111,7 @@ class Trainer:
         self._make_optimizer()
         self.ema = EMA(self.model, t.ema_decay)
         self.epoch, self.best_loss, self.bad_epochs, self.elapsed = 0, math.inf, 0, 0.0
-        self.best_state, self.history, self.finished = None, [], False
+        self.best_state, self.history, self.stop_reason = None, [], None
 
     def _make_optimizer(self):
         t = self.config.training
@@ -134,7 +134,7 @@ class Trainer:
             "bad_epochs": self.bad_epochs,
             "elapsed": self.elapsed,
             "history": json.dumps(self.history),
-            "finished": self.finished,
+            "stop_reason": self.stop_reason or "",
         }
 
     def _load_state(self, state: dict):
@@ -158,7 +158,7 @@ class Trainer:
         self.ema.load_state_dict(state["ema"])
         self.epoch, self.best_loss, self.bad_epochs = state["epoch"], state["best_loss"], state["bad_epochs"]
         self.best_state, self.elapsed = state["best_state"], state["elapsed"]
-        self.history, self.finished = json.loads(state["history"]), state["finished"]
+        self.history, self.stop_reason = json.loads(state["history"]), state["stop_reason"] or None
 
     # ----------------------------------------------------------------- loop
     def _train_epoch(self) -> dict:
@@ -174,7 +174,7 @@ class Trainer:
             total.backward()
             self.optimizer.step()
             self.ema.update(self.model)
-            for k, v in {"loss": float(total), **terms}.items():
+            for k, v in {"loss": float(total.detach()), **terms}.items():
                 sums[k] = sums.get(k, 0.0) + v
             n += 1
         return {f"train_{k}": v / max(n, 1) for k, v in sums.items()}
@@ -216,8 +216,10 @@ class Trainer:
             self._fresh_state()
         atomic_write_bytes(self.out / "config.yaml", yaml.safe_dump(c.to_dict(), sort_keys=False).encode())
 
+        if self.stop_reason in ("epochs", "max_time"):  # a resume may raise those limits
+            self.stop_reason = None
         bar = tqdm(total=t.epochs, initial=self.epoch, desc="training", unit="epoch", disable=not self.progress, dynamic_ncols=True)
-        while not self.finished and self.epoch < t.epochs:
+        while self._stop_reason() is None:
             start = time.perf_counter()
             row = {"epoch": self.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"]}
             row.update(self._train_epoch())
@@ -233,8 +235,7 @@ class Trainer:
                 self.bad_epochs += 1
             self.epoch += 1
             self.history.append(row)
-            out_of_time = t.max_time is not None and self.elapsed >= 60.0 * t.max_time
-            self.finished = self.bad_epochs >= t.early_stopping_patience or out_of_time or self.epoch >= t.epochs
+            self.stop_reason = self._stop_reason()
             save_checkpoint(self._state_dict(), self.checkpoint_path)
             self._write_history()
             bar.update(1)
@@ -242,10 +243,23 @@ class Trainer:
         bar.close()
         return self.finish()
 
+    def _stop_reason(self) -> str | None:
+        t = self.config.training
+        if self.stop_reason is not None:
+            return self.stop_reason
+        if self.bad_epochs >= t.early_stopping_patience:
+            return "early_stopping"
+        if t.max_time is not None and self.elapsed >= 60.0 * t.max_time:
+            return "max_time"
+        if self.epoch >= t.epochs:
+            return "epochs"
+        return None
+
     def finish(self) -> Path:
         """Save the best (EMA) model, then evaluate it on the validation and test sets."""
         model = self._with_weights(self.best_state or self.ema.shadow)
-        save_model(model, self.model_path, extra={"training": {"epochs": self.epoch, "train_file": str(self.config.train_file)}})
+        info = {"epochs": self.epoch, "stop_reason": self.stop_reason, "train_file": str(self.config.train_file)}
+        save_model(model, self.model_path, extra={"training": info})
         reports = {}
         sets = {"valid": self.valid_frames}
         if self.config.test_file:

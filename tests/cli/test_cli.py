@@ -1,0 +1,140 @@
+"""The command line: help, train/eval round trip, and clear errors (exit 2, no traceback) for bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ase.io import read, write
+
+from ridgeline.cli.main import SUBCOMMANDS, main
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_help_documents_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in SUBCOMMANDS:
+        assert name in out
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        assert "usage: ridgeline " + name in capsys.readouterr().out
+
+
+def test_eval_json(trained_model, emt_files, capsys):
+    code, out, _ = _run(["eval", str(trained_model), str(emt_files["test"]), "--json"], capsys)
+    assert code == 0
+    result = json.loads(out)
+    for key in ("energy_mae", "energy_rmse", "forces_mae", "forces_rmse", "n_frames"):
+        assert key in result
+    assert result["n_frames"] == len(read(emt_files["test"], ":"))
+    assert result["energy_rmse"] >= result["energy_mae"] > 0
+    assert set(result["per_config_type"]) >= {"md_300K", "strained"}
+    assert result["per_config_type"]["strained"]["n_frames"] > 0
+
+
+def test_train_cli_prints_model_path(emt_files, tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"train_file: {emt_files['train']}\ntest_file: {emt_files['test']}\noutput_dir: {tmp_path / 'out'}\nmodel:\n  name: bpnn\n")
+    code, out, err = _run(["train", str(config), "training.epochs=1", "model.preset=small", "--no-progress"], capsys)
+    assert code == 0, err
+    assert out.strip().splitlines()[-1] == str(tmp_path / "out" / "model.safetensors")
+
+
+def _frames(emt_files):
+    return read(emt_files["test"], ":")
+
+
+def _bad_file(tmp_path, emt_files, mutate, name="bad.xyz"):
+    frames = _frames(emt_files)
+    mutate(frames)
+    path = tmp_path / name
+    write(path, frames, format="extxyz")
+    return path
+
+
+def _nan_forces(f):
+    f[2].arrays["REF_forces"][1, 0] = np.nan
+
+
+def _close_atoms(f):
+    f[1].positions[3] = f[1].positions[0] + [0.1, 0.0, 0.0]
+
+
+def _flat_cell(f):
+    f[1].set_cell([[3.6, 0, 0], [7.2, 0, 0], [0, 0, 3.6]], scale_atoms=False)
+
+
+def _misspelt(f):
+    f[0].info["REF_enrgy"] = f[0].info.pop("REF_energy")
+
+
+def _gold(f):
+    f[1].numbers[0] = 79
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (_misspelt, ["bad.xyz", "frame 0", "REF_enrgy", "REF_energy"]),
+        (_nan_forces, ["bad.xyz", "2", "NaN", "forces"]),
+        (_close_atoms, ["bad.xyz", "1", "0.1"]),
+        (_flat_cell, ["bad.xyz", "1", "cell"]),
+        (_gold, ["bad.xyz", "1", "Au"]),
+    ],
+)
+def test_eval_bad_data_is_a_clear_error(trained_model, emt_files, tmp_path, capsys, mutate, expected):
+    path = _bad_file(tmp_path, emt_files, mutate)
+    code, _, err = _run(["eval", str(trained_model), str(path)], capsys)
+    assert code == 2
+    assert "Traceback" not in err and err.startswith("ridgeline eval: error:")
+    for word in expected:
+        assert word in err, (word, err)
+
+
+def test_wrong_force_shape_is_a_clear_error(trained_model, emt_files, tmp_path, capsys):
+    frames = _frames(emt_files)
+    path = tmp_path / "shape.xyz"
+    # a frame whose forces are per-frame info with the wrong shape
+    frames[1].info["REF_forces"] = np.zeros(6)
+    del frames[1].arrays["REF_forces"]
+    write(path, frames, format="extxyz")
+    code, _, err = _run(["eval", str(trained_model), str(path)], capsys)
+    assert code == 2 and "shape.xyz" in err and "1" in err and "(" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "missing"])
+def test_bad_model_file_is_a_clear_error(trained_model, emt_files, tmp_path, capsys, damage):
+    path = tmp_path / "model.safetensors"
+    data = trained_model.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"not a model" * 100)
+    code, _, err = _run(["eval", str(path), str(emt_files["test"])], capsys)
+    assert code == 2 and str(path) in err and "Traceback" not in err
+
+
+def test_train_bad_config_key_exits_2(emt_files, tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"train_file: {emt_files['train']}\nepochz: 3\n")
+    code, _, err = _run(["train", str(config)], capsys)
+    assert code == 2 and "epochz" in err and "valid keys" in err
+
+
+def test_train_bad_data_exits_2_without_traceback(emt_files, tmp_path):
+    """The installed console script, as a user runs it."""
+    path = _bad_file(tmp_path, emt_files, _nan_forces, name="nan.xyz")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"train_file: {path}\noutput_dir: {tmp_path / 'out'}\n")
+    result = subprocess.run([sys.executable, "-m", "ridgeline.cli.main", "train", str(config)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "nan.xyz" in result.stderr and "NaN" in result.stderr

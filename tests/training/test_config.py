@@ -1,0 +1,46 @@
+"""The YAML config: typed, overridable, and strict about unknown keys."""
+
+import pytest
+
+from ridgeline.errors import ConfigError
+from ridgeline.training.config import load_config
+
+
+def test_minimal_config_has_defaults(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train_file: a.xyz\ntest_file: b.xyz\noutput_dir: out\nmodel:\n  name: bpnn\n")
+    c = load_config(path)
+    assert c.train_file == "a.xyz" and c.model.name == "bpnn" and c.model.preset == "medium"
+    assert c.training.lr > 0 and c.training.batch_size >= 1 and c.keys.energy == "REF_energy"
+
+
+def test_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train_file: a.xyz\n")
+    c = load_config(path, ["training.lr=1e-4", "model.preset=small", "model.hidden=[16, 8]", "dtype=float64", "training.max_time=2"])
+    assert c.training.lr == 1e-4 and c.model.preset == "small" and c.model.hyperparameters == {"hidden": [16, 8]}
+    assert c.dtype == "float64" and c.training.max_time == 2.0
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("train_file: a.xyz\nlearning_rate: 1\n", r"unknown config key 'learning_rate'; valid keys: train_file, test_file"),
+        ("train_file: a.xyz\ntraining:\n  lrr: 1\n", r"unknown config key 'training.lrr'; valid keys of training: epochs"),
+        ("train_file: a.xyz\nmodel:\n  hiden: [4]\n", r"unknown config key 'model.hiden'.*valid keys of model: name, preset, cutoff, n_radial"),
+        ("train_file: a.xyz\nmodel:\n  name: nope\n", r"unknown architecture 'nope'; available: bpnn"),
+        ("train_file: a.xyz\ntraining:\n  epochs: many\n", r"'training.epochs': expected int"),
+        ("test_file: b.xyz\n", r"'train_file' is required"),
+        ("train_file: [a\n", r"not valid YAML"),
+    ],
+)
+def test_bad_configs(tmp_path, text, match):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_config(path)
+
+
+def test_bad_override():
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(base={"train_file": "a"}, overrides=["training.lr"])

@@ -1,0 +1,118 @@
+"""Training: exact resume after an interruption, on-disk datasets, reports, config errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import small_config
+
+from ridgeline.data import write_disk_dataset, read_frames
+from ridgeline.errors import ConfigError
+from ridgeline.training.checkpoint import load_checkpoint
+from ridgeline.training.config import load_config
+from ridgeline.training.trainer import Trainer
+
+
+def _train(config_dict, resume=False):
+    return Trainer(load_config(base=config_dict), progress=False).run(resume=resume)
+
+
+def _history(out):
+    rows = json.loads(load_checkpoint(out / "checkpoint.pt")["history"])
+    return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]
+
+
+def _weights(out):
+    return load_checkpoint(out / "checkpoint.pt")["model"]
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_reproduces_uninterrupted_run(emt_files, tmp_path, monkeypatch):
+    full = tmp_path / "full"
+    _train(small_config(emt_files, full))
+
+    # the same run, killed in the middle of its third epoch
+    cut = tmp_path / "cut"
+    original = Trainer._train_epoch
+
+    def dying_epoch(self):
+        if self.epoch == 2:
+            raise Interrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", dying_epoch)
+    with pytest.raises(Interrupt):
+        _train(small_config(emt_files, cut))
+    assert load_checkpoint(cut / "checkpoint.pt")["epoch"] == 2
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    _train(small_config(emt_files, cut), resume=True)
+
+    assert _history(cut) == _history(full)
+    a, b = _weights(full), _weights(cut)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (cut / "model.safetensors").read_bytes() == (full / "model.safetensors").read_bytes()
+    for name in ("metrics.csv", "report.json", "report.md", "parity_test.png", "config.yaml"):
+        assert (cut / name).exists()
+
+
+def test_resume_can_extend_epochs_but_not_change_the_model(emt_files, tmp_path):
+    out = tmp_path / "run"
+    _train(small_config(emt_files, out, epochs=2))
+    _train(small_config(emt_files, out, epochs=3), resume=True)
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 3
+    changed = small_config(emt_files, out, epochs=4)
+    changed["model"]["cutoff"] = 4.0
+    with pytest.raises(ConfigError, match="model.cutoff"):
+        _train(changed, resume=True)
+    with pytest.raises(ConfigError, match="--resume"):
+        _train(small_config(emt_files, out))  # a fresh run must not overwrite an existing one
+
+
+def test_disk_dataset_trains_like_the_file(emt_files, tmp_path):
+    disk = write_disk_dataset(read_frames(emt_files["train"]), tmp_path / "disk")
+    cfg_file, cfg_disk = small_config(emt_files, tmp_path / "a", epochs=2), small_config(emt_files, tmp_path / "b", epochs=2)
+    cfg_disk["train_file"] = str(disk)
+    _train(cfg_file)
+    _train(cfg_disk)
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.allclose(a[k], b[k], rtol=0, atol=1e-12) for k in a)
+
+
+def test_report_has_errors_per_config_type(trained_model):
+    report = json.loads((trained_model.parent / "report.json").read_text())
+    test = report["test"]
+    assert set(test["per_config_type"]) == {"md_300K", "md_800K", "md_1400K", "strained", "vacancy"}
+    assert sum(m["n_frames"] for m in test["per_config_type"].values()) == test["n_frames"]
+    # a trained potential on EMT Cu: far better than the spread of the data
+    assert test["energy_mae"] < 5.0 and test["forces_mae"] < 0.05
+    rows = (trained_model.parent / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,lr,train_loss") and len(rows) > 2
+
+
+def test_float64_training(emt_files, tmp_path):
+    out = tmp_path / "f64"
+    cfg = small_config(emt_files, out, epochs=1)
+    cfg["dtype"] = "float64"
+    _train(cfg)
+    from ridgeline.models.io import load_model
+
+    model, desc = load_model(out / "model.safetensors")
+    assert desc["dtype"] == "float64" and next(model.parameters()).dtype == torch.float64
+
+
+def test_element_references_are_least_squares():
+    from ridgeline.data import Frame
+    from ridgeline.data.statistics import fit_atomic_energies
+
+    rng = np.random.default_rng(0)
+    e0 = {1: -13.6, 8: -432.1, 6: -1029.0}
+    frames = []
+    for _ in range(12):
+        numbers = rng.choice(list(e0), size=rng.integers(3, 9))
+        frames.append(Frame(numbers=numbers, positions=np.zeros((len(numbers), 3)), cell=np.zeros((3, 3)),
+                            pbc=np.zeros(3, bool), energy=sum(e0[z] for z in numbers)))
+    np.testing.assert_allclose(fit_atomic_energies(frames, [1, 6, 8]), [e0[1], e0[6], e0[8]], rtol=1e-10)
