@@ -97,7 +97,8 @@ def throughput(model_path: str, sizes=(64, 512, 4096), min_seconds: float = 5.0)
 def markdown(results: dict) -> str:
     pub = results["published"]
     lines = ["# mlearn benchmark: Behler-Parrinello baseline (ridgeline bpnn)", "",
-             f"Machine: {results['machine']}. Training budget {results['minutes']} min per element, preset `{results['preset']}`.", "",
+             f"Machine: {results['machine']}. Training budget {results['minutes']} min per element, preset `{results['preset']}`, "
+             f"overrides {results.get('overrides') or 'none'}; validation split from the training file only.", "",
              "## Test errors (MAE) next to the published GAP and MTP errors", "",
              "| element | ridgeline E (meV/atom) | GAP E | MTP E | ridgeline F (eV/Å) | GAP F | MTP F | train wall (s) | epochs |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -132,7 +133,7 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     results_path = RESULTS / "mlearn_bpnn.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {"elements": {}}
-    results.update(published=published_errors(), minutes=args.minutes, preset=args.preset,
+    results.update(published=published_errors(), minutes=args.minutes, preset=args.preset, overrides=args.overrides,
                    machine=f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
     parts = args.parts.split(",")
     for element in args.elements:

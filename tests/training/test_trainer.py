@@ -116,3 +116,17 @@ def test_element_references_are_least_squares():
         frames.append(Frame(numbers=numbers, positions=np.zeros((len(numbers), 3)), cell=np.zeros((3, 3)),
                             pbc=np.zeros(3, bool), energy=sum(e0[z] for z in numbers)))
     np.testing.assert_allclose(fit_atomic_energies(frames, [1, 6, 8]), [e0[1], e0[6], e0[8]], rtol=1e-10)
+
+
+def test_disk_dataset_checks_required_labels_and_elements(emt_files, tmp_path):
+    from ridgeline.data import DiskFrames
+    from ridgeline.errors import DataError
+
+    frames = read_frames(emt_files["test"])
+    frames[2].forces = None
+    disk = DiskFrames(write_disk_dataset(frames, tmp_path / "disk"))
+    disk.check(("energy",), elements=[29])
+    with pytest.raises(DataError, match=r"disk frame 2: no forces"):
+        disk.check(("energy", "forces"))
+    with pytest.raises(DataError, match=r"element\(s\) Cu not known"):
+        disk.check((), elements=[14])

@@ -28,7 +28,7 @@ def run(args) -> int:
 
     model, _ = load_model(args.model, device=args.device, dtype=args.dtype)
     if Path(args.data).is_dir():
-        frames = DiskFrames(args.data)
+        frames = DiskFrames(args.data).check(("energy", "forces"), model.elements)
     else:
         key_map = KeyMap(energy=args.energy_key, forces=args.forces_key, stress=args.stress_key, config_type=args.config_type_key)
         frames = read_frames(args.data, key_map, require=("energy", "forces"), elements=model.elements)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ase.data import chemical_symbols
 
 from ..errors import ConfigError, DataError
 from .frame import Frame
@@ -184,6 +185,21 @@ class DiskFrames(Sequence):
         if len(ct) and (ct.min() < 0 or ct.max() >= len(self.config_types)):
             raise DataError(f"{p}: corrupt config_type.npy (index outside the {len(self.config_types)} names)")
         self._offsets = off
+
+    def check(self, require=(), elements=None) -> "DiskFrames":
+        """Raise a DataError naming the first frame that lacks a required label, or the elements
+        outside ``elements`` (atomic numbers): the checks the readers make, on the stored arrays."""
+        flags = {"energy": "has_energy", "forces": "has_forces", "stress": "has_stress"}
+        for q in require:
+            missing = np.flatnonzero(~np.asarray(self._a[flags[q]]))
+            if len(missing):
+                raise DataError(f"{self.path} frame {missing[0]}: no {q} ({len(missing)} of {len(self)} frames lack it)")
+        if elements is not None:
+            unknown = sorted(set(np.unique(self._a["numbers"]).tolist()) - {int(z) for z in elements})
+            if unknown:
+                known = ", ".join(chemical_symbols[int(z)] for z in elements)
+                raise DataError(f"{self.path}: element(s) {', '.join(chemical_symbols[z] for z in unknown)} not known to the model ({known})")
+        return self
 
     def __getstate__(self):  # pickle the path, not the mapped arrays
         return {"path": self.path}

@@ -11,8 +11,13 @@ from .base import EnergyModel
 from .bpnn import PRESETS as BPNN_PRESETS
 from .bpnn import BehlerParrinello
 from .derivatives import ForceStressOutput, hessian
+from .moment import PRESETS as MOMENT_PRESETS
+from .moment import MomentNetwork
 
-ARCHITECTURES = {"bpnn": (BehlerParrinello, BPNN_PRESETS)}
+ARCHITECTURES = {
+    "bpnn": (BehlerParrinello, BPNN_PRESETS),
+    "moment": (MomentNetwork, MOMENT_PRESETS),
+}
 
 
 def build_model(architecture: str, elements: list[int], preset: str | None = None, **hyperparameters) -> EnergyModel:
@@ -32,4 +37,4 @@ def build_model(architecture: str, elements: list[int], preset: str | None = Non
         raise ConfigError(f"bad hyperparameters for {architecture}: {err}") from None
 
 
-__all__ = ["ARCHITECTURES", "EnergyModel", "BehlerParrinello", "ForceStressOutput", "hessian", "build_model"]
+__all__ = ["ARCHITECTURES", "EnergyModel", "BehlerParrinello", "MomentNetwork", "ForceStressOutput", "hessian", "build_model"]

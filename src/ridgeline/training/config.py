@@ -36,7 +36,7 @@ class ModelConfig:
 
 @dataclass
 class TrainingConfig:
-    epochs: int = 300
+    epochs: int = 1000
     max_time: float | None = None  # minutes of training wall time, then stop as if converged
     batch_size: int = 4  # structures per batch
     lr: float = 3e-3

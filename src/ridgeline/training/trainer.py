@@ -44,7 +44,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 def load_frames(path, config: Config, require=("energy", "forces"), elements=None):
     """A data file (extxyz, ASE db, ...) read and validated, or a converted on-disk dataset."""
     if Path(path).is_dir():
-        return DiskFrames(path)
+        return DiskFrames(path).check(require, elements)
     key_map = KeyMap(**vars(config.keys))
     return read_frames(path, key_map, require=require, min_distance=config.min_distance, elements=elements)
 
@@ -98,11 +98,14 @@ class Trainer:
         self.valid_set = GraphDataset(self.valid_frames, c.model.cutoff) if len(self.valid_frames) else None
 
     # ----------------------------------------------------------------- state
+    def _build_model(self):
+        m = self.config.model
+        return build_model(m.name, self.elements, preset=m.preset, cutoff=m.cutoff, **m.hyperparameters).to(self.dtype)
+
     def _fresh_state(self):
-        c, t = self.config, self.config.training
+        t = self.config.training
         torch.manual_seed(t.seed)
-        self.model = build_model(c.model.name, self.elements, preset=c.model.preset, cutoff=c.model.cutoff, **c.model.hyperparameters)
-        self.model = self.model.to(self.dtype)
+        self.model = self._build_model()
         e0 = fit_atomic_energies(self.train_frames, self.elements)
         scale = force_rms(self.train_frames, self.elements)
         batches = make_loader(self.train_set, 16, shuffle=False, dtype=self.dtype)
@@ -146,9 +149,7 @@ class Trainer:
                 f"{', '.join(changed)} (only {', '.join(sorted(_RESUMABLE_CHANGES))} may change)"
             )
         self.elements = list(state["elements"])
-        self.model = build_model(self.config.model.name, self.elements, preset=self.config.model.preset,
-                                 cutoff=self.config.model.cutoff, **self.config.model.hyperparameters)
-        self.model = self.model.to(self.dtype)
+        self.model = self._build_model()
         self.model.load_state_dict(state["model"])
         self.model.to(self.device)
         self._make_optimizer()
@@ -181,9 +182,7 @@ class Trainer:
 
     def _with_weights(self, state: dict) -> torch.nn.Module:
         """A copy of the model carrying ``state`` (EMA or best weights)."""
-        model = build_model(self.config.model.name, self.elements, preset=self.config.model.preset,
-                            cutoff=self.config.model.cutoff, **self.config.model.hyperparameters)
-        model = model.to(self.dtype)
+        model = self._build_model()
         model.load_state_dict(state)
         return model.to(self.device).eval()
 

@@ -1,0 +1,73 @@
+"""The moment tensor network against the shared architecture checks, plus equivariance of its moments."""
+
+import numpy as np
+import pytest
+import torch
+
+from ridgeline import keys
+from ridgeline.models import build_model
+from ridgeline.testing import EnergyModelTests, example_structures
+from ridgeline.testing.model_tests import batch_of, _rotation
+
+
+class TestMomentNetwork(EnergyModelTests):
+    def make_model(self, elements, cutoff):
+        return build_model("moment", elements, preset="small", cutoff=cutoff)
+
+
+def test_moments_rotate_as_tensors():
+    torch.manual_seed(0)
+    model = build_model("moment", [8, 14], preset="small", cutoff=4.0).double()
+    atoms = example_structures()["molecule"]
+    rot = _rotation(0.4, -1.2, 2.0)
+    rotated = atoms.copy()
+    rotated.positions = atoms.positions @ rot.T
+    m0 = model.environment_moments(batch_of([atoms]))
+    m1 = model.environment_moments(batch_of([rotated]))
+    R = torch.as_tensor(rot)
+    torch.testing.assert_close(m1[0], m0[0])
+    torch.testing.assert_close(m1[1], torch.einsum("ab,nbc->nac", R, m0[1]))
+    torch.testing.assert_close(m1[2], torch.einsum("ab,de,nbec->nadc", R, R, m0[2]))
+    torch.testing.assert_close(m1[3], torch.einsum("ab,de,fg,nbegc->nadfc", R, R, R, m0[3]))
+    assert m0[3].abs().max() > 1e-3  # not trivially zero
+
+
+def test_moments_equal_edge_sums():
+    """The dense batched-matmul moments equal the direct sum over neighbours."""
+    torch.manual_seed(1)
+    model = build_model("moment", [8, 14], preset="small", cutoff=4.0).double()
+    batch = batch_of(list(example_structures().values()))
+    species = model.species(batch[keys.NUMBERS])
+    moments = model.environment_moments(batch, species)
+    vectors, lengths = model.edge_geometry(batch)
+    i, j = batch[keys.EDGE_INDEX]
+    basis = model.basis(lengths)
+    radial = torch.einsum("ek,ekc->ec", basis, model.radial_weights[species[i] * 2 + species[j]]) / model.avg_num_neighbors
+    C = model._hp["channels"]
+    u = vectors / lengths[:, None]
+    for atom in (0, 5, 20):
+        e = i == atom
+        r2 = radial[e, 2 * C:3 * C]
+        expected = torch.einsum("ec,ea,eb->abc", r2, u[e], u[e])
+        torch.testing.assert_close(moments[2][atom], expected)
+
+
+def test_zbl_repels_atoms_pushed_together():
+    model = build_model("moment", [14], preset="small", cutoff=4.0).double()
+    torch.nn.init.zeros_(model.networks.networks[0][-1].weight)  # no learned part: only the core
+    torch.nn.init.zeros_(model.networks.networks[0][-1].bias)
+    from ase import Atoms
+
+    energies = [float(model(batch_of([Atoms("Si2", positions=[[0, 0, 0], [r, 0, 0]])]))[keys.ENERGY].detach()) for r in (0.3, 0.6, 1.0, 3.0)]
+    assert energies[0] > energies[1] > energies[2] > energies[3] and energies[0] > 100
+
+
+def test_contractions_equal_their_einsum_definition():
+    """The broadcast implementation of every invariant equals its einsum definition, for general
+    (non-symmetric) tensors."""
+    from ridgeline.nn.moments import CONTRACTIONS, _contract
+
+    torch.manual_seed(2)
+    for name, (ranks, equation) in CONTRACTIONS.items():
+        tensors = [torch.randn(5, *([3] * nu), 4, dtype=torch.float64) for nu in ranks]
+        torch.testing.assert_close(_contract(name, tensors), torch.einsum(equation, *tensors))
