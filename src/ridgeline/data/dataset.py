@@ -285,19 +285,37 @@ class GraphDataset(torch.utils.data.Dataset):
 
 
 def _collate(graphs, dtype):
-    return collate(graphs, dtype)
+    return collate(graphs, dtype) if graphs else None
 
 
-def make_loader(dataset, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0, dtype=torch.float64):
+class _ShardedBatches(torch.utils.data.Sampler):
+    """Each batch's share for one process of a data-parallel run: items rank, rank + world, ..."""
+
+    def __init__(self, batches, rank: int, world: int):
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __iter__(self):
+        for batch in self.batches:
+            yield list(batch)[self.rank :: self.world]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def make_loader(dataset, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0, dtype=torch.float64, shard=(0, 1)):
     """Batches of ``dataset``; with ``shuffle`` the order is a function of ``(seed, epoch)`` only.
 
-    Make a new loader for each epoch: iterating one loader twice draws a second, different order.
+    ``shard=(rank, world)`` gives one process of a data-parallel run its share of every batch (the
+    same global batches on every process; ``None`` where its share is empty). Make a new loader
+    for each epoch: iterating one loader twice draws a second, different order.
     """
     g = torch.Generator()
     g.manual_seed(int(seed) * 100003 + int(epoch))
+    sampler = torch.utils.data.RandomSampler(dataset, generator=g) if shuffle else torch.utils.data.SequentialSampler(dataset)
+    batches = torch.utils.data.BatchSampler(sampler, int(batch_size), drop_last=False)
     return torch.utils.data.DataLoader(
-        dataset, batch_size=int(batch_size), shuffle=bool(shuffle), num_workers=0,
-        collate_fn=functools.partial(_collate, dtype=dtype), generator=g,
+        dataset, batch_sampler=_ShardedBatches(batches, *shard), num_workers=0,
+        collate_fn=functools.partial(_collate, dtype=dtype),
     )
 
 

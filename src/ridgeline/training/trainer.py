@@ -22,6 +22,7 @@ from ..models import ForceStressOutput, build_model
 from ..models.io import atomic_write_bytes, save_model
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
+from .distributed import all_reduce_sum, barrier, init_from_environment, rank_and_world, sum_gradients
 from .ema import EMA
 from .loss import WeightedLoss
 from .metrics import Predictions, compute_metrics, predict
@@ -71,7 +72,8 @@ class Trainer:
         self.config = config
         self.out = Path(config.output_dir)
         self.progress = progress
-        self.device = resolve_device(config.device)
+        self.device = init_from_environment(resolve_device(config.device))
+        self.rank, self.world = rank_and_world()  # data-parallel processes (torchrun); rank 0 writes files
         self.dtype = getattr(torch, config.dtype)
         t = config.training
         self.loss = WeightedLoss(t.energy_weight, t.forces_weight, t.stress_weight)
@@ -138,6 +140,7 @@ class Trainer:
             "elapsed": self.elapsed,
             "history": json.dumps(self.history),
             "stop_reason": self.stop_reason or "",
+            "world_size": self.world,  # processes of the data-parallel run that wrote it
         }
 
     def _load_state(self, state: dict):
@@ -166,19 +169,26 @@ class Trainer:
         t = self.config.training
         wrapper = ForceStressOutput(self.model)
         self.model.train()
-        sums, n = {}, 0
-        for batch in make_loader(self.train_set, t.batch_size, shuffle=True, seed=t.seed, epoch=self.epoch, dtype=self.dtype):
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            pred = wrapper(batch, forces=True, stress=self.loss.needs_stress, training=True)
-            total, terms = self.loss(pred, batch)
+        sums, n = torch.zeros(4, dtype=torch.float64), 0
+        loader = make_loader(self.train_set, t.batch_size, shuffle=True, seed=t.seed, epoch=self.epoch,
+                             dtype=self.dtype, shard=(self.rank, self.world))
+        for batch in loader:
+            counts = all_reduce_sum(self.loss.counts(batch))  # label counts of the whole batch
             self.optimizer.zero_grad(set_to_none=True)
-            total.backward()
+            terms = {}
+            if batch is not None:  # this process's share of the batch may be empty
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                pred = wrapper(batch, forces=True, stress=self.loss.needs_stress, training=True)
+                total, terms = self.loss(pred, batch, counts)
+                total.backward()
+            sum_gradients(self.model.parameters())
             self.optimizer.step()
             self.ema.update(self.model)
-            for k, v in {"loss": float(total.detach()), **terms}.items():
-                sums[k] = sums.get(k, 0.0) + v
+            local = [sum(self.loss.weights[k] * v for k, v in terms.items())] + [terms.get(k, 0.0) for k in ("energy", "forces", "stress")]
+            sums += all_reduce_sum(torch.tensor(local, dtype=torch.float64))
             n += 1
-        return {f"train_{k}": v / max(n, 1) for k, v in sums.items()}
+        names = ["loss", "energy", "forces"] + (["stress"] if self.loss.needs_stress else [])
+        return {f"train_{k}": float(sums[i]) / max(n, 1) for i, k in enumerate(names)}
 
     def _with_weights(self, state: dict) -> torch.nn.Module:
         """A copy of the model carrying ``state`` (EMA or best weights)."""
@@ -213,11 +223,13 @@ class Trainer:
             if self.checkpoint_path.exists():
                 raise ConfigError(f"{self.out}: holds a run already; pass --resume to continue it or choose another output_dir")
             self._fresh_state()
-        atomic_write_bytes(self.out / "config.yaml", yaml.safe_dump(c.to_dict(), sort_keys=False).encode())
+        barrier()  # every process has checked the output directory before rank 0 writes to it
+        if self.rank == 0:
+            atomic_write_bytes(self.out / "config.yaml", yaml.safe_dump(c.to_dict(), sort_keys=False).encode())
 
         if self.stop_reason in ("epochs", "max_time"):  # a resume may raise those limits
             self.stop_reason = None
-        bar = tqdm(total=t.epochs, initial=self.epoch, desc="training", unit="epoch", disable=not self.progress, dynamic_ncols=True)
+        bar = tqdm(total=t.epochs, initial=self.epoch, desc="training", unit="epoch", disable=not self.progress or self.rank > 0, dynamic_ncols=True)
         while self._stop_reason() is None:
             start = time.perf_counter()
             row = {"epoch": self.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"]}
@@ -235,12 +247,14 @@ class Trainer:
             self.epoch += 1
             self.history.append(row)
             self.stop_reason = self._stop_reason()
-            save_checkpoint(self._state_dict(), self.checkpoint_path)
-            self._write_history()
+            if self.rank == 0:
+                save_checkpoint(self._state_dict(), self.checkpoint_path)
+                self._write_history()
             bar.update(1)
             bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "valid_energy_mae", "valid_forces_mae") if k in row})
         bar.close()
-        return self.finish()
+        barrier()
+        return self.finish() if self.rank == 0 else self.model_path
 
     def _stop_reason(self) -> str | None:
         t = self.config.training
