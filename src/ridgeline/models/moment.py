@@ -25,6 +25,7 @@ PRESETS = {
 
 class MomentNetwork(EnergyModel):
     architecture = "moment"
+    atom_block = 512  # atoms per block of the per-atom part (a speed setting, not a hyperparameter)
 
     def __init__(
         self,
@@ -80,8 +81,16 @@ class MomentNetwork(EnergyModel):
         species = self.species(batch[keys.NUMBERS])
         vectors, lengths = self.edge_geometry(batch)
         i, j = batch[keys.EDGE_INDEX]
-        features = self.invariants(self._moments(vectors, lengths, i, j, species))
-        atomic = self.scale_shift(self.networks(self.standardize(features, species), species), species)
+        moments = self._moments(vectors, lengths, i, j, species)
+        # the per-atom part runs in blocks of atoms: each block's tensors (and their gradients in
+        # the backward pass) stay in cache, which keeps the cost per atom flat for large systems
+        blocks = []
+        for start in range(0, len(species), self.atom_block):
+            part = slice(start, start + self.atom_block)
+            s = species[part]
+            features = self.invariants([m[part] for m in moments])
+            blocks.append(self.networks(self.standardize(features, s), s))
+        atomic = self.scale_shift(torch.cat(blocks) if len(blocks) != 1 else blocks[0], species)
         if self.zbl is not None:
             atomic = atomic + scatter_sum(self.zbl(lengths, species[i], species[j]), i, len(species))
         energy = scatter_sum(atomic, batch[keys.BATCH], len(batch[keys.N_ATOMS]))

@@ -141,5 +141,7 @@ class MomentInvariants(torch.nn.Module):
         return out
 
     def forward(self, moments: list[torch.Tensor]) -> torch.Tensor:
-        mixed = self.mixed(moments)
+        # unbind once: indexing the stack slot by slot would, in backward, fill a zero tensor of
+        # the whole stack for every slot (70% of the time when profiled)
+        mixed = [m.unbind(0) for m in self.mixed(moments)]
         return torch.cat([_contract(name, [mixed[nu][s] for nu, s in slots]) for name, slots in zip(self.invariants, self.slots)], dim=1)
