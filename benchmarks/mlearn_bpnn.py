@@ -2,7 +2,7 @@
 731 (2020)): train on the training files only (validation split taken from them), evaluate on the
 fixed test split, and time the ASE calculator on 64-, 512- and 4096-atom Si cells.
 
-    python benchmarks/mlearn_bpnn.py [--minutes 12] [--parts train,throughput] [--elements Si Mo]
+    cd benchmarks && python mlearn_bpnn.py [--minutes 12] [--parts train,throughput] [--elements Si Mo]
 
 Finished training runs are cached in benchmarks/cache/ (an interrupted one resumes), so parts can
 be run separately. Writes benchmarks/results/mlearn_bpnn.{json,md}.
@@ -13,85 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
-import resource
-import time
-from pathlib import Path
 
-import numpy as np
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "mlearn"
-CACHE = ROOT / "benchmarks" / "cache"
-RESULTS = ROOT / "benchmarks" / "results"
-
-
-def published_errors() -> dict:
-    """GAP and MTP test MAEs from the dataset's README (the one source of those figures)."""
-    rows = {}
-    for line in (DATA / "README.md").read_text().splitlines():
-        m = re.match(r"\|\s*(\w+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|", line)
-        if m:
-            el, gap_e, mtp_e, gap_f, mtp_f = m.groups()
-            rows[el] = {"GAP": {"energy_mae": float(gap_e), "forces_mae": float(gap_f)},
-                        "MTP": {"energy_mae": float(mtp_e), "forces_mae": float(mtp_f)}}
-    return rows
-
-
-def train(element: str, minutes: float, preset: str, overrides: list[str]) -> dict:
-    from ridgeline.training.checkpoint import load_checkpoint
-    from ridgeline.training.config import load_config
-    from ridgeline.training.trainer import Trainer
-
-    out = CACHE / f"bpnn_{element}_{preset}"
-    config = load_config(base={
-        "train_file": str(DATA / f"{element}_train.xyz"),
-        "test_file": str(DATA / f"{element}_test.xyz"),
-        "output_dir": str(out),
-        "model": {"name": "bpnn", "preset": preset},
-        "training": {"max_time": minutes},
-    }, overrides=overrides)
-    checkpoint = out / "checkpoint.pt"
-    trainer = Trainer(config, progress=True)
-    if checkpoint.exists() and load_checkpoint(checkpoint)["stop_reason"] and (out / "report.json").exists():
-        print(f"{element}: cached run in {out}")
-    else:
-        trainer.run(resume=checkpoint.exists())
-    state = load_checkpoint(checkpoint)
-    report = json.loads((out / "report.json").read_text())
-    return {"model": str(out / "model.safetensors"), "train_wall_s": state["elapsed"], "epochs": state["epoch"],
-            "stop_reason": state["stop_reason"], "test": report["test"], "valid": report["valid"]}
-
-
-def throughput(model_path: str, sizes=(64, 512, 4096), min_seconds: float = 5.0) -> list[dict]:
-    """Atom-steps per second of energy + forces + stress through the ASE calculator."""
-    from ase.build import bulk
-
-    from ridgeline import Calculator
-
-    calc = Calculator(model_path)
-    rows = []
-    for n in sizes:
-        reps = round((n / 8) ** (1 / 3))
-        atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat((reps,) * 3)
-        atoms.rattle(0.02, seed=0)
-        atoms.calc = calc
-        rng = np.random.default_rng(0)
-        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        atoms.get_stress()  # warm-up
-        calls, start = 0, time.perf_counter()
-        while time.perf_counter() - start < min_seconds or calls < 3:
-            atoms.positions += rng.normal(scale=1e-3, size=atoms.positions.shape)  # a new structure every call
-            atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
-            calls += 1
-        seconds = time.perf_counter() - start
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        rows.append({"n_atoms": len(atoms), "calls": calls, "seconds": seconds,
-                     "atom_steps_per_s": len(atoms) * calls / seconds, "ms_per_call": 1000 * seconds / calls,
-                     "peak_rss_mb": rss / 1024, "rss_growth_mb": (rss - rss0) / 1024})
-        print(f"  {len(atoms):5d} atoms: {rows[-1]['atom_steps_per_s']:9.0f} atom-steps/s ({rows[-1]['ms_per_call']:.1f} ms/call)")
-    return rows
+from common import RESULTS, published_errors, require_data, ridgeline_python, throughput, train_ridgeline
 
 
 def markdown(results: dict) -> str:
@@ -128,8 +52,7 @@ def main():
     parser.add_argument("--parts", default="train,throughput")
     parser.add_argument("overrides", nargs="*", help="config overrides key=value (as for ridgeline train)")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        raise SystemExit(f"{DATA} not found: this benchmark needs ../shared/data/mlearn beside the repository")
+    require_data()
     RESULTS.mkdir(parents=True, exist_ok=True)
     results_path = RESULTS / "mlearn_bpnn.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {"elements": {}}
@@ -139,7 +62,9 @@ def main():
     for element in args.elements:
         if "train" in parts:
             print(f"== {element}: training ({args.minutes} min budget)")
-            results["elements"][element] = train(element, args.minutes, args.preset, args.overrides)
+            run = train_ridgeline(element, "bpnn", args.preset, args.minutes, args.overrides)
+            run.pop("history")
+            results["elements"][element] = run
             t = results["elements"][element]["test"]
             print(f"   test E MAE {t['energy_mae']:.2f} meV/atom, F MAE {t['forces_mae']:.3f} eV/Å")
     if "throughput" in parts:
@@ -147,7 +72,7 @@ def main():
         if model is None:
             raise SystemExit("throughput needs the Si model: run the train part for Si first")
         print("== throughput (Si)")
-        results["throughput"] = {"model": Path(model).name, "rows": throughput(model)}
+        results["throughput"] = {"model": "bpnn " + args.preset, "rows": throughput(ridgeline_python(), "ridgeline", model, sizes=(64, 512, 4096))}
     results_path.write_text(json.dumps(results, indent=2))
     (RESULTS / "mlearn_bpnn.md").write_text(markdown(results))
     print(markdown(results))

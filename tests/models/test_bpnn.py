@@ -1,6 +1,5 @@
 """The Behler-Parrinello model against the shared architecture checks, plus its descriptor."""
 
-import numpy as np
 import pytest
 import torch
 

@@ -1,7 +1,5 @@
 """The moment tensor network against the shared architecture checks, plus equivariance of its moments."""
 
-import numpy as np
-import pytest
 import torch
 
 from ridgeline import keys
@@ -71,3 +69,17 @@ def test_contractions_equal_their_einsum_definition():
     for name, (ranks, equation) in CONTRACTIONS.items():
         tensors = [torch.randn(5, *([3] * nu), 4, dtype=torch.float64) for nu in ranks]
         torch.testing.assert_close(_contract(name, tensors), torch.einsum(equation, *tensors))
+
+
+def test_atom_blocks_change_nothing():
+    """The per-atom part evaluated in blocks of atoms gives the same energies and forces."""
+    from ridgeline.models import ForceStressOutput
+
+    torch.manual_seed(3)
+    model = build_model("moment", [8, 14], preset="small", cutoff=4.0).double()
+    batch = batch_of(list(example_structures().values()))
+    whole = ForceStressOutput(model)(batch, forces=True)
+    model.atom_block = 7
+    blocked = ForceStressOutput(model)(batch, forces=True)
+    torch.testing.assert_close(blocked[keys.ENERGY], whole[keys.ENERGY])
+    torch.testing.assert_close(blocked[keys.FORCES], whole[keys.FORCES])

@@ -41,6 +41,7 @@ class TrainingConfig:
     batch_size: int = 4  # structures per batch
     lr: float = 3e-3
     weight_decay: float = 0.0
+    clip_grad_norm: float | None = 10.0  # rescale gradients above this norm (a bad batch cannot wreck the weights)
     # per-atom energy errors are ~30x smaller than force errors: weight 30 lets both be learned
     energy_weight: float = 30.0  # on (E/N)^2, eV^2/atom^2
     forces_weight: float = 1.0  # on force components, (eV/Å)^2

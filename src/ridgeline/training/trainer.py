@@ -182,6 +182,8 @@ class Trainer:
                 total, terms = self.loss(pred, batch, counts)
                 total.backward()
             sum_gradients(self.model.parameters())
+            if t.clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.clip_grad_norm)
             self.optimizer.step()
             self.ema.update(self.model)
             local = [sum(self.loss.weights[k] * v for k, v in terms.items())] + [terms.get(k, 0.0) for k in ("energy", "forces", "stress")]

@@ -1,0 +1,76 @@
+"""What the mlearn benchmarks share: paths, the published errors, cached ridgeline training runs
+and throughput measured in fresh processes (so that peak memory belongs to one system size)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "mlearn"
+CACHE = ROOT / "benchmarks" / "cache"
+RESULTS = ROOT / "benchmarks" / "results"
+WORKER = ROOT / "benchmarks" / "throughput_worker.py"
+
+
+def require_data() -> None:
+    if not DATA.is_dir():
+        raise SystemExit(f"{DATA} not found: this benchmark needs ../shared/data/mlearn beside the repository")
+
+
+def published_errors() -> dict:
+    """GAP and MTP test MAEs from the dataset's README (the one source of those figures)."""
+    rows = {}
+    for line in (DATA / "README.md").read_text().splitlines():
+        m = re.match(r"\|\s*(\w+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|", line)
+        if m:
+            el, gap_e, mtp_e, gap_f, mtp_f = m.groups()
+            rows[el] = {"GAP": {"energy_mae": float(gap_e), "forces_mae": float(gap_f)},
+                        "MTP": {"energy_mae": float(mtp_e), "forces_mae": float(mtp_f)}}
+    return rows
+
+
+def train_ridgeline(element: str, architecture: str, preset: str, minutes: float, overrides: list[str]) -> dict:
+    """Train on {element}_train.xyz (validation split from it), test on {element}_test.xyz; cached."""
+    from ridgeline.training.checkpoint import load_checkpoint
+    from ridgeline.training.config import load_config
+    from ridgeline.training.trainer import Trainer
+
+    out = CACHE / f"{architecture}_{element}_{preset}"
+    config = load_config(base={
+        "train_file": str(DATA / f"{element}_train.xyz"),
+        "test_file": str(DATA / f"{element}_test.xyz"),
+        "output_dir": str(out),
+        "model": {"name": architecture, "preset": preset},
+        "training": {"max_time": minutes, "epochs": 100000},  # the time budget binds
+    }, overrides=overrides)
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.exists() and load_checkpoint(checkpoint)["stop_reason"] and (out / "report.json").exists():
+        print(f"{element}: cached run in {out}")
+    else:
+        Trainer(config, progress=True).run(resume=checkpoint.exists())
+    state = load_checkpoint(checkpoint)
+    report = json.loads((out / "report.json").read_text())
+    return {"model": str(out / "model.safetensors"), "train_wall_s": state["elapsed"], "epochs": state["epoch"],
+            "stop_reason": state["stop_reason"], "test": report["test"], "valid": report["valid"],
+            "history": json.loads(state["history"])}
+
+
+def throughput(python: str, calculator: str, model: str, sizes=(512, 4096), seconds: float = 8.0) -> list[dict]:
+    """Energy + forces + stress through an ASE calculator, each size in a fresh process."""
+    rows = []
+    for n in sizes:
+        out = subprocess.run([python, str(WORKER), calculator, model, str(n), str(seconds)], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"throughput worker failed ({calculator}, {n} atoms):\n{out.stderr[-3000:]}")
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"  {calculator:9s} {r['n_atoms']:5d} atoms: {r['atom_steps_per_s']:9.0f} atom-steps/s, {r['memory_per_atom_kb']:.1f} kB/atom")
+    return rows
+
+
+def ridgeline_python() -> str:
+    return sys.executable

@@ -1,0 +1,60 @@
+"""One throughput measurement in a fresh process:
+
+    python throughput_worker.py {ridgeline|mace} MODEL N_ATOMS SECONDS
+
+prints one JSON line. Uses only ASE and the calculator's own package, so it runs in ridgeline's
+environment or in the MACE benchmark environment. Memory per atom is the growth of the peak
+resident set from after the warm-up call on a 8-atom cell to the end of the measurement,
+divided by the number of atoms.
+"""
+
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+from ase.build import bulk
+
+
+def calculator(kind: str, model: str):
+    if kind == "ridgeline":
+        from ridgeline import Calculator
+
+        return Calculator(model)
+    if kind == "mace":
+        from mace.calculators import MACECalculator
+
+        return MACECalculator(model_paths=model, device="cpu", default_dtype="float32")
+    raise SystemExit(f"unknown calculator {kind}")
+
+
+def main():
+    kind, model, n_atoms, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    calc = calculator(kind, model)
+    small = bulk("Si", "diamond", a=5.43, cubic=True)
+    small.calc = calc
+    small.get_stress()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reps = round((n_atoms / 8) ** (1 / 3))
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat((reps,) * 3)
+    atoms.rattle(0.02, seed=0)
+    atoms.calc = calc
+    atoms.get_stress()  # warm-up
+    rng = np.random.default_rng(0)
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or calls < 3:
+        atoms.positions += rng.normal(scale=1e-3, size=atoms.positions.shape)  # a new structure each call
+        atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+        calls += 1
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({
+        "calculator": kind, "n_atoms": len(atoms), "calls": calls, "seconds": elapsed,
+        "atom_steps_per_s": len(atoms) * calls / elapsed, "ms_per_call": 1000 * elapsed / calls,
+        "peak_rss_mb": peak / 1024, "memory_per_atom_kb": (peak - base) / len(atoms),
+    }))
+
+
+if __name__ == "__main__":
+    main()
