@@ -13,6 +13,31 @@ class TestMomentNetwork(EnergyModelTests):
         return build_model("moment", elements, preset="small", cutoff=cutoff)
 
 
+class TestMomentNetworkTwoLayers(EnergyModelTests):
+    """With a second layer (scalar messages from neighbours' first-layer invariants)."""
+
+    def make_model(self, elements, cutoff):
+        return build_model("moment", elements, preset="small", cutoff=cutoff, layers=2)
+
+
+def test_second_layer_reaches_twice_the_cutoff():
+    """A change beyond r_c but within 2 r_c of an atom moves its energy only with two layers."""
+    from ase import Atoms
+
+    energies = {}
+    for layers in (1, 2):
+        torch.manual_seed(4)
+        model = build_model("moment", [14], preset="small", cutoff=3.0, layers=layers, zbl=False).double()
+        chain = Atoms("Si3", positions=[[0, 0, 0], [2.5, 0, 0], [5.0, 0, 0]])
+        model.fit_statistics([batch_of([chain])], [0.0], [1.0])
+        moved = chain.copy()
+        moved.positions[2, 1] += 0.3  # atom 2 is 5 Å from atom 0 (> r_c), 2.5 Å from atom 1
+        e0 = model(batch_of([chain]))[keys.ATOMIC_ENERGIES][0].detach()
+        e1 = model(batch_of([moved]))[keys.ATOMIC_ENERGIES][0].detach()
+        energies[layers] = float(abs(e1 - e0))
+    assert energies[1] == 0.0 and energies[2] > 1e-8
+
+
 def test_moments_rotate_as_tensors():
     torch.manual_seed(0)
     model = build_model("moment", [8, 14], preset="small", cutoff=4.0).double()
@@ -40,7 +65,7 @@ def test_moments_equal_edge_sums():
     vectors, lengths = model.edge_geometry(batch)
     i, j = batch[keys.EDGE_INDEX]
     basis = model.basis(lengths)
-    radial = torch.einsum("ek,ekc->ec", basis, model.radial_weights[species[i] * 2 + species[j]]) / model.avg_num_neighbors
+    radial = torch.einsum("ek,ekc->ec", basis, model.layers[0].radial_weights[species[i] * 2 + species[j]]) / model.avg_num_neighbors
     C = model._hp["channels"]
     u = vectors / lengths[:, None]
     for atom in (0, 5, 20):

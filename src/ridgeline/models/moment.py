@@ -1,6 +1,8 @@
 """Moment tensor network: learnable radial functions, Cartesian moment tensors up to rank 3,
 body-ordered invariant contractions (2- to 5-body), a per-element network readout, and a ZBL
-core. A single local layer (no message passing): cost linear in atoms with a small constant."""
+core. One layer is local (MTP/ACE-like); each further layer lets the neighbours' invariant
+features of the layer before weight the radial functions (scalar messages, as the node features
+of MACE's interaction), which doubles the receptive field. Cost linear in atoms."""
 
 from __future__ import annotations
 
@@ -23,6 +25,30 @@ PRESETS = {
 }
 
 
+class MomentLayer(torch.nn.Module):
+    """Radial functions -> moments -> invariants -> per-element standardisation."""
+
+    def __init__(self, n_elements: int, n_basis: int, channels: int, invariants: tuple[str, ...], n_messages: int = 0):
+        super().__init__()
+        self.invariants = MomentInvariants(channels, invariants)
+        width = (self.invariants.max_rank + 1) * channels
+        # radial weights per ordered element pair (centre, neighbour), per rank and channel
+        self.radial_weights = torch.nn.Parameter(torch.randn(n_elements * n_elements, n_basis, width) / n_basis**0.5)
+        self.message = torch.nn.Linear(n_messages, width, bias=True) if n_messages else None
+        self.standardize = Standardize(n_elements, self.invariants.n_features)
+        self.channels = channels
+
+    def radial(self, basis, pair, neighbor_features=None) -> list[torch.Tensor]:
+        if self.radial_weights.shape[0] == 1:
+            r = basis @ self.radial_weights[0]
+        else:
+            r = torch.einsum("ek,ekc->ec", basis, self.radial_weights[pair])
+        if self.message is not None:
+            r = r * self.message(neighbor_features)
+        C = self.channels
+        return [r[:, nu * C:(nu + 1) * C] for nu in range(self.invariants.max_rank + 1)]
+
+
 class MomentNetwork(EnergyModel):
     architecture = "moment"
     atom_block = 512  # atoms per block of the per-atom part (a speed setting, not a hyperparameter)
@@ -35,62 +61,65 @@ class MomentNetwork(EnergyModel):
         n_basis: int = 8,
         hidden: list[int] = (64, 64),
         invariants: list[str] = DEFAULT_INVARIANTS,
+        layers: int = 1,
         zbl: bool = True,
     ):
         super().__init__(elements, cutoff)
         self._hp = dict(cutoff=float(cutoff), channels=int(channels), n_basis=int(n_basis), hidden=[int(h) for h in hidden],
-                        invariants=list(invariants), zbl=bool(zbl))
-        self.basis = BesselBasis(cutoff, n_basis)
-        self.invariants = MomentInvariants(channels, tuple(invariants))
-        max_rank = self.invariants.max_rank
-        # radial weights per ordered element pair (centre, neighbour), per rank and channel
+                        invariants=list(invariants), layers=int(layers), zbl=bool(zbl))
         K = self.n_elements
-        self.radial_weights = torch.nn.Parameter(torch.randn(K * K, n_basis, (max_rank + 1) * channels) / n_basis**0.5)
-        self.moments = CartesianMoments(max_rank)
+        self.basis = BesselBasis(cutoff, n_basis)
+        n_inv = len(invariants) * channels
+        self.layers = torch.nn.ModuleList(
+            MomentLayer(K, n_basis, channels, tuple(invariants), n_messages=n_inv if k else 0) for k in range(int(layers))
+        )
+        self.moments = CartesianMoments(self.layers[0].invariants.max_rank)
         self.register_buffer("avg_num_neighbors", torch.tensor(1.0))
-        self.standardize = Standardize(K, self.invariants.n_features)
-        self.networks = ElementMLPs(K, self.invariants.n_features, self._hp["hidden"])
+        self.networks = ElementMLPs(K, n_inv * len(self.layers), self._hp["hidden"])
         self.zbl = ZBLRepulsion(self.elements) if zbl else None
 
     def hyperparameters(self) -> dict:
         return dict(elements=self.elements, **self._hp)
 
-    def _moments(self, vectors, lengths, i, j, species) -> list[torch.Tensor]:
-        basis = self.basis(lengths)  # (E, n_basis)
-        if self.n_elements == 1:
-            radial = basis @ self.radial_weights[0]
-        else:
-            pair = species[i] * self.n_elements + species[j]
-            radial = torch.einsum("ek,ekc->ec", basis, self.radial_weights[pair])
-        radial = radial / self.avg_num_neighbors
-        C = self._hp["channels"]
-        per_rank = [radial[:, nu * C:(nu + 1) * C] for nu in range(self.moments.max_rank + 1)]
-        return self.moments(per_rank, vectors / lengths[:, None], i, len(species))
-
-    def environment_moments(self, batch: dict, species: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Moment tensors M^nu, each (n_atoms, channels, 3, ..., 3) with nu Cartesian axes: equivariant."""
-        species = self.species(batch[keys.NUMBERS]) if species is None else species
-        vectors, lengths = self.edge_geometry(batch)
-        return self._moments(vectors, lengths, *batch[keys.EDGE_INDEX], species)
-
-    def atomic_features(self, batch: dict, species: torch.Tensor | None = None) -> torch.Tensor:
-        """Rotation-invariant body-ordered features (n_atoms, n_invariants * channels)."""
-        return self.invariants(self.environment_moments(batch, species))
-
-    def forward(self, batch: dict) -> dict:
-        species = self.species(batch[keys.NUMBERS])
-        vectors, lengths = self.edge_geometry(batch)
-        i, j = batch[keys.EDGE_INDEX]
-        moments = self._moments(vectors, lengths, i, j, species)
+    def _layer_features(self, layer, basis, unit, i, j, species, previous=None) -> torch.Tensor:
+        """Standardised invariants of one layer, (n_atoms, n_invariants * channels)."""
+        pair = species[i] * self.n_elements + species[j]
+        radial = layer.radial(basis, pair, None if previous is None else previous[j])
+        moments = self.moments([r / self.avg_num_neighbors for r in radial], unit, i, len(species))
         # the per-atom part runs in blocks of atoms: each block's tensors (and their gradients in
         # the backward pass) stay in cache, which keeps the cost per atom flat for large systems
         blocks = []
         for start in range(0, len(species), self.atom_block):
             part = slice(start, start + self.atom_block)
-            s = species[part]
-            features = self.invariants([m[part] for m in moments])
-            blocks.append(self.networks(self.standardize(features, s), s))
-        atomic = self.scale_shift(torch.cat(blocks) if len(blocks) != 1 else blocks[0], species)
+            blocks.append(layer.standardize(layer.invariants([m[part] for m in moments]), species[part]))
+        return torch.cat(blocks) if len(blocks) != 1 else blocks[0]
+
+    def _features(self, batch: dict, species: torch.Tensor, n_layers: int | None = None):
+        vectors, lengths = self.edge_geometry(batch)
+        i, j = batch[keys.EDGE_INDEX]
+        basis, unit = self.basis(lengths), vectors / lengths[:, None]
+        features = []
+        for layer in self.layers[:n_layers]:
+            features.append(self._layer_features(layer, basis, unit, i, j, species, features[-1] if features else None))
+        return features, lengths, i, j
+
+    def environment_moments(self, batch: dict, species: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """First-layer moment tensors M^nu, each (n_atoms, 3, ..., 3, channels) with nu Cartesian axes: equivariant."""
+        species = self.species(batch[keys.NUMBERS]) if species is None else species
+        vectors, lengths = self.edge_geometry(batch)
+        i, j = batch[keys.EDGE_INDEX]
+        radial = self.layers[0].radial(self.basis(lengths), species[i] * self.n_elements + species[j])
+        return self.moments([r / self.avg_num_neighbors for r in radial], vectors / lengths[:, None], i, len(species))
+
+    def atomic_features(self, batch: dict, species: torch.Tensor | None = None) -> torch.Tensor:
+        """Rotation-invariant body-ordered features of all layers (n_atoms, layers * n_invariants * channels)."""
+        species = self.species(batch[keys.NUMBERS]) if species is None else species
+        return torch.cat(self._features(batch, species)[0], dim=1)
+
+    def forward(self, batch: dict) -> dict:
+        species = self.species(batch[keys.NUMBERS])
+        features, lengths, i, j = self._features(batch, species)
+        atomic = self.scale_shift(self.networks(torch.cat(features, dim=1), species), species)
         if self.zbl is not None:
             atomic = atomic + scatter_sum(self.zbl(lengths, species[i], species[j]), i, len(species))
         energy = scatter_sum(atomic, batch[keys.BATCH], len(batch[keys.N_ATOMS]))
@@ -98,14 +127,19 @@ class MomentNetwork(EnergyModel):
 
     @torch.no_grad()
     def fit_statistics(self, batches, atomic_energies, scale) -> None:
+        """Element references and scales, the average number of neighbours, then each layer's
+        feature statistics in turn (a layer's inputs depend on the statistics before it)."""
         super().fit_statistics(batches, atomic_energies, scale)
         batches = list(batches)
         n_edges = sum(b[keys.EDGE_INDEX].shape[1] for b in batches)
         n_atoms = sum(len(b[keys.NUMBERS]) for b in batches)
         self.avg_num_neighbors.fill_(max(n_edges / max(n_atoms, 1), 1.0))
-        feats, species = [], []
-        for batch in batches:
-            s = self.species(batch[keys.NUMBERS])
-            feats.append(self.atomic_features(batch, s))
-            species.append(s)
-        self.standardize.fit(torch.cat(feats), torch.cat(species))
+        for k, layer in enumerate(self.layers):
+            layer.standardize.mean.zero_()
+            layer.standardize.std.fill_(1.0)
+            raw, species = [], []
+            for batch in batches:
+                s = self.species(batch[keys.NUMBERS])
+                raw.append(self._features(batch, s, n_layers=k + 1)[0][-1])
+                species.append(s)
+            layer.standardize.fit(torch.cat(raw), torch.cat(species))
