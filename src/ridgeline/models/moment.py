@@ -81,11 +81,15 @@ class MomentNetwork(EnergyModel):
     def hyperparameters(self) -> dict:
         return dict(elements=self.elements, **self._hp)
 
-    def _layer_features(self, layer, basis, unit, i, j, species, previous=None) -> torch.Tensor:
-        """Standardised invariants of one layer, (n_atoms, n_invariants * channels)."""
+    def _layer_moments(self, layer, basis, unit, i, j, species, previous=None) -> list[torch.Tensor]:
+        """Moment tensors of one layer; ``previous``: the layer before's features (messages)."""
         pair = species[i] * self.n_elements + species[j]
         radial = layer.radial(basis, pair, None if previous is None else previous[j])
-        moments = self.moments([r / self.avg_num_neighbors for r in radial], unit, i, len(species))
+        return self.moments([r / self.avg_num_neighbors for r in radial], unit, i, len(species))
+
+    def _layer_features(self, layer, basis, unit, i, j, species, previous=None) -> torch.Tensor:
+        """Standardised invariants of one layer, (n_atoms, n_invariants * channels)."""
+        moments = self._layer_moments(layer, basis, unit, i, j, species, previous)
         # the per-atom part runs in blocks of atoms: each block's tensors (and their gradients in
         # the backward pass) stay in cache, which keeps the cost per atom flat for large systems
         blocks = []
@@ -108,8 +112,7 @@ class MomentNetwork(EnergyModel):
         species = self.species(batch[keys.NUMBERS]) if species is None else species
         vectors, lengths = self.edge_geometry(batch)
         i, j = batch[keys.EDGE_INDEX]
-        radial = self.layers[0].radial(self.basis(lengths), species[i] * self.n_elements + species[j])
-        return self.moments([r / self.avg_num_neighbors for r in radial], vectors / lengths[:, None], i, len(species))
+        return self._layer_moments(self.layers[0], self.basis(lengths), vectors / lengths[:, None], i, j, species)
 
     def atomic_features(self, batch: dict, species: torch.Tensor | None = None) -> torch.Tensor:
         """Rotation-invariant body-ordered features of all layers (n_atoms, layers * n_invariants * channels)."""

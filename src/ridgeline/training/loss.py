@@ -21,14 +21,11 @@ class WeightedLoss:
     """
 
     def __init__(self, energy_weight=1.0, forces_weight=1.0, stress_weight=0.0):
-        self.energy_weight = energy_weight
-        self.forces_weight = forces_weight
-        self.stress_weight = stress_weight
         self.weights = {"energy": energy_weight, "forces": forces_weight, "stress": stress_weight}
 
     @property
     def needs_stress(self) -> bool:
-        return self.stress_weight > 0
+        return self.weights["stress"] > 0
 
     def _sq_sums(self, pred: dict, batch: dict) -> dict:
         n = batch[keys.N_ATOMS].to(pred[keys.ENERGY].dtype)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import time
@@ -29,6 +30,7 @@ from .metrics import Predictions, compute_metrics, predict
 from .report import parity_plot, write_report
 
 # keys that may change between a run and its resume
+STATISTICS_FRAMES = 4096
 _RESUMABLE_CHANGES = {"training.epochs", "training.max_time"}
 
 
@@ -60,10 +62,10 @@ def resolve_device(name: str) -> torch.device:
 
 def validation_loss(p: Predictions, loss: WeightedLoss) -> float:
     mse = lambda d: float(np.nanmean(d**2)) if np.isfinite(d).any() else 0.0  # noqa: E731
-    value = loss.energy_weight * mse((p.energy_pred - p.energy_ref) / p.n_atoms)
-    value += loss.forces_weight * mse(p.forces_pred - p.forces_ref)
+    value = loss.weights["energy"] * mse((p.energy_pred - p.energy_ref) / p.n_atoms)
+    value += loss.weights["forces"] * mse(p.forces_pred - p.forces_ref)
     if loss.needs_stress:
-        value += loss.stress_weight * mse(p.stress_pred - p.stress_ref)
+        value += loss.weights["stress"] * mse(p.stress_pred - p.stress_ref)
     return value
 
 
@@ -110,8 +112,10 @@ class Trainer:
         self.model = self._build_model()
         e0 = fit_atomic_energies(self.train_frames, self.elements)
         scale = force_rms(self.train_frames, self.elements)
-        batches = make_loader(self.train_set, 16, shuffle=False, dtype=self.dtype)
-        self.model.fit_statistics(batches, e0, scale)
+        # descriptor statistics from at most STATISTICS_FRAMES frames drawn at random: memory stays
+        # bounded for datasets of any size (E0 and scales above stream over every frame)
+        loader = make_loader(self.train_set, 16, shuffle=True, seed=t.seed, epoch=-1, dtype=self.dtype)
+        self.model.fit_statistics(itertools.islice(loader, STATISTICS_FRAMES // 16), e0, scale)
         self.model.to(self.device)
         self._make_optimizer()
         self.ema = EMA(self.model, t.ema_decay)
