@@ -39,7 +39,8 @@ def train_ridgeline(element: str, architecture: str, preset: str, minutes: float
     from ridgeline.training.config import load_config
     from ridgeline.training.trainer import Trainer
 
-    out = CACHE / f"{architecture}_{element}_{preset}"
+    tag = "".join("_" + re.sub(r"[^\w.=-]", "", o).replace("training.", "").replace("=", "") for o in overrides)
+    out = CACHE / f"{architecture}_{element}_{preset}_{minutes:g}min{tag}"
     config = load_config(base={
         "train_file": str(DATA / f"{element}_train.xyz"),
         "test_file": str(DATA / f"{element}_test.xyz"),

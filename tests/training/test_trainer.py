@@ -130,3 +130,20 @@ def test_disk_dataset_checks_required_labels_and_elements(emt_files, tmp_path):
         disk.check(("energy", "forces"))
     with pytest.raises(DataError, match=r"element\(s\) Cu not known"):
         disk.check((), elements=[14])
+
+
+def test_cosine_schedule_anneals_over_the_run_and_plateau_stops_early(emt_files, tmp_path):
+    import math
+
+    out = tmp_path / "cos"
+    _train(small_config(emt_files, out, epochs=6, lr=1e-3, min_lr=1e-5))
+    lrs = [float(r["lr"]) for r in _history(out)]
+    expected = [1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + math.cos(math.pi * k / 6)) for k in range(6)]
+    assert lrs == pytest.approx(expected, rel=1e-9)
+    # plateau: with nothing learned (lr 0) the validation loss stops improving at once (up to
+    # rounding in the EMA), so early stopping (patience 1) ends the run within a few epochs
+    out = tmp_path / "plateau"
+    _train(small_config(emt_files, out, epochs=50, lr=0.0, min_lr=0.0, scheduler="plateau", early_stopping_patience=1))
+    assert len(_history(out)) <= 4 and load_checkpoint(out / "checkpoint.pt")["stop_reason"] == "early_stopping"
+    with pytest.raises(ConfigError, match="training.scheduler"):
+        load_config(base=small_config(emt_files, out, scheduler="linear"))

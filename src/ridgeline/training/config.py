@@ -15,6 +15,9 @@ import yaml
 from ..errors import ConfigError
 
 
+SCHEDULERS = ("cosine", "plateau")
+
+
 @dataclass
 class KeysConfig:
     """Names of the reference labels in the data files (extxyz info/arrays, ASE db)."""
@@ -47,12 +50,18 @@ class TrainingConfig:
     forces_weight: float = 1.0  # on force components, (eV/Å)^2
     stress_weight: float = 0.0  # on stress components, (eV/Å^3)^2; 0 = not fitted
     ema_decay: float = 0.99
-    scheduler_patience: int = 15  # epochs without improvement before the learning rate halves
+    # learning-rate schedule: "cosine" anneals lr -> min_lr over the run's length (epochs or
+    # max_time, whichever ends it first), so a time budget is used to the end; "plateau" halves lr
+    # after scheduler_patience epochs without validation improvement and stops early after
+    # early_stopping_patience (the two patience keys apply to "plateau" only)
+    scheduler: str = "cosine"
+    scheduler_patience: int = 15
     scheduler_factor: float = 0.5
     min_lr: float = 1e-5
-    early_stopping_patience: int = 50  # epochs without improvement before training stops
+    early_stopping_patience: int = 50
     valid_fraction: float = 0.1  # of train_file, used when no valid_file is given
-    seed: int = 0
+    seed: int = 0  # weights, data order and (unless split_seed is set) the validation split
+    split_seed: int | None = None  # the validation split alone (ensemble members share one)
 
 
 @dataclass
@@ -184,5 +193,7 @@ def load_config(path=None, overrides: list[str] = (), base: dict | None = None) 
         raise ConfigError("config key 'train_file' is required (an extxyz file, ASE database or converted dataset)")
     if config.dtype not in ("float32", "float64"):
         raise ConfigError(f"config key 'dtype': expected float32 or float64, got {config.dtype!r}")
+    if config.training.scheduler not in SCHEDULERS:
+        raise ConfigError(f"config key 'training.scheduler': expected one of {', '.join(SCHEDULERS)}, got {config.training.scheduler!r}")
     check_model_hyperparameters(config.model)
     return config

@@ -1,5 +1,6 @@
-"""The training loop: force matching with AdamW, plateau schedule, EMA weights, early stopping on
-a validation split, a checkpoint after every epoch and an exact ``resume``."""
+"""The training loop: force matching with AdamW, a cosine (to the end of the budget) or plateau
+schedule, EMA weights, best-on-validation weights, a checkpoint after every epoch and an exact
+``resume``."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from ..data import DiskFrames, FrameSubset, GraphDataset, KeyMap, make_loader, r
 from ..data.statistics import elements_of, fit_atomic_energies, force_rms
 from ..errors import ConfigError
 from ..models import ForceStressOutput, build_model
-from ..models.io import atomic_write_bytes, save_model
+from ..files import atomic_write_bytes
+from ..models.io import save_model
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
 from .distributed import all_reduce_sum, barrier, init_from_environment, rank_and_world, sum_gradients
@@ -92,7 +94,7 @@ class Trainer:
         if c.valid_file:
             self.train_frames, self.valid_frames = frames, load_frames(c.valid_file, c, require=tuple(require))
         else:  # views, not copies: a converted on-disk dataset stays on disk
-            train_idx, valid_idx = split_frames(len(frames), t.valid_fraction, t.seed)
+            train_idx, valid_idx = split_frames(len(frames), t.valid_fraction, t.seed if t.split_seed is None else t.split_seed)
             self.train_frames, self.valid_frames = FrameSubset(frames, train_idx), FrameSubset(frames, valid_idx)
         if not len(self.train_frames):
             raise ConfigError(f"{c.train_file}: no training frames")
@@ -125,9 +127,25 @@ class Trainer:
     def _make_optimizer(self):
         t = self.config.training
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, factor=t.scheduler_factor, patience=t.scheduler_patience, min_lr=t.min_lr
-        )
+        self.scheduler = None
+        if t.scheduler == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, factor=t.scheduler_factor, patience=t.scheduler_patience, min_lr=t.min_lr
+            )
+
+    def fraction_done(self) -> float:
+        """Fraction of the run done: epochs or wall time, whichever limit is nearer."""
+        t = self.config.training
+        done = self.epoch / max(t.epochs, 1)
+        if t.max_time is not None:
+            done = max(done, self.elapsed / (60.0 * t.max_time))
+        return min(done, 1.0)
+
+    def _set_cosine_lr(self):
+        t = self.config.training
+        lr = t.min_lr + 0.5 * (t.lr - t.min_lr) * (1.0 + math.cos(math.pi * self.fraction_done()))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def _state_dict(self) -> dict:
         return {
@@ -135,7 +153,7 @@ class Trainer:
             "elements": self.elements,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
             "ema": self.ema.state_dict(),
             "epoch": self.epoch,
             "best_loss": self.best_loss,
@@ -161,7 +179,8 @@ class Trainer:
         self.model.to(self.device)
         self._make_optimizer()
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scheduler:
+            self.scheduler.load_state_dict(state["scheduler"])
         self.ema = EMA(self.model, self.config.training.ema_decay)
         self.ema.load_state_dict(state["ema"])
         self.epoch, self.best_loss, self.bad_epochs = state["epoch"], state["best_loss"], state["bad_epochs"]
@@ -238,13 +257,16 @@ class Trainer:
         bar = tqdm(total=t.epochs, initial=self.epoch, desc="training", unit="epoch", disable=not self.progress or self.rank > 0, dynamic_ncols=True)
         while self._stop_reason() is None:
             start = time.perf_counter()
+            if self.scheduler is None:
+                self._set_cosine_lr()
             row = {"epoch": self.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"]}
             row.update(self._train_epoch())
             row.update(self._validate())
             self.elapsed += time.perf_counter() - start
             row["elapsed_s"] = round(self.elapsed, 3)
             watched = row.get("valid_loss", row["train_loss"])
-            self.scheduler.step(watched)
+            if self.scheduler is not None:
+                self.scheduler.step(watched)
             if watched < self.best_loss:
                 self.best_loss, self.bad_epochs = watched, 0
                 self.best_state = {k: v.clone() for k, v in self.ema.shadow.items()}
@@ -266,7 +288,7 @@ class Trainer:
         t = self.config.training
         if self.stop_reason is not None:
             return self.stop_reason
-        if self.bad_epochs >= t.early_stopping_patience:
+        if t.scheduler == "plateau" and self.bad_epochs >= t.early_stopping_patience:
             return "early_stopping"
         if t.max_time is not None and self.elapsed >= 60.0 * t.max_time:
             return "max_time"
