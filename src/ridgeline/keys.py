@@ -26,6 +26,8 @@ ATOMIC_ENERGIES = "atomic_energies"  # (N,) float, eV
 FORCES = "forces"  # (N, 3) float, eV/Å
 STRESS = "stress"  # (G, 3, 3) float, eV/Å^3, ASE sign (positive = tensile)
 VIRIAL = "virial"  # (G, 3, 3) float, eV
+DESCRIPTORS = "descriptors"  # (N, F) float: what the per-element readout networks read
+READOUT_FEATURES = "readout_features"  # (N, H) float: last hidden layer of the readout
 
 # label masks: a reference quantity a frame does not have is masked, never zero-filled
 HAS_ENERGY = "has_energy"  # (G,) bool

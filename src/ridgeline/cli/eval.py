@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from .data_args import add_key_arguments, read_labelled
+
 
 def add_arguments(p) -> None:
     p.add_argument("model", help="a model file (model.safetensors) written by 'ridgeline train'")
     p.add_argument("data", help="labelled structures: extxyz, ASE database, or a converted dataset directory")
     p.add_argument("--json", action="store_true", help="print one JSON object (energy_mae, energy_rmse in meV/atom; forces_mae, forces_rmse in eV/Å; n_frames; the same per config_type)")
-    p.add_argument("--energy-key", default="REF_energy", help="energy key in the data (default: %(default)s)")
-    p.add_argument("--forces-key", default="REF_forces", help="forces key in the data (default: %(default)s)")
-    p.add_argument("--stress-key", default="REF_stress", help="stress key in the data (default: %(default)s)")
-    p.add_argument("--config-type-key", default="config_type", help="key grouping frames in the report (default: %(default)s)")
+    add_key_arguments(p)
     p.add_argument("--batch-size", type=int, default=8, help="structures per batch (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     p.add_argument("--dtype", default=None, choices=["float32", "float64"], help="default: the model's own")
@@ -21,17 +20,12 @@ def run(args) -> int:
     import json
     from pathlib import Path
 
-    from ..data import DiskFrames, KeyMap, read_frames
     from ..models.io import load_model
     from ..training.metrics import compute_metrics, predict
     from ..training.report import metrics_table, parity_plot
 
     model, _ = load_model(args.model, device=args.device, dtype=args.dtype)
-    if Path(args.data).is_dir():
-        frames = DiskFrames(args.data).check(("energy", "forces"), model.elements)
-    else:
-        key_map = KeyMap(energy=args.energy_key, forces=args.forces_key, stress=args.stress_key, config_type=args.config_type_key)
-        frames = read_frames(args.data, key_map, require=("energy", "forces"), elements=model.elements)
+    frames = read_labelled(args.data, args, model.elements)
     p = predict(model, frames, batch_size=args.batch_size, device=args.device)
     metrics = compute_metrics(p)
     if args.plot:

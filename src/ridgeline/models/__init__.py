@@ -11,6 +11,7 @@ from .base import EnergyModel
 from .bpnn import PRESETS as BPNN_PRESETS
 from .bpnn import BehlerParrinello
 from .derivatives import ForceStressOutput, hessian
+from .ensemble import Ensemble
 from .moment import PRESETS as MOMENT_PRESETS
 from .moment import MomentNetwork
 
@@ -37,4 +38,4 @@ def build_model(architecture: str, elements: list[int], preset: str | None = Non
         raise ConfigError(f"bad hyperparameters for {architecture}: {err}") from None
 
 
-__all__ = ["ARCHITECTURES", "EnergyModel", "BehlerParrinello", "MomentNetwork", "ForceStressOutput", "hessian", "build_model"]
+__all__ = ["ARCHITECTURES", "EnergyModel", "Ensemble", "BehlerParrinello", "MomentNetwork", "ForceStressOutput", "hessian", "build_model"]

@@ -15,8 +15,11 @@ class EnergyModel(torch.nn.Module):
     """Maps a batch to per-atom and per-structure energies. Forces and stress come from
     :class:`~ridgeline.models.derivatives.ForceStressOutput`, never from the model itself.
 
-    Subclasses implement ``atomic_features`` (the descriptor of each atom's environment, also
-    used by uncertainty and domain-of-applicability tools) and ``atomic_outputs``.
+    Subclasses implement ``atomic_features`` (the descriptor of each atom's environment) and
+    ``readout_inputs`` (what the per-element networks ``self.networks`` read, plus any per-atom
+    energy added outside them, e.g. a repulsive core). ``forward(batch, readout=True)`` also
+    returns ``keys.DESCRIPTORS`` (the readout inputs) and ``keys.READOUT_FEATURES`` (the last
+    hidden layer), which uncertainty and domain-of-applicability tools use.
     """
 
     architecture: str = ""
@@ -57,14 +60,22 @@ class EnergyModel(torch.nn.Module):
     def atomic_features(self, batch: dict) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, batch: dict) -> dict:
+    def forward(self, batch: dict, readout: bool = False) -> dict:
         species = self.species(batch[keys.NUMBERS])
-        y = self.atomic_outputs(batch, species)
-        atomic = self.scale_shift(y, species)
+        x, extra = self.readout_inputs(batch, species)
+        hidden = self.networks.hidden(x, species)
+        atomic = self.scale_shift(self.networks.last(hidden, species), species)
+        if extra is not None:
+            atomic = atomic + extra
         energy = scatter_sum(atomic, batch[keys.BATCH], len(batch[keys.N_ATOMS]))
-        return {keys.ATOMIC_ENERGIES: atomic, keys.ENERGY: energy}
+        out = {keys.ATOMIC_ENERGIES: atomic, keys.ENERGY: energy}
+        if readout:
+            out[keys.DESCRIPTORS], out[keys.READOUT_FEATURES] = x, hidden
+        return out
 
-    def atomic_outputs(self, batch: dict, species: torch.Tensor) -> torch.Tensor:
+    def readout_inputs(self, batch: dict, species: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(x, extra): the per-element networks' inputs (N, F) and a per-atom energy added to
+        their output (N,) or None."""
         raise NotImplementedError
 
     @torch.no_grad()

@@ -54,9 +54,8 @@ class BehlerParrinello(EnergyModel):
         i, j = batch[keys.EDGE_INDEX]
         return self.descriptor(vectors, lengths, i, species[j], len(species))
 
-    def atomic_outputs(self, batch: dict, species: torch.Tensor) -> torch.Tensor:
-        x = self.standardize(self.atomic_features(batch, species), species)
-        return self.networks(x, species)
+    def readout_inputs(self, batch: dict, species: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.standardize(self.atomic_features(batch, species), species), None
 
     @torch.no_grad()
     def fit_statistics(self, batches, atomic_energies, scale) -> None:

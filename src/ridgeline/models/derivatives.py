@@ -18,11 +18,12 @@ class ForceStressOutput(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch: dict, forces: bool = True, stress: bool = False, training: bool = False) -> dict:
+    def forward(self, batch: dict, forces: bool = True, stress: bool = False, training: bool = False,
+                readout: bool = False) -> dict:
         """Model outputs plus forces (N, 3) and, if asked, virial and stress (G, 3, 3).
 
         ``training=True`` keeps the graph of the derivatives so that a loss on forces can be
-        back-propagated to the weights.
+        back-propagated to the weights; ``readout=True`` adds the model's readout features.
         """
         batch = dict(batch)
         pos = batch[keys.POSITIONS]
@@ -37,7 +38,7 @@ class ForceStressOutput(torch.nn.Module):
             batch[keys.CELL] = batch[keys.CELL] + torch.bmm(batch[keys.CELL], sym)
             inputs.append(strain)
         batch[keys.POSITIONS] = pos
-        out = self.model(batch)
+        out = self.model(batch, readout=readout) if readout else self.model(batch)
         if not (forces or stress):
             return out
         grads = torch.autograd.grad(out[keys.ENERGY].sum(), inputs, create_graph=training)

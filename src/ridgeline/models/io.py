@@ -1,25 +1,33 @@
 """Model files: one safetensors file holding the weights and, in its header, a JSON description
 (architecture, hyperparameters, elements, cutoff, units, element references, format version).
-Nothing is pickled, so loading a file never runs code from it."""
+Nothing is pickled, so loading a file never runs code from it.
+
+An ensemble is one file too: members' weights under ``members.<k>.`` and ``ensemble_size`` in the
+description. Tensors under ``uq.`` (uncertainty and domain-of-applicability data, described by
+the description's ``uncertainty`` entry) travel with the weights but are not part of the model.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from .. import __version__
+from ..files import atomic_write_bytes
 from ..errors import ModelFileError
 from . import EnergyModel, build_model
+from .ensemble import Ensemble
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "ridgeline-model"
+EXTRA_PREFIX = "uq."
 
 
-def describe(model: EnergyModel, extra: dict | None = None) -> dict:
+def describe(model: EnergyModel | Ensemble, extra: dict | None = None) -> dict:
+    if isinstance(model, Ensemble):
+        return {**describe(model.members[0], extra), "ensemble_size": len(model)}
     hp = model.hyperparameters()
     elements = hp.pop("elements")
     return {
@@ -37,26 +45,18 @@ def describe(model: EnergyModel, extra: dict | None = None) -> dict:
     }
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary sibling then rename: a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_model(model: EnergyModel, path, extra: dict | None = None) -> Path:
+def save_model(model: EnergyModel | Ensemble, path, extra: dict | None = None, tensors: dict | None = None) -> Path:
+    """Write ``model`` (weights + description + ``extra`` description entries) to one file;
+    ``tensors``: further named arrays, each name starting with ``uq.``."""
     from safetensors.torch import save
 
+    extra_tensors = {}
+    for name, value in (tensors or {}).items():
+        if not name.startswith(EXTRA_PREFIX):
+            raise ValueError(f"extra tensor names must start with {EXTRA_PREFIX!r}: {name!r}")
+        extra_tensors[name] = torch.as_tensor(value).detach().cpu().contiguous()
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update(extra_tensors)
     meta = {"ridgeline": json.dumps(describe(model, extra))}
     atomic_write_bytes(Path(path), save(tensors, metadata=meta))
     return Path(path)
@@ -90,17 +90,19 @@ def read_description(path) -> dict:
     return desc
 
 
-def load_model(path, device="cpu", dtype: torch.dtype | str | None = None) -> tuple[EnergyModel, dict]:
-    """Rebuild a model from its file: returns ``(model, description)``, model in eval mode."""
+def load_model(path, device="cpu", dtype: torch.dtype | str | None = None) -> tuple[EnergyModel | Ensemble, dict]:
+    """Rebuild a model (or ensemble) from its file: returns ``(model, description)``, in eval mode."""
     from safetensors.torch import load_file
 
     desc = read_description(path)
     try:
-        model = build_model(desc["architecture"], desc["elements"], **desc["hyperparameters"])
+        members = [build_model(desc["architecture"], desc["elements"], **desc["hyperparameters"])
+                   for _ in range(int(desc.get("ensemble_size", 1)))]
+        model = Ensemble(members) if "ensemble_size" in desc else members[0]
     except Exception as err:
         raise ModelFileError(f"{path}: cannot rebuild the model it describes: {err}") from None
     try:
-        tensors = load_file(str(path))
+        tensors = {k: v for k, v in load_file(str(path)).items() if not k.startswith(EXTRA_PREFIX)}
     except Exception as err:
         raise ModelFileError(f"{path}: cannot read the weights (corrupted or truncated?): {err}") from None
     if isinstance(dtype, str):
@@ -112,3 +114,11 @@ def load_model(path, device="cpu", dtype: torch.dtype | str | None = None) -> tu
     except RuntimeError as err:
         raise ModelFileError(f"{path}: weights do not match the described model: {err}") from None
     return model.to(device).eval(), desc
+
+
+def load_extra_tensors(path) -> dict[str, torch.Tensor]:
+    """The ``uq.``-prefixed tensors of a model file, prefix removed."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        return {k[len(EXTRA_PREFIX):]: fh.get_tensor(k) for k in fh.keys() if k.startswith(EXTRA_PREFIX)}

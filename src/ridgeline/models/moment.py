@@ -119,14 +119,10 @@ class MomentNetwork(EnergyModel):
         species = self.species(batch[keys.NUMBERS]) if species is None else species
         return torch.cat(self._features(batch, species)[0], dim=1)
 
-    def forward(self, batch: dict) -> dict:
-        species = self.species(batch[keys.NUMBERS])
+    def readout_inputs(self, batch: dict, species: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         features, lengths, i, j = self._features(batch, species)
-        atomic = self.scale_shift(self.networks(torch.cat(features, dim=1), species), species)
-        if self.zbl is not None:
-            atomic = atomic + scatter_sum(self.zbl(lengths, species[i], species[j]), i, len(species))
-        energy = scatter_sum(atomic, batch[keys.BATCH], len(batch[keys.N_ATOMS]))
-        return {keys.ATOMIC_ENERGIES: atomic, keys.ENERGY: energy}
+        core = None if self.zbl is None else scatter_sum(self.zbl(lengths, species[i], species[j]), i, len(species))
+        return torch.cat(features, dim=1), core
 
     @torch.no_grad()
     def fit_statistics(self, batches, atomic_energies, scale) -> None:

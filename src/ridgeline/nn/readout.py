@@ -16,20 +16,37 @@ def mlp(n_in: int, hidden: list[int], n_out: int = 1) -> torch.nn.Sequential:
 
 
 class ElementMLPs(torch.nn.Module):
-    """One network per element (Behler-Parrinello): atom i's output is mlp_{Z_i}(x_i)."""
+    """One network per element (Behler-Parrinello): atom i's output is mlp_{Z_i}(x_i).
+
+    ``hidden`` gives the last hidden layer's activations h_i, ``last`` the final linear map
+    y_i = w_Z . h_i + b_Z: the last-layer features used by uncertainty estimates.
+    """
 
     def __init__(self, n_elements: int, n_in: int, hidden: list[int]):
         super().__init__()
         self.networks = torch.nn.ModuleList(mlp(n_in, hidden) for _ in range(n_elements))
 
-    def forward(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+    @property
+    def n_hidden(self) -> int:
+        return self.networks[0][-1].in_features
+
+    def _per_element(self, x: torch.Tensor, species: torch.Tensor, layers, width: int) -> torch.Tensor:
         if len(self.networks) == 1:
-            return self.networks[0](features).squeeze(-1)
-        out = features.new_zeros(features.shape[0])
+            return layers(self.networks[0])(x)
+        out = x.new_zeros(x.shape[0], width)
         for e, net in enumerate(self.networks):
             mask = species == e
-            out = out.index_put((mask,), net(features[mask]).squeeze(-1))
+            out = out.index_put((mask,), layers(net)(x[mask]))
         return out
+
+    def hidden(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        return self._per_element(features, species, lambda net: net[:-1], self.n_hidden)
+
+    def last(self, hidden: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        return self._per_element(hidden, species, lambda net: net[-1], 1).squeeze(-1)
+
+    def forward(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        return self.last(self.hidden(features, species), species)
 
 
 class PerElementScaleShift(torch.nn.Module):

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelFileError
-from ..models.io import atomic_write_bytes
+from ..files import atomic_write_bytes
 
 
 def save_checkpoint(state: dict, path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.io import atomic_write_bytes
+from ..files import atomic_write_bytes
 from .metrics import Predictions
 
 COLUMNS = [

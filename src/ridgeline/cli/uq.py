@@ -1,0 +1,64 @@
+"""``ridgeline uq calibrate MODEL --train DATA --valid DATA [-o OUT]`` and
+``ridgeline uq report MODEL DATA [--output-dir DIR]``."""
+
+from __future__ import annotations
+
+from .data_args import add_key_arguments, read_labelled
+
+DOMAIN_NAMES = ("nearest", "mahalanobis", "hull")
+
+
+def add_arguments(p) -> None:
+    sub = p.add_subparsers(dest="uq_command", metavar="ACTION", required=True)
+    c = sub.add_parser("calibrate", help="fit the posterior, domain models and variance scales; write a calibrated model file",
+                       description="Single models get a last-layer Laplace posterior; ensembles (from 'ridgeline train --ensemble') "
+                                   "use their spread. Domain models are fitted on --train, alpha on --valid (frames not trained on).")
+    c.add_argument("model", help="model or ensemble file")
+    c.add_argument("--train", required=True, help="the training data (posterior and domain of applicability)")
+    c.add_argument("--valid", required=True, help="held-out labelled data for the variance scale alpha")
+    c.add_argument("-o", "--output", help="calibrated model file (default: MODEL with suffix .uq.safetensors)")
+    c.add_argument("--domains", nargs="+", default=list(DOMAIN_NAMES), choices=DOMAIN_NAMES, help="domain models to fit (default: all)")
+    c.add_argument("--confidence", type=float, default=0.99, help="in-domain confidence of the domain thresholds (default: %(default)s)")
+    c.add_argument("--criterion", choices=("area", "nll"), default="area",
+                   help="fit alpha by the miscalibration area (default) or by maximum likelihood")
+    add_key_arguments(c)
+    r = sub.add_parser("report", help="calibration, ranking and domain flags on labelled data: table and plots",
+                       description="Writes uq_report.{md,json}, reliability.png and sigma_vs_error.png to --output-dir.")
+    r.add_argument("model", help="a calibrated model or ensemble file")
+    r.add_argument("data", help="labelled structures")
+    r.add_argument("--output-dir", default="uq_report", help="default: %(default)s")
+    r.add_argument("--domains", nargs="*", default=None, choices=DOMAIN_NAMES, help="default: every fitted domain model")
+    add_key_arguments(r)
+    for q in (c, r):
+        q.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from ..errors import ConfigError
+    from ..models.io import load_model
+    from ..uncertainty.model import UncertaintyModel, fit_uncertainty
+    from ..uncertainty.report import markdown, uncertainty_report
+
+    if args.uq_command == "calibrate":
+        if not 0 < args.confidence < 1:
+            raise ConfigError(f"--confidence must be in (0, 1), got {args.confidence}")
+        model, desc = load_model(args.model, device=args.device)
+        train = read_labelled(args.train, args, model.elements)
+        valid = read_labelled(args.valid, args, model.elements)
+        uq = fit_uncertainty(model, train, valid, domains=args.domains, confidence=args.confidence, description=desc,
+                             criterion=args.criterion)
+        out = Path(args.output or str(Path(args.model).with_suffix("")) + ".uq.safetensors")
+        uq.save(out)
+        print(f"{uq.method}: alpha forces {uq.alpha['forces']:.4g}, energy {uq.alpha['energy']:.4g}; domain models: {', '.join(uq.domains)}")
+        print(out)
+        return 0
+    uq = UncertaintyModel.load(args.model, device=args.device)
+    if uq.method == "laplace" and uq.laplace is None:
+        raise ConfigError(f"{args.model}: no uncertainty data; run 'ridgeline uq calibrate' on it first")
+    frames = read_labelled(args.data, args, uq.model.elements)
+    result = uncertainty_report(uq, frames, args.output_dir, domains=args.domains, title=Path(args.data).name)
+    print(markdown(result))
+    print(f"written to {args.output_dir}/")
+    return 0

@@ -1,0 +1,45 @@
+"""A committee of models of one architecture (deep ensemble): members differ in seed and data
+order. ``forward`` gives the members' mean, so an ensemble is used wherever a model is (forces
+and stress of the mean by the same derivative wrapper); ``members`` gives each one for spreads."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import keys
+from .base import EnergyModel
+
+
+class Ensemble(torch.nn.Module):
+    def __init__(self, members: list[EnergyModel]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        first = members[0]
+        for m in members[1:]:
+            if m.architecture != first.architecture or m.elements != first.elements or m.cutoff != first.cutoff:
+                raise ValueError("ensemble members must share architecture, elements and cutoff")
+        self.members = torch.nn.ModuleList(members)
+        self.architecture = first.architecture
+        self.elements, self.cutoff = first.elements, first.cutoff
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    @property
+    def scale_shift(self):
+        return self.members[0].scale_shift
+
+    def species(self, numbers: torch.Tensor) -> torch.Tensor:
+        return self.members[0].species(numbers)
+
+    def hyperparameters(self) -> dict:
+        return self.members[0].hyperparameters()
+
+    def forward(self, batch: dict, readout: bool = False) -> dict:
+        """Mean energies of the members; with ``readout``, member 0's readout features."""
+        outs = [m(batch, readout=readout and k == 0) for k, m in enumerate(self.members)]
+        mean = {key: torch.stack([o[key] for o in outs]).mean(0) for key in (keys.ENERGY, keys.ATOMIC_ENERGIES)}
+        if readout:
+            mean[keys.DESCRIPTORS], mean[keys.READOUT_FEATURES] = outs[0][keys.DESCRIPTORS], outs[0][keys.READOUT_FEATURES]
+        return mean

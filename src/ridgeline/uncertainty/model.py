@@ -1,0 +1,247 @@
+"""A model that says how sure it is: predictions with calibrated sigmas and domain flags.
+
+``UncertaintyModel`` wraps a model file. An ensemble file gives the members' spread; a single
+model gives the last-layer Laplace variance (``laplace.py``). ``fit_uncertainty`` fits the
+posterior and the domain models on training frames and the variance scales alpha on validation
+frames; ``save`` writes everything into one model file (description entry ``uncertainty``,
+tensors under ``uq.``), which ``load``, the ASE calculator and the CLI read back.
+
+Sigmas are standard deviations: ``energy_sigma`` per structure (eV), ``energies_sigma`` per atom
+(eV), ``forces_sigma`` per atom and Cartesian component (eV/Å, isotropic). Calibration multiplies
+variances by alpha (``alpha["energy"]`` for energies, ``alpha["forces"]`` for forces).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .. import keys
+from ..data.dataset import GraphDataset, make_loader
+from ..errors import ModelFileError
+from ..models import ForceStressOutput
+from ..models.ensemble import Ensemble
+from ..models.io import load_extra_tensors, load_model, save_model
+from .calibration import fit_variance_scale
+from .domain import ConvexHullDomain, MahalanobisDomain, NearestNeighbourDomain
+from .laplace import LastLayerLaplace
+
+DOMAINS = {c.name: c for c in (NearestNeighbourDomain, MahalanobisDomain, ConvexHullDomain)}
+# cheap enough for every MD step; "nearest" and "hull" are asked for by name
+DEFAULT_DOMAINS = ("mahalanobis",)
+
+
+@dataclass
+class UQPredictions:
+    """Predictions with sigmas over a set of frames (arrays concatenated over frames / atoms)."""
+
+    n_atoms: np.ndarray  # (F,)
+    config_type: np.ndarray  # (F,) str
+    numbers: np.ndarray  # (N,)
+    energy: np.ndarray  # (F,) eV
+    energy_sigma: np.ndarray  # (F,) eV
+    forces: np.ndarray  # (N, 3) eV/Å
+    forces_sigma: np.ndarray  # (N,) eV/Å per component
+    energy_ref: np.ndarray | None = None
+    forces_ref: np.ndarray | None = None
+    domain_scores: dict = field(default_factory=dict)  # name -> (N,)
+    domain_flags: dict = field(default_factory=dict)  # name -> (N,) bool
+
+    @property
+    def frame_of_atom(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.n_atoms)), self.n_atoms)
+
+    @property
+    def config_type_of_atom(self) -> np.ndarray:
+        return self.config_type[self.frame_of_atom]
+
+
+class UncertaintyModel:
+    def __init__(self, model, laplace: LastLayerLaplace | None = None, alpha: dict | None = None,
+                 domains: dict | None = None, description: dict | None = None):
+        self.model = model
+        self.laplace = laplace
+        self.alpha = {"energy": 1.0, "forces": 1.0, **(alpha or {})}
+        self.domains = dict(domains or {})
+        self.description = description or {}
+        self.dtype = next(model.parameters()).dtype
+        self.device = next(model.parameters()).device
+
+    @property
+    def method(self) -> str:
+        return "ensemble" if isinstance(self.model, Ensemble) else "laplace"
+
+    @property
+    def cutoff(self) -> float:
+        return self.model.cutoff
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def load(cls, path, device="cpu", dtype=None) -> "UncertaintyModel":
+        model, desc = load_model(path, device=device, dtype=dtype)
+        uq = desc.get("uncertainty") or {}
+        arrays = load_extra_tensors(path) if uq else {}
+
+        def under(prefix):
+            return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+        try:
+            laplace = LastLayerLaplace.from_arrays(under("laplace."), uq["laplace"]) if "laplace" in uq else None
+            domains = {name: DOMAINS[name].from_arrays({k: v.numpy() for k, v in under(f"domain.{name}.").items()}, params)
+                       for name, params in uq.get("domain", {}).items()}
+        except (KeyError, ValueError) as err:
+            raise ModelFileError(f"{path}: uncertainty data are incomplete or inconsistent: {err}") from None
+        return cls(model, laplace, uq.get("alpha"), domains, desc)
+
+    def save(self, path) -> None:
+        uq, tensors = {"method": self.method, "alpha": self.alpha}, {}
+        if self.laplace is not None:
+            uq["laplace"] = self.laplace.params()
+            tensors.update({f"uq.laplace.{k}": v for k, v in self.laplace.to_arrays().items()})
+        uq["domain"] = {}
+        for name, dom in self.domains.items():
+            uq["domain"][name] = dom.params()
+            tensors.update({f"uq.domain.{name}.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in dom.to_arrays().items()})
+        extra = {k: v for k, v in self.description.items() if k == "training"}
+        save_model(self.model, path, extra={**extra, "uncertainty": uq}, tensors=tensors)
+
+    # ------------------------------------------------------------- prediction
+    def outputs(self, batch: dict, stress: bool = False) -> dict:
+        """Uncalibrated variances and means for one batch (torch tensors, detached)."""
+        species = self.model.species(batch[keys.NUMBERS])
+        n_graphs = len(batch[keys.N_ATOMS])
+        if isinstance(self.model, Ensemble):
+            outs = [ForceStressOutput(m)(batch, forces=True, stress=stress, readout=k == 0) for k, m in enumerate(self.model.members)]
+            ddof = 1 if len(outs) > 1 else 0
+            stack = lambda key: torch.stack([o[key].detach() for o in outs])  # noqa: E731
+            e, ei, f = stack(keys.ENERGY), stack(keys.ATOMIC_ENERGIES), stack(keys.FORCES)
+            res = {
+                keys.ENERGY: e.mean(0), "energy_var": e.var(0, correction=ddof),
+                keys.ATOMIC_ENERGIES: ei.mean(0), "energies_var": ei.var(0, correction=ddof),
+                keys.FORCES: f.mean(0), "forces_var": f.var(0, correction=ddof).mean(-1),
+                "member_energy": e, "member_forces": f,
+            }
+            if stress:
+                res[keys.STRESS] = stack(keys.STRESS).mean(0)
+            res[keys.DESCRIPTORS] = outs[0][keys.DESCRIPTORS].detach()
+        else:
+            if self.laplace is None:
+                raise ModelFileError("this model file has no uncertainty data: run `ridgeline uq calibrate` on it first")
+            out = ForceStressOutput(self.model)(batch, forces=True, stress=stress, readout=True)
+            hidden, scale = out[keys.READOUT_FEATURES], self.model.scale_shift.scale
+            ev = self.laplace.atomic_variance(hidden, species, scale)
+            _, lengths = self.model.edge_geometry(batch)
+            res = {
+                keys.ENERGY: out[keys.ENERGY].detach(), keys.ATOMIC_ENERGIES: out[keys.ATOMIC_ENERGIES].detach(),
+                keys.FORCES: out[keys.FORCES].detach(), keys.DESCRIPTORS: out[keys.DESCRIPTORS].detach(),
+                "energy_var": self.laplace.energy_variance(hidden, species, batch[keys.BATCH], n_graphs, scale),
+                "energies_var": ev,
+                "forces_var": self.laplace.force_variance(ev, batch, lengths, self.cutoff),
+            }
+            if stress:
+                res[keys.STRESS] = out[keys.STRESS].detach()
+        res["species"] = species
+        return res
+
+    def predict_batch(self, batch: dict, stress: bool = False, domain=DEFAULT_DOMAINS) -> dict:
+        """Calibrated sigmas and domain scores/flags for one batch, as numpy arrays."""
+        res = self.outputs(batch, stress)
+        a_e, a_f = self.alpha["energy"], self.alpha["forces"]
+        np_ = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
+        out = {
+            "energy": np_(res[keys.ENERGY]), "energy_sigma": np.sqrt(a_e * np_(res["energy_var"])),
+            "energies": np_(res[keys.ATOMIC_ENERGIES]), "energies_sigma": np.sqrt(a_e * np_(res["energies_var"])),
+            "forces": np_(res[keys.FORCES]), "forces_sigma": np.sqrt(a_f * np_(res["forces_var"])),
+        }
+        if stress:
+            out["stress"] = np_(res[keys.STRESS])
+        if "member_energy" in res:
+            out["member_energy"], out["member_forces"] = np_(res["member_energy"]), np_(res["member_forces"])
+        x, species = np_(res[keys.DESCRIPTORS]), res["species"].cpu().numpy()
+        for name in domain or ():
+            if name not in self.domains:
+                raise KeyError(f"domain model {name!r} not fitted for this model (fitted: {', '.join(self.domains) or 'none'})")
+            score = self.domains[name].score(x, species)
+            out[f"domain_{name}"] = score
+            # unknown threshold (element absent from training) or infinite score: out of domain
+            out[f"out_of_domain_{name}"] = ~(score <= self.domains[name].threshold[species])
+        return out
+
+    def predict(self, frames, batch_size: int = 8, domain=DEFAULT_DOMAINS) -> UQPredictions:
+        rows: dict[str, list] = {}
+        dataset = GraphDataset(frames, self.cutoff, cache=False)
+        for batch in make_loader(dataset, batch_size, shuffle=False, dtype=self.dtype):
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            for k, v in self.predict_batch(batch, domain=domain).items():
+                rows.setdefault(k, []).append(v)
+        cat = {k: np.concatenate(v) for k, v in rows.items() if not k.startswith("member_")}
+        has_e = all(f.energy is not None for f in frames)
+        has_f = all(f.forces is not None for f in frames)
+        return UQPredictions(
+            n_atoms=np.array([len(f) for f in frames]),
+            config_type=np.array([f.config_type for f in frames], dtype=object),
+            numbers=np.concatenate([f.numbers for f in frames]),
+            energy=cat["energy"], energy_sigma=cat["energy_sigma"], forces=cat["forces"], forces_sigma=cat["forces_sigma"],
+            energy_ref=np.array([f.energy for f in frames], dtype=float) if has_e else None,
+            forces_ref=np.concatenate([f.forces for f in frames]) if has_f else None,
+            domain_scores={n: cat[f"domain_{n}"] for n in domain or ()},
+            domain_flags={n: cat[f"out_of_domain_{n}"] for n in domain or ()},
+        )
+
+    # ------------------------------------------------------------ calibration
+    def calibrate(self, frames, batch_size: int = 8, criterion: str = "area") -> dict:
+        """Fit alpha (energies, forces) on validation frames (``calibration.fit_variance_scale``:
+        ``"area"`` matches the calibration curve, ``"nll"`` maximises the likelihood)."""
+        self.alpha = {"energy": 1.0, "forces": 1.0}
+        p = self.predict(frames, batch_size, domain=())
+        if p.energy_ref is None or p.forces_ref is None:
+            raise ValueError("calibration frames need reference energies and forces")
+        self.alpha = {
+            "energy": fit_variance_scale((p.energy - p.energy_ref) / p.n_atoms, p.energy_sigma / p.n_atoms, criterion),
+            "forces": fit_variance_scale(p.forces - p.forces_ref, np.repeat(p.forces_sigma[:, None], 3, axis=1), criterion),
+            "criterion": criterion,
+        }
+        return self.alpha
+
+
+def readout_passes(model, frames, batch_size: int = 8):
+    """(descriptors, last hidden layer, species) of every atom of ``frames``, batch by batch."""
+    dtype = next(model.parameters()).dtype
+    device = next(model.parameters()).device
+    for batch in make_loader(GraphDataset(frames, model.cutoff, cache=False), batch_size, shuffle=False, dtype=dtype):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with torch.no_grad():
+            out = model(batch, readout=True)
+        yield out[keys.DESCRIPTORS], out[keys.READOUT_FEATURES], model.species(batch[keys.NUMBERS])
+
+
+def fit_uncertainty(model, train_frames, valid_frames, domains=tuple(DOMAINS), confidence: float = 0.99,
+                    batch_size: int = 8, description: dict | None = None, criterion: str = "area") -> UncertaintyModel:
+    """Posterior (single models) and domain models from ``train_frames``; alpha from
+    ``valid_frames`` (held out from training: calibrating on training frames is overconfident).
+    ``description``: the model file's, whose training record is kept."""
+    n_el = len(model.elements)
+    members = model.members if isinstance(model, Ensemble) else [model]
+    laplace = None if isinstance(model, Ensemble) else LastLayerLaplace(n_el, members[0].networks.n_hidden)
+    xs, ss = [], []
+    for x, h, s in readout_passes(model, train_frames, batch_size):
+        if laplace is not None:
+            laplace.accumulate(h, s)
+        xs.append(x.cpu().double().numpy())
+        ss.append(s.cpu().numpy())
+    if laplace is not None:
+        laplace.finalize()
+    x, s = np.concatenate(xs), np.concatenate(ss)
+    fitted = {}
+    for name in domains:
+        kwargs = {"quantile": confidence} if name == "nearest" else {"confidence": confidence} if name == "mahalanobis" else {}
+        fitted[name] = DOMAINS[name](**kwargs).fit(x, s, n_el)
+    uq = UncertaintyModel(model, laplace, None, fitted, description)
+    if valid_frames is not None and len(valid_frames):
+        uq.calibrate(valid_frames, batch_size, criterion)
+    return uq
+
+
+__all__ = ["UncertaintyModel", "UQPredictions", "fit_uncertainty", "DOMAINS", "DEFAULT_DOMAINS"]

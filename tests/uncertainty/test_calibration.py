@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ridgeline.uncertainty.calibration import (
+    calibration_curve,
+    calibration_summary,
+    expected_calibration_error,
+    fit_variance_scale,
+    gaussian_nll,
+    miscalibration_area,
+    reliability_diagram,
+    spearman,
+)
+
+
+def synthetic(alpha_true: float, n: int = 200_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    sigmas = 10.0 ** rng.uniform(-2.0, -1.0, n)  # log-uniform over one decade
+    errors = np.sqrt(alpha_true) * sigmas * rng.standard_normal(n)
+    return errors, sigmas
+
+
+def test_recalibration_of_overconfident_gaussian_data():
+    errors, sigmas = synthetic(4.0)
+    alpha = fit_variance_scale(errors, sigmas)
+    assert alpha == pytest.approx(4.0, rel=0.02)
+    assert expected_calibration_error(errors, sigmas) > 0.1
+    assert expected_calibration_error(errors, sigmas, alpha) < 0.01
+    assert miscalibration_area(errors, sigmas) > 0.1
+    assert miscalibration_area(errors, sigmas, alpha) < 0.01
+    assert gaussian_nll(errors, sigmas, alpha) < gaussian_nll(errors, sigmas)
+    assert spearman(sigmas, np.abs(errors)) > 0.3
+
+    summary = calibration_summary(errors, sigmas, alpha)
+    assert set(summary) == {"alpha", "n", "nll_before", "nll_after", "ece_before", "ece_after",
+                            "area_before", "area_after", "spearman"}
+    assert summary["n"] == errors.size and type(summary["n"]) is int
+    assert all(type(v) is float for k, v in summary.items() if k != "n")
+    assert summary["alpha"] == alpha
+    assert summary["ece_before"] > 0.1 > 0.01 > summary["ece_after"]
+    assert summary["nll_after"] < summary["nll_before"]
+    assert summary["area_after"] < 0.01
+    assert summary["spearman"] > 0.3
+
+
+def test_gaussian_nll_matches_scipy():
+    errors, sigmas = synthetic(1.0, n=1000, seed=3)
+    from scipy import stats
+
+    expected = -np.mean(stats.norm.logpdf(errors, scale=np.sqrt(2.5) * sigmas))
+    assert gaussian_nll(errors, sigmas, 2.5) == pytest.approx(expected, rel=1e-12)
+
+
+def test_calibrated_data_follows_the_diagonal():
+    errors, sigmas = synthetic(1.0, seed=1)
+    expected, observed = calibration_curve(errors, sigmas)
+    np.testing.assert_allclose(expected, np.linspace(0.01, 0.99, 99))
+    assert np.max(np.abs(observed - expected)) < 0.01
+
+
+@pytest.mark.parametrize("alpha_true, underestimates", [(0.25, True), (4.0, False)])
+def test_detects_over_and_underconfidence(alpha_true, underestimates):
+    errors, sigmas = synthetic(alpha_true, n=20_000, seed=2)
+    expected, observed = calibration_curve(errors, sigmas, levels=[0.5])
+    assert expected[0] == 0.5
+    # sigmas too large (alpha_true < 1): more errors inside the interval than promised
+    assert bool(observed[0] > expected[0]) is underestimates
+    assert bool(observed[0] < expected[0]) is not underestimates
+
+
+@pytest.mark.parametrize(
+    "errors, sigmas, message",
+    [
+        (np.zeros(3), np.ones(4), "same shape"),
+        (np.zeros((2, 3)), np.ones((3, 2)), "same shape"),
+        (np.zeros(3), np.array([1.0, 0.0, 1.0]), "positive"),
+        (np.zeros(3), np.array([1.0, -2.0, 1.0]), "positive"),
+        (np.array([]), np.array([]), "empty"),
+        (np.array([np.nan, 1.0]), np.array([1.0, np.inf]), "empty"),
+    ],
+)
+def test_bad_input_raises(errors, sigmas, message):
+    for fn in (fit_variance_scale, gaussian_nll, calibration_curve, expected_calibration_error,
+               miscalibration_area):
+        with pytest.raises(ValueError, match=message):
+            fn(errors, sigmas)
+    with pytest.raises(ValueError, match=message):
+        calibration_summary(errors, sigmas, 1.0)
+
+
+def test_bad_alpha_raises():
+    with pytest.raises(ValueError, match="alpha"):
+        gaussian_nll([0.1], [1.0], alpha=0.0)
+
+
+def test_reliability_diagram_writes_png_atomically(tmp_path):
+    errors, sigmas = synthetic(4.0, n=2000, seed=4)
+    alpha = fit_variance_scale(errors, sigmas)
+    curves = {"raw": calibration_curve(errors, sigmas), "scaled": calibration_curve(errors, sigmas, alpha)}
+    path = reliability_diagram(curves, tmp_path / "reliability.png", title="test")
+    assert path == tmp_path / "reliability.png"
+    data = path.read_bytes()
+    assert len(data) > 1000
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reliability.png"]
+
+
+def test_non_finite_pairs_are_ignored():
+    errors, sigmas = synthetic(2.0, n=5000, seed=5)
+    dirty_e, dirty_s = errors.copy(), sigmas.copy()
+    dirty_e[::7] = np.nan
+    dirty_s[3::11] = np.nan
+    dirty_e[5::13] = np.inf
+    keep = np.isfinite(dirty_e) & np.isfinite(dirty_s)
+    clean_e, clean_s = errors[keep], sigmas[keep]
+    assert 0 < keep.sum() < keep.size
+
+    assert fit_variance_scale(dirty_e, dirty_s) == fit_variance_scale(clean_e, clean_s)
+    assert gaussian_nll(dirty_e, dirty_s, 2.0) == gaussian_nll(clean_e, clean_s, 2.0)
+    np.testing.assert_array_equal(calibration_curve(dirty_e, dirty_s)[1], calibration_curve(clean_e, clean_s)[1])
+    assert expected_calibration_error(dirty_e, dirty_s) == expected_calibration_error(clean_e, clean_s)
+    assert miscalibration_area(dirty_e, dirty_s) == miscalibration_area(clean_e, clean_s)
+    assert spearman(dirty_s, np.abs(dirty_e)) == spearman(clean_s, np.abs(clean_e))
+    assert calibration_summary(dirty_e, dirty_s, 2.0) == calibration_summary(clean_e, clean_s, 2.0)
+
+
+def test_area_criterion_recovers_alpha_on_gaussian_data():
+    from ridgeline.uncertainty.calibration import fit_variance_scale
+
+    rng = np.random.default_rng(7)
+    sigma = np.exp(rng.uniform(np.log(0.01), np.log(0.1), 100000))
+    errors = np.sqrt(4.0) * sigma * rng.standard_normal(sigma.size)
+    assert fit_variance_scale(errors, sigma, criterion="area") == pytest.approx(4.0, rel=0.03)
+    with pytest.raises(ValueError, match="criterion"):
+        fit_variance_scale(errors, sigma, criterion="ece")

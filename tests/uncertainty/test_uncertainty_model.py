@@ -1,0 +1,180 @@
+"""Ensembles, the last-layer Laplace posterior, the calculator's uncertainty results, propagation
+and the domain monitor, on EMT Cu structures."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+from ase.md.verlet import VelocityVerlet
+
+from ridgeline import keys
+from ridgeline.data import KeyMap, read_frames
+from ridgeline.data.graph import atoms_to_batch
+from ridgeline.models import Ensemble, ForceStressOutput, build_model
+from ridgeline.models.io import load_model
+from ridgeline.simulate.calculator import Calculator
+from ridgeline.uncertainty import DomainMonitor, OutOfDomain, UncertaintyModel, confidence_interval, fit_uncertainty
+
+CU = [29]
+
+
+def random_model(seed: int):
+    torch.manual_seed(seed)
+    return build_model("bpnn", CU, preset="small", cutoff=4.5).double().eval()
+
+
+def cu_cell(seed=0, scale=1.0):
+    atoms = bulk("Cu", "fcc", a=3.6 * scale, cubic=True).repeat((2, 2, 2))
+    atoms.rattle(0.05, seed=seed)
+    return atoms
+
+
+@pytest.fixture(scope="module")
+def frames(emt_files):
+    return read_frames(emt_files["train"], KeyMap(), require=("energy", "forces"))
+
+
+def test_identical_members_have_zero_spread(tmp_path):
+    m = random_model(0)
+    uq = UncertaintyModel(Ensemble([m, copy.deepcopy(m), copy.deepcopy(m)]))
+    out = uq.predict_batch(atoms_to_batch(cu_cell(), 4.5), domain=())
+    assert np.all(out["forces_sigma"] == 0) and np.all(out["energy_sigma"] == 0) and np.all(out["energies_sigma"] == 0)
+
+
+def test_calculator_sigma_equals_members_spread_by_hand(tmp_path):
+    members = [random_model(s) for s in range(3)]
+    uq = UncertaintyModel(Ensemble(members), alpha={"energy": 2.0, "forces": 3.0})
+    path = tmp_path / "ens.safetensors"
+    uq.save(path)
+    atoms = cu_cell(seed=3)
+    atoms.calc = Calculator(path)
+    forces, energy = atoms.get_forces(), atoms.get_potential_energy()
+    res = atoms.calc.results
+
+    batch = atoms_to_batch(atoms, 4.5)
+    outs = [ForceStressOutput(m)(batch, forces=True) for m in members]
+    f = np.stack([o[keys.FORCES].detach().numpy() for o in outs])  # (3, N, 3)
+    e = np.array([float(o[keys.ENERGY].detach()) for o in outs])
+    np.testing.assert_allclose(forces, f.mean(0), atol=1e-10)
+    np.testing.assert_allclose(energy, e.mean(), atol=1e-10)
+    np.testing.assert_allclose(res["forces_sigma"], np.sqrt(3.0 * f.var(0, ddof=1).mean(-1)), rtol=1e-8)
+    np.testing.assert_allclose(res["energy_sigma"], np.sqrt(2.0 * e.var(ddof=1)), rtol=1e-8)
+    assert res["forces_sigma"].shape == (len(atoms),)
+
+
+def test_ensemble_file_round_trip(tmp_path):
+    ens = Ensemble([random_model(s) for s in range(2)])
+    UncertaintyModel(ens).save(tmp_path / "e.safetensors")
+    loaded, desc = load_model(tmp_path / "e.safetensors")
+    assert isinstance(loaded, Ensemble) and len(loaded) == 2 and desc["ensemble_size"] == 2
+    batch = atoms_to_batch(cu_cell(), 4.5)
+    torch.testing.assert_close(loaded(batch)[keys.ENERGY], ens(batch)[keys.ENERGY])
+
+
+def test_laplace_variances_by_hand(frames):
+    model = random_model(1)
+    uq = fit_uncertainty(model, frames, None, domains=())
+    lap = uq.laplace
+    batch = atoms_to_batch(cu_cell(seed=5), 4.5)
+    out = model(batch, readout=True)
+    phi = torch.cat([out[keys.READOUT_FEATURES], torch.ones(len(phi_rows := out[keys.READOUT_FEATURES]), 1, dtype=torch.float64)], 1)
+    # precision = sum over training atoms of phi phi^T + prior, rebuilt independently
+    h_train = torch.cat([model(b, readout=True)[keys.READOUT_FEATURES].detach() for b in
+                         [atoms_to_batch(f.to_atoms(), 4.5) for f in frames]])
+    design = torch.cat([h_train, torch.ones(len(h_train), 1, dtype=torch.float64)], 1)
+    gram = design.T @ design
+    prior = lap.relative_prior * torch.trace(gram) / len(gram)
+    cov = torch.linalg.inv(gram + prior * torch.eye(len(gram), dtype=torch.float64))
+    s = float(model.scale_shift.scale[0])
+    res = uq.outputs(batch)
+    expected = s**2 * torch.einsum("ni,ij,nj->n", phi.detach(), cov, phi.detach())
+    torch.testing.assert_close(res["energies_var"], expected, rtol=1e-6, atol=0)
+    big_phi = phi.detach().sum(0) * s
+    torch.testing.assert_close(res["energy_var"][0], big_phi @ cov @ big_phi, rtol=1e-6, atol=0)
+    assert len(phi_rows) == len(batch[keys.NUMBERS])
+    # training-like environments are less uncertain than a strongly compressed cell
+    squeezed = uq.outputs(atoms_to_batch(cu_cell(scale=0.85), 4.5))
+    assert squeezed["forces_var"].mean() > 10 * res["forces_var"].mean()
+
+
+def test_calibration_and_file_round_trip(frames, tmp_path):
+    model = random_model(2)
+    from ridgeline.uncertainty.calibration import miscalibration_area
+
+    uq = fit_uncertainty(model, frames[::2], frames[1::2], domains=("mahalanobis", "nearest"), criterion="nll")
+    assert uq.alpha["forces"] > 0 and uq.alpha["energy"] > 0 and uq.alpha["criterion"] == "nll"
+    # maximum likelihood: the mean squared normalised force error on the calibration set is 1
+    p = uq.predict(frames[1::2], domain=())
+    err, sig = p.forces - p.forces_ref, np.repeat(p.forces_sigma[:, None], 3, 1)
+    assert ((err / sig) ** 2).mean() == pytest.approx(1.0, rel=1e-6)
+    # the default criterion matches the calibration curve at least as well
+    uq.calibrate(frames[1::2])
+    p = uq.predict(frames[1::2], domain=())
+    assert uq.alpha["criterion"] == "area"
+    assert miscalibration_area(err, np.repeat(p.forces_sigma[:, None], 3, 1)) <= miscalibration_area(err, sig) + 1e-9
+    uq.save(tmp_path / "m.safetensors")
+    again = UncertaintyModel.load(tmp_path / "m.safetensors")
+    assert again.alpha == uq.alpha and set(again.domains) == {"mahalanobis", "nearest"}
+    q = again.predict(frames[1::2], domain=("mahalanobis", "nearest"))
+    np.testing.assert_allclose(q.forces_sigma, p.forces_sigma, rtol=1e-10)
+
+
+def test_propagation_laplace_and_ensemble(frames):
+    uq = fit_uncertainty(random_model(3), frames, frames[:5], domains=())
+    a, b = cu_cell(seed=1), cu_cell(seed=2, scale=1.02)
+    single = confidence_interval(uq, lambda E: E[0], [a, b])
+    p = uq.predict([type(frames[0]).from_atoms(a)], domain=())
+    assert single.sigma == pytest.approx(float(p.energy_sigma[0]), rel=1e-6)
+    same = confidence_interval(uq, lambda E: E[1] - E[0], [a, a.copy()])
+    assert same.value == pytest.approx(0.0, abs=1e-9) and same.sigma == pytest.approx(0.0, abs=1e-9 * single.sigma + 1e-12)
+
+    ens = UncertaintyModel(Ensemble([random_model(s) for s in range(4)]), alpha={"energy": 1.0, "forces": 1.0})
+    barrier = confidence_interval(ens, lambda E: E[1] - E[0], [a, b], confidence=0.95)
+    assert barrier.sigma == pytest.approx(float(np.std(barrier.members, ddof=1)), rel=1e-8)
+    assert barrier.lower < barrier.value < barrier.upper
+    assert barrier.upper - barrier.value == pytest.approx(1.959964 * barrier.sigma, rel=1e-5)
+
+
+def test_calculator_domain_flags_and_monitor(trained_model, frames, tmp_path):
+    model, desc = load_model(trained_model)
+    uq = fit_uncertainty(model, frames, frames[:6], domains=("mahalanobis",), confidence=0.999, description=desc)
+    path = tmp_path / "cal.safetensors"
+    uq.save(path)
+    calc = Calculator(path, dtype="float64")
+    # training environments: few atoms flagged
+    flagged = []
+    for f in frames[:10]:
+        atoms = f.to_atoms()
+        atoms.calc = calc
+        atoms.get_forces()
+        flagged.append(calc.results["out_of_domain"])
+    assert np.concatenate(flagged).mean() < 0.05
+    # a cell squeezed by 15%: every atom far outside, MD stops at the first check
+    atoms = cu_cell(scale=0.85)
+    atoms.calc = calc
+    dyn = VelocityVerlet(atoms, timestep=1.0 * 0.09822694788464063)
+    monitor = DomainMonitor(atoms, action="stop", dynamics=dyn)
+    dyn.attach(monitor, interval=1)
+    with pytest.raises(OutOfDomain) as err:
+        dyn.run(5)
+    assert len(err.value.event.atoms_out) == len(atoms) and monitor.events[0].step == 0
+    # action="flag" records and goes on
+    atoms2 = cu_cell(scale=0.85)
+    atoms2.calc = calc
+    dyn2 = VelocityVerlet(atoms2, timestep=0.1)
+    flagger = DomainMonitor(atoms2, action="flag", dynamics=dyn2)
+    dyn2.attach(flagger, interval=2)
+    dyn2.run(4)
+    assert len(flagger.events) == 3
+
+
+def test_calculator_without_uncertainty_data_is_plain(trained_model):
+    calc = Calculator(trained_model)
+    atoms = cu_cell()
+    atoms.calc = calc
+    atoms.get_forces()
+    assert calc.uq is None and "forces_sigma" not in calc.results

@@ -1,0 +1,64 @@
+"""``ridgeline train --ensemble`` and ``ridgeline uq calibrate|report`` end to end, and their errors."""
+
+import json
+
+from ase.io import write
+
+from ridgeline.cli.main import main
+from ridgeline.models.io import read_description
+from ridgeline.simulate.calculator import Calculator
+
+
+def test_ensemble_training_calibrate_report(emt_files, trained_model, tmp_path, capsys):
+    import yaml
+
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "train_file": str(emt_files["train"]), "output_dir": str(tmp_path / "ens"),
+        "model": {"name": "bpnn", "preset": "small", "cutoff": 4.5}, "training": {"epochs": 2, "batch_size": 4},
+    }))
+    assert main(["train", str(config), "--ensemble", "2", "--no-progress"]) == 0
+    ens = tmp_path / "ens" / "ensemble.safetensors"
+    desc = read_description(ens)
+    assert desc["ensemble_size"] == 2 and desc["uncertainty"]["method"] == "ensemble"
+    assert set(desc["uncertainty"]["domain"]) == {"nearest", "mahalanobis", "hull"}
+    # members: different seeds, one validation split
+    c0 = yaml.safe_load((tmp_path / "ens" / "member_0" / "config.yaml").read_text())["training"]
+    c1 = yaml.safe_load((tmp_path / "ens" / "member_1" / "config.yaml").read_text())["training"]
+    assert (c0["seed"], c1["seed"]) == (0, 1) and c0["split_seed"] == c1["split_seed"] == 0
+    # a second call reuses the finished members
+    capsys.readouterr()
+    assert main(["train", str(config), "--ensemble", "2", "--no-progress"]) == 0
+    assert "finished run" in capsys.readouterr().out
+
+    out = tmp_path / "cal.safetensors"
+    code = main(["uq", "calibrate", str(trained_model), "--train", str(emt_files["train"]), "--valid", str(emt_files["test"]),
+                 "-o", str(out), "--domains", "mahalanobis", "hull"])
+    assert code == 0 and read_description(out)["uncertainty"]["method"] == "laplace"
+    for model in (out, ens):
+        report_dir = tmp_path / f"report_{model.stem}"
+        assert main(["uq", "report", str(model), str(emt_files["test"]), "--output-dir", str(report_dir)]) == 0
+        result = json.loads((report_dir / "uq_report.json").read_text())
+        assert result["forces"]["ece_after"] >= 0 and -1 <= result["forces"]["spearman"] <= 1
+        assert (report_dir / "reliability.png").stat().st_size > 1000 and (report_dir / "sigma_vs_error.png").exists()
+        assert "Spearman" in (report_dir / "uq_report.md").read_text()
+    calc = Calculator(out, domain=("mahalanobis", "hull"))
+    from ase.io import read
+
+    atoms = read(emt_files["test"], 0)
+    atoms.calc = calc
+    atoms.get_forces()
+    assert {"forces_sigma", "domain_hull", "out_of_domain_hull", "out_of_domain"} <= set(calc.results)
+
+
+def test_uq_errors_exit_2(emt_files, trained_model, tmp_path, capsys):
+    # a model without uncertainty data cannot be reported on
+    assert main(["uq", "report", str(trained_model), str(emt_files["test"]), "--output-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "calibrate" in err and "Traceback" not in err
+    bad = tmp_path / "bad.xyz"
+    bad.write_text("not an xyz file\n")
+    assert main(["uq", "calibrate", str(trained_model), "--train", str(bad), "--valid", str(emt_files["test"])]) == 2
+    assert "bad.xyz" in capsys.readouterr().err
+    assert main(["uq", "calibrate", str(trained_model), "--train", str(emt_files["train"]), "--valid",
+                 str(emt_files["test"]), "--confidence", "1.5"]) == 2
