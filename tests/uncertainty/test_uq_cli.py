@@ -42,6 +42,10 @@ def test_ensemble_training_calibrate_report(emt_files, trained_model, tmp_path, 
         assert result["forces"]["ece_after"] >= 0 and -1 <= result["forces"]["spearman"] <= 1
         assert (report_dir / "reliability.png").stat().st_size > 1000 and (report_dir / "sigma_vs_error.png").exists()
         assert "Spearman" in (report_dir / "uq_report.md").read_text()
+    # a domain model that was not fitted: a one-line error, exit 2
+    capsys.readouterr()
+    assert main(["uq", "report", str(out), str(emt_files["test"]), "--output-dir", str(tmp_path / "x"), "--domains", "nearest"]) == 2
+    assert "not fitted" in capsys.readouterr().err
     calc = Calculator(out, domain=("mahalanobis", "hull"))
     from ase.io import read
 

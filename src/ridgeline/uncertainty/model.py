@@ -20,7 +20,7 @@ import torch
 
 from .. import keys
 from ..data.dataset import GraphDataset, make_loader
-from ..errors import ModelFileError
+from ..errors import ConfigError, DataError, ModelFileError
 from ..models import ForceStressOutput
 from ..models.ensemble import Ensemble
 from ..models.io import load_extra_tensors, load_model, save_model
@@ -162,7 +162,7 @@ class UncertaintyModel:
         x, species = np_(res[keys.DESCRIPTORS]), res["species"].cpu().numpy()
         for name in domain or ():
             if name not in self.domains:
-                raise KeyError(f"domain model {name!r} not fitted for this model (fitted: {', '.join(self.domains) or 'none'})")
+                raise ConfigError(f"domain model {name!r} not fitted for this model (fitted: {', '.join(self.domains) or 'none'})")
             score = self.domains[name].score(x, species)
             out[f"domain_{name}"] = score
             # unknown threshold (element absent from training) or infinite score: out of domain
@@ -197,7 +197,7 @@ class UncertaintyModel:
         self.alpha = {"energy": 1.0, "forces": 1.0}
         p = self.predict(frames, batch_size, domain=())
         if p.energy_ref is None or p.forces_ref is None:
-            raise ValueError("calibration frames need reference energies and forces")
+            raise DataError("calibration frames need reference energies and forces")
         self.alpha = {
             "energy": fit_variance_scale((p.energy - p.energy_ref) / p.n_atoms, p.energy_sigma / p.n_atoms, criterion),
             "forces": fit_variance_scale(p.forces - p.forces_ref, np.repeat(p.forces_sigma[:, None], 3, axis=1), criterion),
