@@ -16,6 +16,23 @@ RESULTS = ROOT / "benchmarks" / "results"
 WORKER = ROOT / "benchmarks" / "throughput_worker.py"
 
 
+def machine() -> str:
+    import platform
+
+    import torch
+
+    return f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+
+
+def mlearn_arguments(parser, minutes: float, parts: str) -> None:
+    """The options the mlearn training benchmarks share."""
+    parser.add_argument("--elements", nargs="+", default=["Si", "Mo"])
+    parser.add_argument("--minutes", type=float, default=minutes, help="training budget per element")
+    parser.add_argument("--preset", default="medium")
+    parser.add_argument("--parts", default=parts)
+    parser.add_argument("overrides", nargs="*", help="ridgeline config overrides key=value (as for ridgeline train)")
+
+
 def require_data() -> None:
     if not DATA.is_dir():
         raise SystemExit(f"{DATA} not found: this benchmark needs ../shared/data/mlearn beside the repository")

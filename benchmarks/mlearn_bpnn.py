@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 
-import torch
-from common import RESULTS, published_errors, require_data, ridgeline_python, throughput, train_ridgeline
+from common import RESULTS, machine, mlearn_arguments, published_errors, require_data, ridgeline_python, throughput, train_ridgeline
 
 
 def markdown(results: dict) -> str:
@@ -46,18 +44,14 @@ def markdown(results: dict) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--elements", nargs="+", default=["Si", "Mo"])
-    parser.add_argument("--minutes", type=float, default=12.0, help="training budget per element")
-    parser.add_argument("--preset", default="medium")
-    parser.add_argument("--parts", default="train,throughput")
-    parser.add_argument("overrides", nargs="*", help="config overrides key=value (as for ridgeline train)")
+    mlearn_arguments(parser, minutes=12.0, parts="train,throughput")
     args = parser.parse_args()
     require_data()
     RESULTS.mkdir(parents=True, exist_ok=True)
     results_path = RESULTS / "mlearn_bpnn.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {"elements": {}}
     results.update(published=published_errors(), minutes=args.minutes, preset=args.preset, overrides=args.overrides,
-                   machine=f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+                   machine=machine())
     parts = args.parts.split(",")
     for element in args.elements:
         if "train" in parts:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import time
 
-import torch
-from common import CACHE, DATA, RESULTS, ROOT, published_errors, require_data, ridgeline_python, throughput, train_ridgeline
+from common import CACHE, DATA, RESULTS, ROOT, machine, mlearn_arguments, published_errors, require_data, ridgeline_python, throughput, train_ridgeline
 
 MACE_VENV = ROOT / "benchmarks" / ".venv-mace"
 # the small MACE the issue quotes (32 channels, L = 1), MACE's default training otherwise
@@ -143,18 +141,14 @@ def markdown(results: dict) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--elements", nargs="+", default=["Si", "Mo"])
-    parser.add_argument("--minutes", type=float, default=30.0)
-    parser.add_argument("--preset", default="medium")
-    parser.add_argument("--parts", default="train,mace,throughput,plot")
-    parser.add_argument("overrides", nargs="*", help="ridgeline config overrides key=value")
+    mlearn_arguments(parser, minutes=30.0, parts="train,mace,throughput,plot")
     args = parser.parse_args()
     require_data()
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "mlearn_vs_mace.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     results.update(published=published_errors(), minutes=args.minutes, preset=args.preset,
-                   machine=f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+                   machine=machine())
     parts = args.parts.split(",")
     for element in args.elements:
         if "train" in parts:

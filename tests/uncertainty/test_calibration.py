@@ -135,3 +135,15 @@ def test_area_criterion_recovers_alpha_on_gaussian_data():
     assert fit_variance_scale(errors, sigma, criterion="area") == pytest.approx(4.0, rel=0.03)
     with pytest.raises(ValueError, match="criterion"):
         fit_variance_scale(errors, sigma, criterion="ece")
+
+
+def test_roc_auc_against_pairwise_definition():
+    from ridgeline.uncertainty.report import roc_auc
+
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.normal(size=300), 1)  # ties on purpose
+    positive = rng.random(300) < 0.3
+    pos, neg = scores[positive], scores[~positive]
+    pairwise = ((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean()
+    assert roc_auc(scores, positive) == pytest.approx(pairwise, rel=1e-12)
+    assert np.isnan(roc_auc(scores, np.zeros(300, bool)))

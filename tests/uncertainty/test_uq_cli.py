@@ -55,6 +55,13 @@ def test_ensemble_training_calibrate_report(emt_files, trained_model, tmp_path, 
     assert {"forces_sigma", "domain_hull", "out_of_domain_hull", "out_of_domain"} <= set(calc.results)
 
 
+def test_cli_domain_names_are_the_fitted_models():
+    from ridgeline.cli.uq import DOMAIN_NAMES
+    from ridgeline.uncertainty.model import DOMAINS
+
+    assert set(DOMAIN_NAMES) == set(DOMAINS)
+
+
 def test_uq_errors_exit_2(emt_files, trained_model, tmp_path, capsys):
     # a model without uncertainty data cannot be reported on
     assert main(["uq", "report", str(trained_model), str(emt_files["test"]), "--output-dir", str(tmp_path / "r")]) == 2

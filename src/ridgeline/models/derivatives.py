@@ -38,7 +38,7 @@ class ForceStressOutput(torch.nn.Module):
             batch[keys.CELL] = batch[keys.CELL] + torch.bmm(batch[keys.CELL], sym)
             inputs.append(strain)
         batch[keys.POSITIONS] = pos
-        out = self.model(batch, readout=readout) if readout else self.model(batch)
+        out = self.model(batch, readout=readout)
         if not (forces or stress):
             return out
         grads = torch.autograd.grad(out[keys.ENERGY].sum(), inputs, create_graph=training)

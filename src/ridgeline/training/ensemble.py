@@ -48,7 +48,7 @@ def train_ensemble(config: Config, n_members: int, progress: bool = True, domain
             trainer.run(resume=checkpoint.exists())
         paths.append(trainer.model_path)
     members, descriptions = zip(*(load_model(p) for p in paths))
-    trainer._load_data()  # the split every member shares
+    trainer.load_data()  # the split every member shares
     uq = fit_uncertainty(Ensemble(list(members)), trainer.train_frames, trainer.valid_frames, domains=domains,
                          description={"training": {**descriptions[0].get("training", {}), "members": [str(p) for p in paths]}})
     out = Path(config.output_dir) / ENSEMBLE_FILE

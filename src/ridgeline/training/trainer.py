@@ -85,7 +85,8 @@ class Trainer:
         self.model_path = self.out / "model.safetensors"
 
     # ----------------------------------------------------------------- data
-    def _load_data(self):
+    def load_data(self):
+        """Read the data and make the train/validation split (sets ``train_frames``, ``valid_frames``)."""
         c, t = self.config, self.config.training
         require = ["energy"] if t.energy_weight > 0 else []
         require += ["forces"] if t.forces_weight > 0 else []
@@ -241,7 +242,7 @@ class Trainer:
     def run(self, resume: bool = False) -> Path:
         c, t = self.config, self.config.training
         self.out.mkdir(parents=True, exist_ok=True)
-        self._load_data()
+        self.load_data()
         if resume:
             self._load_state(load_checkpoint(self.checkpoint_path))
         else:

@@ -54,8 +54,10 @@ class LastLayerLaplace:
     def atomic_variance(self, hidden: torch.Tensor, species: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """s_Z^2 phi_i^T A_Z^-1 phi_i per atom (N,), in eV^2 before calibration."""
         phi = self.design(hidden.detach())
-        cov = self.covariance.to(phi.device)[species]
-        lev = torch.einsum("ni,nij,nj->n", phi, cov, phi)
+        lev = phi.new_zeros(len(phi))
+        for e in range(self.n_elements):  # one (n_e, H+1) x (H+1, H+1) product per element
+            mask = species == e
+            lev[mask] = ((phi[mask] @ self.covariance[e].to(phi.device)) * phi[mask]).sum(1)
         return scale.double()[species] ** 2 * lev
 
     def energy_variance(self, hidden, species, structure, n_structures: int, scale) -> torch.Tensor:

@@ -19,15 +19,16 @@ from .model import UQPredictions, UncertaintyModel
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve of ``scores`` for finding ``positive`` (Mann-Whitney U, ties 1/2)."""
-    from scipy.stats import rankdata
+    """Area under the ROC curve of ``scores`` for finding ``positive``: the Mann-Whitney U of the
+    positives' scores against the negatives', over n_pos * n_neg (ties count 1/2)."""
+    from scipy.stats import mannwhitneyu
 
     scores, positive = np.asarray(scores, float), np.asarray(positive, bool)
     n_pos, n_neg = positive.sum(), (~positive).sum()
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    ranks = rankdata(np.where(np.isfinite(scores), scores, np.finfo(float).max))
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    scores = np.where(np.isfinite(scores), scores, np.finfo(float).max)  # out of domain by any measure
+    return float(mannwhitneyu(scores[positive], scores[~positive]).statistic / (n_pos * n_neg))
 
 
 def force_statistics(p: UQPredictions, alpha: float, mask=None) -> dict:
