@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "train": ("ridgeline.cli.train", "train a potential from a YAML config"),
     "eval": ("ridgeline.cli.eval", "errors of a trained model on a labelled data file"),
     "uq": ("ridgeline.cli.uq", "uncertainty: calibrate a model or ensemble, report calibration and domain flags"),
+    "al": ("ridgeline.cli.al", "active learning: explore with the model, label where it is unsure, retrain"),
     "convert": ("ridgeline.cli.convert", "convert a data file into an on-disk dataset streamed during training"),
     "demo": ("ridgeline.cli.demo", "the main job: make reference data, train, evaluate, report"),
 }

@@ -23,3 +23,7 @@ __all__ = [
     "collate",
     "neighbor_list",
 ]
+
+from .writers import frames_to_atoms, write_frames  # noqa: E402
+
+__all__ += ["frames_to_atoms", "write_frames"]

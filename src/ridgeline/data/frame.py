@@ -33,12 +33,13 @@ class Frame:
     def from_atoms(cls, atoms, energy=None, forces=None, stress=None, config_type="Default", source=""):
         """Build a frame from an ``ase.Atoms`` and labels given explicitly (ASE's own calculator is ignored)."""
         return cls(
-            numbers=np.asarray(atoms.numbers, dtype=np.int64),
-            positions=np.asarray(atoms.positions, dtype=np.float64),
-            cell=np.asarray(atoms.cell.array, dtype=np.float64),
-            pbc=np.asarray(atoms.pbc, dtype=bool),
+            # copies: a frame taken from a running simulation must not follow the atoms it came from
+            numbers=np.array(atoms.numbers, dtype=np.int64),
+            positions=np.array(atoms.positions, dtype=np.float64),
+            cell=np.array(atoms.cell.array, dtype=np.float64),
+            pbc=np.array(atoms.pbc, dtype=bool),
             energy=None if energy is None else float(energy),
-            forces=None if forces is None else np.asarray(forces, dtype=np.float64),
+            forces=None if forces is None else np.array(forces, dtype=np.float64),
             stress=None if stress is None else voigt_to_matrix(stress),
             config_type=str(config_type),
             source=source,
@@ -52,7 +53,7 @@ class Frame:
 
 def voigt_to_matrix(stress) -> np.ndarray:
     """ASE Voigt order (xx yy zz yz xz xy) or a 3x3 matrix -> symmetric 3x3 matrix."""
-    s = np.asarray(stress, dtype=np.float64)
+    s = np.array(stress, dtype=np.float64)
     if s.shape == (3, 3):
         return s
     s = s.reshape(-1)

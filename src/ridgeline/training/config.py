@@ -62,6 +62,9 @@ class TrainingConfig:
     valid_fraction: float = 0.1  # of train_file, used when no valid_file is given
     seed: int = 0  # weights, data order and (unless split_seed is set) the validation split
     split_seed: int | None = None  # the validation split alone (ensemble members share one)
+    # warm start: weights, element offsets and scales from this model file (its architecture and
+    # sizes win over model.preset; model.name must match); None = fresh weights
+    init_model: str | None = None
 
 
 @dataclass
@@ -138,6 +141,35 @@ def _build(cls, data, where: str = ""):
     return obj
 
 
+build_dataclass = _build  # typed, validated construction of any config dataclass from a mapping
+
+
+def apply_overrides(data: dict, overrides) -> dict:
+    """``key=value`` overrides (dotted for nested keys) applied to a config mapping in place."""
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {k!r} is not a section")
+        node[keys[-1]] = value
+    return data
+
+
+def read_yaml_mapping(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of keys to values")
+    return data
+
+
 def check_model_hyperparameters(model: ModelConfig) -> None:
     """Model keys beyond name/preset/cutoff must be hyperparameters of the chosen architecture."""
     from ..models import ARCHITECTURES
@@ -171,23 +203,8 @@ def load_config(path=None, overrides: list[str] = (), base: dict | None = None) 
     """Read a YAML config (or start from ``base``), apply ``key=value`` overrides, validate."""
     data = dict(base or {})
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a config file must be a mapping of keys to values")
-    for text in overrides:
-        keys, value = parse_override(text)
-        node = data
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {text!r}: {k!r} is not a section")
-        node[keys[-1]] = value
+        data = read_yaml_mapping(path)
+    apply_overrides(data, overrides)
     config = _build(Config, data)
     if not config.train_file:
         raise ConfigError("config key 'train_file' is required (an extxyz file, ASE database or converted dataset)")

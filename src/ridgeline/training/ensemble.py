@@ -30,21 +30,30 @@ def member_config(config: Config, k: int) -> Config:
     return c
 
 
-def train_ensemble(config: Config, n_members: int, progress: bool = True, domains=("nearest", "mahalanobis", "hull")) -> Path:
+def train_ensemble(config: Config, n_members: int, progress: bool = True, domains=("nearest", "mahalanobis", "hull"),
+                   init_models=None, verbose: bool = True) -> Path:
+    """Train (or finish) the members, then fit the committee's calibration and domain models.
+    ``init_models``: one model file per member to warm-start from (``training.init_model``)."""
     from ..uncertainty.model import fit_uncertainty
 
+    if init_models is not None and len(init_models) != n_members:
+        raise ConfigError(f"train_ensemble: {len(init_models)} warm-start models for {n_members} members")
     if n_members < 2:
         raise ConfigError(f"--ensemble needs at least 2 members, got {n_members}")
     paths, trainer = [], None
     for k in range(n_members):
         c = member_config(config, k)
+        if init_models is not None:
+            c.training.init_model = str(init_models[k])
         trainer = Trainer(c, progress=progress)
         checkpoint = Path(c.output_dir) / "checkpoint.pt"
         done = checkpoint.exists() and load_checkpoint(checkpoint)["stop_reason"] and trainer.model_path.exists()
         if done:
-            print(f"member {k}: finished run in {c.output_dir}")
+            if verbose:
+                print(f"member {k}: finished run in {c.output_dir}")
         else:
-            print(f"member {k} of {n_members} (seed {c.training.seed})")
+            if verbose:
+                print(f"member {k} of {n_members} (seed {c.training.seed})")
             trainer.run(resume=checkpoint.exists())
         paths.append(trainer.model_path)
     members, descriptions = zip(*(load_model(p) for p in paths))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from ase.data import chemical_symbols
 from tqdm.auto import tqdm
 
 from ..data import DiskFrames, FrameSubset, GraphDataset, KeyMap, make_loader, read_frames, split_frames
@@ -22,7 +23,8 @@ from ..data.statistics import elements_of, fit_atomic_energies, force_rms
 from ..errors import ConfigError
 from ..models import ForceStressOutput, build_model
 from ..files import atomic_write_bytes
-from ..models.io import save_model
+from ..models.ensemble import Ensemble
+from ..models.io import load_model, read_description, save_model
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
 from .distributed import all_reduce_sum, barrier, init_from_environment, rank_and_world, sum_gradients
@@ -107,18 +109,42 @@ class Trainer:
     # ----------------------------------------------------------------- state
     def _build_model(self):
         m = self.config.model
+        if self.config.training.init_model:  # a warm start keeps the sizes of its model file
+            desc = read_description(self.config.training.init_model)
+            return build_model(desc["architecture"], desc["elements"], **desc["hyperparameters"]).to(self.dtype)
         return build_model(m.name, self.elements, preset=m.preset, cutoff=m.cutoff, **m.hyperparameters).to(self.dtype)
+
+    def _warm_start_model(self, path):
+        """The model of ``training.init_model``: its weights, offsets and statistics are kept (a
+        refit of E0 would shift what the readout has learned)."""
+        model, desc = load_model(path, dtype=self.dtype)
+        if isinstance(model, Ensemble):
+            raise ConfigError(f"config key 'training.init_model': {path} is an ensemble; give one member's model file")
+        name = self.config.model.name
+        if model.architecture != name:
+            raise ConfigError(f"config key 'training.init_model': {path} is a {model.architecture} model, the config asks for {name}")
+        missing = sorted(set(self.elements) - set(model.elements))
+        if missing:
+            raise ConfigError(f"config key 'training.init_model': {path} does not know element(s) "
+                              f"{', '.join(chemical_symbols[z] for z in missing)} of the training data")
+        if abs(model.cutoff - self.config.model.cutoff) > 1e-9:
+            raise ConfigError(f"config key 'training.init_model': {path} has cutoff {model.cutoff} Å, the config {self.config.model.cutoff} Å")
+        self.elements = list(model.elements)
+        return model
 
     def _fresh_state(self):
         t = self.config.training
         torch.manual_seed(t.seed)
-        self.model = self._build_model()
-        e0 = fit_atomic_energies(self.train_frames, self.elements)
-        scale = force_rms(self.train_frames, self.elements)
-        # descriptor statistics from at most STATISTICS_FRAMES frames drawn at random: memory stays
-        # bounded for datasets of any size (E0 and scales above stream over every frame)
-        loader = make_loader(self.train_set, 16, shuffle=True, seed=t.seed, epoch=-1, dtype=self.dtype)
-        self.model.fit_statistics(itertools.islice(loader, STATISTICS_FRAMES // 16), e0, scale)
+        if t.init_model:
+            self.model = self._warm_start_model(t.init_model)
+        else:
+            self.model = self._build_model()
+            e0 = fit_atomic_energies(self.train_frames, self.elements)
+            scale = force_rms(self.train_frames, self.elements)
+            # descriptor statistics from at most STATISTICS_FRAMES frames drawn at random: memory
+            # stays bounded for datasets of any size (E0 and scales above stream over every frame)
+            loader = make_loader(self.train_set, 16, shuffle=True, seed=t.seed, epoch=-1, dtype=self.dtype)
+            self.model.fit_statistics(itertools.islice(loader, STATISTICS_FRAMES // 16), e0, scale)
         self.model.to(self.device)
         self._make_optimizer()
         self.ema = EMA(self.model, t.ema_decay)

@@ -1,0 +1,122 @@
+"""The active-learning configuration: one YAML file (``ridgeline al run CONFIG``), typed and
+validated like the training config; unknown keys are errors naming the valid ones.
+
+The ``model`` and ``training`` sections are the training config's own (``training`` applies to
+each retraining: keep ``max_time``/``epochs`` short, the loop warm-starts from the previous
+iteration's committee). Each value has one home here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+from ..training.config import (ModelConfig, TrainingConfig, apply_overrides, build_dataclass,
+                               check_model_hyperparameters, read_yaml_mapping)
+
+
+@dataclass
+class OracleConfig:
+    name: str = "xtb"  # emt, xtb (GFN2-xTB through tblite), pyscf (DFT, molecules)
+    workers: int = 2  # parallel oracle calls (process pool); 1 = in this process
+    timeout: float | None = None  # seconds per call, then recorded as failed
+    options: dict = field(default_factory=dict)  # keyword arguments of the oracle (e.g. method, basis, xc)
+
+
+@dataclass
+class ExploreConfig:
+    walkers: int = 4  # MD trajectories per iteration, each from a random start or labelled frame
+    steps: int = 400  # MD steps per walker
+    timestep: float = 0.5  # fs
+    temperature: float = 300.0  # K
+    temperature_end: float | None = None  # K: linear ramp from temperature (None = constant)
+    friction: float = 0.01  # 1/fs (Langevin)
+    interval: int = 10  # harvest a frame (and check the domain) every interval steps
+    stop_on_domain: bool = True  # stop a walker when the Mahalanobis domain monitor fires
+    max_forces_sigma: float | None = None  # eV/Å: also stop a walker above this calibrated force sigma
+    bias: str = "none"  # none | adversarial (climbs the committee's uncertainty; biases.AdversarialBias)
+    # adversarial bias E = -E_max tanh(k alpha Var(E) / (N E_max)) ~ -k sigma_E^2 / N for small spread
+    bias_strength: float = 1000.0  # k, 1/eV
+    bias_max_energy: float = 0.5  # E_max, eV
+    from_dataset: float = 0.5  # fraction of walkers started from labelled frames (rest: the start structures)
+
+
+@dataclass
+class SelectConfig:
+    method: str = "committee"  # committee | maxvol | mahalanobis | random
+    per_iteration: int = 8  # oracle calls asked per iteration (at most)
+    threshold: float | None = None  # skip candidates scoring below (committee: eV/Å; maxvol: grade)
+    min_separation: float | None = None  # fingerprint distance for near-duplicates (None = automatic)
+
+
+@dataclass
+class StopConfig:
+    max_iterations: int = 6
+    oracle_budget: int | None = None  # total oracle calls of the loop (seed + selected)
+    target_forces_rmse: float | None = None  # eV/Å on the validation frames
+    # converged when the calibrated force sigma of freshly explored frames (95th percentile of each
+    # frame's largest) stays below converged_sigma for converged_iterations iterations in a row
+    converged_sigma: float | None = None  # eV/Å
+    converged_iterations: int = 2
+
+
+@dataclass
+class ValidationConfig:
+    file: str | None = None  # labelled frames (extxyz, ASE db); else made by oracle MD below
+    frames: int = 40  # frames from oracle-driven Langevin MD from the start structures (0 = none)
+    temperature: float = 300.0  # K
+    steps_between: int = 20  # MD steps between kept frames
+    equilibration: int = 200  # MD steps before the first kept frame
+
+
+@dataclass
+class ActiveConfig:
+    output_dir: str = "al_run"
+    structures: str = "ethanol"  # start structures: an ASE-readable file, or a molecule name known to ase.build.molecule
+    seed_frames: int = 12  # labelled before the first model: rattled copies of the start structures
+    rattle: float = 0.05  # Å, standard deviation of the seed displacements
+    committee: int = 3  # ensemble members (committee disagreement = the uncertainty)
+    seed: int = 0
+    dtype: str = "float64"
+    oracle: OracleConfig = field(default_factory=OracleConfig)
+    explore: ExploreConfig = field(default_factory=ExploreConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    stop: StopConfig = field(default_factory=StopConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["model"].update(d["model"].pop("hyperparameters"))
+        return d
+
+
+BIASES = ("none", "adversarial")
+
+
+def load_active_config(path=None, overrides=(), base: dict | None = None) -> ActiveConfig:
+    """Read an active-learning YAML (or start from ``base``), apply ``key=value`` overrides, validate."""
+    from .selectors import SELECTORS
+
+    data = dict(base or {})
+    if path is not None:
+        data = read_yaml_mapping(path)
+    apply_overrides(data, overrides)
+    config = build_dataclass(ActiveConfig, data)
+    check_model_hyperparameters(config.model)
+    if config.select.method not in SELECTORS:
+        raise ConfigError(f"config key 'select.method': unknown selector {config.select.method!r}; available: {', '.join(SELECTORS)}")
+    if config.explore.bias not in BIASES:
+        raise ConfigError(f"config key 'explore.bias': expected one of {', '.join(BIASES)}, got {config.explore.bias!r}")
+    if config.committee < 2:
+        raise ConfigError(f"config key 'committee': a committee needs at least 2 members, got {config.committee}")
+    if config.dtype not in ("float32", "float64"):
+        raise ConfigError(f"config key 'dtype': expected float32 or float64, got {config.dtype!r}")
+    for key, value in (("seed_frames", config.seed_frames), ("select.per_iteration", config.select.per_iteration),
+                       ("explore.walkers", config.explore.walkers), ("explore.steps", config.explore.steps),
+                       ("explore.interval", config.explore.interval), ("oracle.workers", config.oracle.workers)):
+        if value < 1:
+            raise ConfigError(f"config key {key!r}: must be at least 1, got {value}")
+    return config

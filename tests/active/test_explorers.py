@@ -1,0 +1,300 @@
+"""Exploration for active learning: collective variables and biases (finite differences), the
+biased calculator, the adversarial uncertainty bias, and Langevin exploration (harvesting, ramps,
+determinism, out-of-domain stops, explosions), on Cu with EMT and small random bpnn ensembles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.calculator import Calculator as ASECalculator
+from ase.calculators.calculator import all_changes
+from ase.calculators.emt import EMT
+
+from ridgeline.active.biases import (AdversarialBias, BiasedCalculator, CoordinationNumber, Distance,
+                                     HarmonicUmbrella)
+from ridgeline.active.explorers import Exploration, LangevinExplorer, explore_many
+from ridgeline.data.frame import Frame
+from ridgeline.data.graph import atoms_to_batch
+from ridgeline.models import Ensemble, build_model
+from ridgeline.simulate.calculator import Calculator
+from ridgeline.uncertainty import UncertaintyModel, fit_uncertainty
+
+CU = [29]
+
+
+def cu_cell(repeat=(2, 2, 2), seed=0, rattle=0.05, a=3.61):
+    atoms = bulk("Cu", "fcc", a=a, cubic=True).repeat(repeat)
+    atoms.rattle(rattle, seed=seed)
+    return atoms
+
+
+def cu_cluster(seed=0):
+    rng = np.random.default_rng(seed)
+    pos = np.array([[0, 0, 0], [2.5, 0, 0], [0, 2.5, 0], [0, 0, 2.5], [2.5, 2.5, 0], [1.25, 1.25, 2.0]], float)
+    return Atoms("Cu6", positions=pos + rng.normal(0, 0.05, pos.shape))
+
+
+def random_model(seed: int):
+    torch.manual_seed(seed)
+    return build_model("bpnn", CU, preset="small", cutoff=4.5).double().eval()
+
+
+def fd_gradient(f, atoms, h=1e-5):
+    grad = np.zeros((len(atoms), 3))
+    for a in range(len(atoms)):
+        for c in range(3):
+            p, m = atoms.copy(), atoms.copy()
+            p.positions[a, c] += h
+            m.positions[a, c] -= h
+            grad[a, c] = (f(p) - f(m)) / (2 * h)
+    return grad
+
+
+@pytest.fixture(scope="module")
+def ensemble_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ens") / "ens.safetensors"
+    UncertaintyModel(Ensemble([random_model(1), random_model(2)]), alpha={"energy": 2.0, "forces": 1.0}).save(path)
+    return path
+
+
+# ------------------------------------------------------------------------- collective variables
+def test_distance_value_and_gradient_minimum_image():
+    atoms = cu_cell(repeat=(2, 1, 1), seed=1)
+    # atoms 0 and 4 are one cubic cell apart along x: the minimum image is not the naive vector
+    cv = Distance(0, 5)
+    naive = np.linalg.norm(atoms.positions[5] - atoms.positions[0])
+    assert cv.value(atoms) == pytest.approx(atoms.get_distance(0, 5, mic=True), abs=1e-12)
+    assert cv.value(atoms) <= naive + 1e-12
+    np.testing.assert_allclose(cv.gradient(atoms), fd_gradient(cv.value, atoms), atol=1e-8)
+    grad = cv.gradient(atoms)
+    assert np.linalg.norm(grad[5]) == pytest.approx(1.0) and np.abs(grad.sum(0)).max() < 1e-12
+    cluster = cu_cluster()
+    np.testing.assert_allclose(Distance(1, 3).gradient(cluster), fd_gradient(Distance(1, 3).value, cluster), atol=1e-8)
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_coordination_number_value_and_gradient(periodic):
+    atoms = cu_cell(repeat=(1, 1, 1), seed=2) if periodic else cu_cluster(seed=2)
+    cv = CoordinationNumber(0, group=range(1, len(atoms)), r0=2.7)
+    others = range(1, len(atoms))
+    r = np.array([atoms.get_distance(0, j, mic=periodic) for j in others])
+    expected = np.sum((1 - (r / 2.7) ** 6) / (1 - (r / 2.7) ** 12))
+    assert cv.value(atoms) == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(cv.gradient(atoms), fd_gradient(cv.value, atoms), atol=1e-8)
+    # a group not containing i, and the default group (every other atom)
+    assert CoordinationNumber(0, r0=2.7).value(atoms) == pytest.approx(expected, rel=1e-12)
+    sub = CoordinationNumber(2, group=[0, 1, 2], r0=2.7)
+    np.testing.assert_allclose(sub.gradient(atoms), fd_gradient(sub.value, atoms), atol=1e-8)
+
+
+def test_harmonic_umbrella_energy_and_forces():
+    atoms = cu_cluster(seed=3)
+    for cv, center in [(Distance(0, 4), 3.0), (CoordinationNumber(5, r0=2.6), 2.0)]:
+        bias = HarmonicUmbrella(cv, center, k=7.0)
+        energy, forces = bias.energy_and_forces(atoms)
+        assert energy == pytest.approx(0.5 * 7.0 * (cv.value(atoms) - center) ** 2)
+        np.testing.assert_allclose(forces, -fd_gradient(lambda a: bias.energy_and_forces(a)[0], atoms), atol=1e-7)
+
+
+# ------------------------------------------------------------------------------------- calculator
+def test_biased_calculator_adds_bias_to_emt():
+    atoms = cu_cluster(seed=4)
+    biases = [HarmonicUmbrella(Distance(0, 1), 2.2, k=5.0), HarmonicUmbrella(CoordinationNumber(5, r0=2.6), 3.0, k=2.0)]
+    atoms.calc = BiasedCalculator(EMT(), biases)
+    forces, energy = atoms.get_forces(), atoms.get_potential_energy()
+    ref = atoms.copy()
+    ref.calc = EMT()
+    parts = [b.energy_and_forces(atoms) for b in biases]
+    e_bias, f_bias = sum(p[0] for p in parts), sum(p[1] for p in parts)
+    assert e_bias > 0.01 and np.abs(f_bias).max() > 0.01  # the biases do something here
+    np.testing.assert_allclose(forces, ref.get_forces() + f_bias, atol=1e-12)
+    assert energy == pytest.approx(ref.get_potential_energy() + e_bias, abs=1e-12)
+    assert atoms.calc.results["bias_energy"] == pytest.approx(e_bias, abs=1e-12)
+    # total forces are minus the gradient of the total energy
+    np.testing.assert_allclose(forces, -fd_gradient(lambda a: BiasedCalculator(EMT(), biases).get_potential_energy(a), atoms),
+                               atol=1e-5)
+
+
+def test_biased_calculator_keeps_uncertainty_results(ensemble_file):
+    atoms = cu_cell(repeat=(1, 1, 1))
+    base = Calculator(ensemble_file)
+    atoms.calc = BiasedCalculator(base, [HarmonicUmbrella(Distance(0, 1), 2.0, k=1.0)])
+    atoms.get_forces()
+    res = atoms.calc.results
+    assert res["forces_sigma"].shape == (len(atoms),) and res["energy_sigma"] > 0
+    assert res["energy"] == pytest.approx(res["base_energy"] + res["bias_energy"])
+
+
+def test_stiff_umbrella_holds_the_distance_in_md():
+    atoms = cu_cell(repeat=(2, 2, 2), seed=5)
+    center = atoms.get_distance(0, 1, mic=True) + 0.35
+    settings = dict(temperature=400.0, steps=200, interval=5, friction=0.02, timestep=2.0, seed=3)
+
+    def deviation(biases):
+        run = LangevinExplorer(biases=biases, **settings).run(atoms, EMT())
+        assert run.status == "completed"
+        return np.mean([abs(f.get_distance(0, 1, mic=True) - center) for f in run.frames[10:]])
+
+    free = deviation([])
+    held = deviation([HarmonicUmbrella(Distance(0, 1), center, k=30.0)])
+    assert held < 0.1 and held < 0.4 * free
+
+
+# ---------------------------------------------------------------------------------- adversarial
+def test_adversarial_bias_exact_form_and_finite_differences(ensemble_file):
+    uq = UncertaintyModel.load(ensemble_file)
+    atoms = cu_cell(repeat=(2, 1, 1), seed=6, rattle=0.1)
+    ref = atoms.copy()
+    ref.calc = Calculator(ensemble_file)
+    ref.get_forces()
+    sigma2 = ref.calc.results["energy_sigma"] ** 2  # calibrated (alpha 2), the members' spread
+    n = len(atoms)
+    k = 0.8 * n * 0.2 / sigma2  # tanh argument 0.8: neither linear nor saturated, the test sees the tanh
+    bias = AdversarialBias(uq, k=k, max_energy=0.2)
+    energy, forces = bias.energy_and_forces(atoms)
+    assert energy == pytest.approx(-0.2 * np.tanh(k * sigma2 / (n * 0.2)), rel=1e-10)
+    assert energy == pytest.approx(-0.2 * np.tanh(0.8), rel=1e-10) and -0.2 < energy < 0
+    np.testing.assert_allclose(forces, -fd_gradient(lambda a: bias.energy_and_forces(a)[0], atoms, h=1e-5), atol=1e-7)
+    assert np.abs(forces).max() > 1e-4
+
+
+def test_adversarial_bias_is_lower_where_members_disagree(ensemble_file):
+    uq = UncertaintyModel.load(ensemble_file)
+    bias = AdversarialBias(uq, k=0.01, max_energy=5.0)
+    calc = Calculator(ensemble_file)
+    rows = []
+    for a in (3.3, 3.61, 4.0):
+        atoms = cu_cell(repeat=(1, 1, 1), a=a, seed=7)
+        atoms.calc = calc
+        atoms.get_forces()
+        rows.append((calc.results["energy_sigma"], bias.energy_and_forces(atoms)[0]))
+    rows.sort()
+    sigmas, energies = np.array(rows).T
+    assert np.all(energies <= 0) and np.all(np.diff(sigmas) > 0)
+    assert np.all(np.diff(energies) < 0)  # more spread, more negative
+    # identical members: no spread, no bias
+    m = random_model(3)
+    same = AdversarialBias(UncertaintyModel(Ensemble([m, random_model(3)])), k=1.0)
+    e0, f0 = same.energy_and_forces(cu_cell(repeat=(1, 1, 1)))
+    assert e0 == 0.0 and np.all(f0 == 0)
+
+
+def test_adversarial_bias_with_laplace_model():
+    model = random_model(4)
+    frames = [Frame.from_atoms(cu_cell(repeat=(1, 1, 1), seed=s, rattle=0.05)) for s in range(6)]
+    uq = fit_uncertainty(model, frames, None, domains=())
+    uq.alpha["energy"] = 3.0
+    atoms = cu_cell(repeat=(1, 1, 1), seed=11, rattle=0.2)
+    batch = atoms_to_batch(atoms, 4.5)
+    var = float(AdversarialBias(uq, k=1.0).variance(batch).detach())
+    assert var == pytest.approx(3.0 * float(uq.outputs(batch)["energy_var"][0]), rel=1e-10)
+    k = 0.5 * len(atoms) / var  # tanh argument 0.5
+    bias = AdversarialBias(uq, k=k, max_energy=1.0)
+    energy, forces = bias.energy_and_forces(atoms)
+    assert energy == pytest.approx(-np.tanh(0.5), rel=1e-10)
+    np.testing.assert_allclose(forces, -fd_gradient(lambda a: bias.energy_and_forces(a)[0], atoms), atol=1e-7,
+                               rtol=1e-5)
+    assert np.abs(forces).max() > 1e-6
+    # far into the uncertain region the bias saturates: energy -> -max_energy, forces -> 0
+    e_sat, f_sat = AdversarialBias(uq, k=1e3 * k, max_energy=1.0).energy_and_forces(atoms)
+    assert e_sat == pytest.approx(-1.0) and np.abs(f_sat).max() < 1e-6 * np.abs(forces).max() + 1e-12
+
+
+# ------------------------------------------------------------------------------------- explorer
+def test_langevin_explorer_harvests_and_is_deterministic():
+    start = cu_cell(seed=8)
+    before = start.positions.copy()
+    explorer = LangevinExplorer(temperature=(100.0, 1000.0), steps=40, interval=10, timestep=1.0, seed=5)
+    run = explorer.run(start, EMT())
+    assert isinstance(run, Exploration) and run.status == "completed" and run.steps == 40
+    assert len(run.frames) == 4 and all(f.calc is None for f in run.frames)
+    assert run.event is None and run.max_forces_sigma == []  # EMT gives no sigma
+    np.testing.assert_allclose(run.temperatures, [325.0, 550.0, 775.0, 1000.0])
+    np.testing.assert_array_equal(start.positions, before)  # the caller's atoms are not moved
+    assert start.calc is None
+    # frames are successive MD snapshots
+    assert not np.allclose(run.frames[0].positions, run.frames[1].positions)
+    again = explorer.run(start, EMT())
+    for a, b in zip(run.frames, again.frames):
+        np.testing.assert_array_equal(a.positions, b.positions)
+        np.testing.assert_array_equal(a.get_momenta(), b.get_momenta())
+    other = LangevinExplorer(temperature=(100.0, 1000.0), steps=40, interval=10, timestep=1.0, seed=6).run(start, EMT())
+    assert not np.allclose(other.frames[-1].positions, run.frames[-1].positions)
+    many = explore_many(explorer, [start, cu_cell(seed=9)], EMT())
+    assert [r.status for r in many] == ["completed"] * 2 and [len(r.frames) for r in many] == [4, 4]
+    np.testing.assert_array_equal(many[0].frames[-1].positions, run.frames[-1].positions)  # walker 0: explorer's seed
+
+
+def test_temperature_ramp_drives_the_thermostat():
+    start = cu_cell(seed=10, rattle=0.0)
+    settings = dict(steps=300, interval=10, timestep=2.0, friction=0.05, seed=1)
+    ramp = LangevinExplorer(temperature=(20.0, 1500.0), **settings).run(start, EMT())
+    cold = LangevinExplorer(temperature=20.0, **settings).run(start, EMT())
+    assert ramp.temperatures[0] < ramp.temperatures[-1] == 1500.0
+    assert np.all(np.diff(ramp.temperatures) > 0) and cold.temperatures == [20.0] * 30
+    kinetic = lambda run: np.array([f.get_temperature() for f in run.frames])  # noqa: E731
+    assert kinetic(ramp)[-5:].mean() > 600 and kinetic(ramp)[:3].mean() < 300
+    assert kinetic(cold)[-5:].mean() < 100
+
+
+def test_explorer_stops_out_of_domain(ensemble_file):
+    start = cu_cell(repeat=(1, 1, 1), seed=12)
+    explorer = LangevinExplorer(temperature=300.0, steps=50, interval=5, max_forces_sigma=1e-9, max_force=1e6, seed=2)
+    run = explorer.run(start, Calculator(ensemble_file))
+    assert run.status == "out_of_domain" and run.steps == 5
+    assert len(run.frames) == 1 and run.event is not None and run.event.step == 5
+    np.testing.assert_array_equal(run.frames[-1].positions, run.event.structure.positions)
+    assert not np.allclose(run.frames[-1].positions, start.positions)  # it moved before the check
+    assert run.max_forces_sigma[-1] == pytest.approx(run.event.max_forces_sigma) and run.max_forces_sigma[-1] > 1e-9
+    assert run.temperatures == [300.0]
+    # without the stop, sigmas are recorded per frame
+    free = LangevinExplorer(temperature=300.0, steps=20, interval=5, stop_on_domain=False, max_force=1e6, seed=2)
+    run = free.run(start, Calculator(ensemble_file))
+    assert run.status == "completed" and len(run.frames) == 4 and len(run.max_forces_sigma) == 4
+    assert all(s > 0 for s in run.max_forces_sigma)
+
+
+def test_explorer_discards_exploded_trajectories():
+    start = cu_cell(repeat=(1, 1, 1), seed=13)
+    # a stiff umbrella pulling two neighbours onto each other until EMT's repulsion is huge;
+    # frames harvested before the blow-up (step 10) are discarded with it
+    crush = HarmonicUmbrella(Distance(0, 1), 0.0, k=20.0)
+    run = LangevinExplorer(steps=200, interval=10, timestep=1.0, biases=[crush], seed=0).run(start, EMT())
+    assert run.status == "exploded" and run.frames == [] and run.temperatures == [] and 10 < run.steps < 200
+    assert "force" in run.reason
+    # a gentler pull does not explode
+    gentle = HarmonicUmbrella(Distance(0, 1), 0.0, k=2.0)
+    assert LangevinExplorer(steps=200, interval=10, timestep=1.0, biases=[gentle], seed=0).run(start, EMT()).status == "completed"
+
+    class Free(ASECalculator):  # no interactions: nothing stops two atoms from overlapping
+        implemented_properties = ["energy", "forces"]
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+            super().calculate(atoms, properties, system_changes)
+            self.results = {"energy": 0.0, "forces": np.zeros((len(self.atoms), 3))}
+
+    # cold and frictionless: the pair oscillates straight through each other, with small forces
+    pull = HarmonicUmbrella(Distance(0, 1), 0.0, k=5.0)
+    run = LangevinExplorer(temperature=0.0, friction=0.0, steps=300, interval=2, timestep=1.0, biases=[pull]).run(start, Free())
+    assert run.status == "exploded" and run.frames == [] and "closer than 0.5" in run.reason and 2 < run.steps < 300
+
+    class NaNAfter(ASECalculator):
+        implemented_properties = ["energy", "forces"]
+
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+            super().calculate(atoms, properties, system_changes)
+            self.calls += 1
+            emt = EMT()
+            emt.calculate(self.atoms, ["energy", "forces"], all_changes)
+            bad = self.calls > 30
+            self.results = {"energy": np.nan if bad else emt.results["energy"], "forces": emt.results["forces"]}
+
+    run = LangevinExplorer(steps=100, interval=5, seed=0).run(start, NaNAfter())
+    assert run.status == "exploded" and run.frames == [] and "energy" in run.reason and 0 < run.steps < 100
