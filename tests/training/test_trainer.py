@@ -147,3 +147,28 @@ def test_cosine_schedule_anneals_over_the_run_and_plateau_stops_early(emt_files,
     assert len(_history(out)) <= 4 and load_checkpoint(out / "checkpoint.pt")["stop_reason"] == "early_stopping"
     with pytest.raises(ConfigError, match="training.scheduler"):
         load_config(base=small_config(emt_files, out, scheduler="linear"))
+
+
+def test_warm_start_continues_from_the_model_file(emt_files, trained_model, tmp_path):
+    from ridgeline.models.io import load_model
+
+    base = small_config(emt_files, tmp_path / "zero", epochs=0)
+    base["training"]["init_model"] = str(trained_model)
+    base["model"]["preset"] = "medium"  # ignored: the file's sizes win
+    warm = _train(base)
+    a, _ = load_model(trained_model)
+    b, _ = load_model(warm)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))  # 0 epochs: the same weights
+
+    cold, hot = tmp_path / "cold", tmp_path / "hot"
+    _train(small_config(emt_files, cold, epochs=1))
+    cfg = small_config(emt_files, hot, epochs=1)
+    cfg["training"]["init_model"] = str(trained_model)
+    _train(cfg)
+    assert _history(hot)[0]["valid_forces_mae"] < 0.5 * _history(cold)[0]["valid_forces_mae"]
+
+    wrong = small_config(emt_files, tmp_path / "wrong", epochs=1)
+    wrong["model"]["name"] = "moment"
+    wrong["training"]["init_model"] = str(trained_model)
+    with pytest.raises(ConfigError, match="init_model.*bpnn"):
+        _train(wrong)
