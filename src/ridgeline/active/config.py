@@ -33,13 +33,21 @@ class ExploreConfig:
     temperature_end: float | None = None  # K: linear ramp from temperature (None = constant)
     friction: float = 0.01  # 1/fs (Langevin)
     interval: int = 10  # harvest a frame (and check the domain) every interval steps
-    stop_on_domain: bool = True  # stop a walker when the Mahalanobis domain monitor fires
-    max_forces_sigma: float | None = None  # eV/Å: also stop a walker above this calibrated force sigma
+    # a walker stops (its last frame harvested) when the committee's calibrated force sigma on an
+    # atom exceeds max_forces_sigma (eV/Å; None = sigma_factor x the committee's rms force sigma on
+    # its own training frames, a scale-free default) ...
+    max_forces_sigma: float | None = None
+    sigma_factor: float = 5.0
+    # ... and, with stop_on_domain, when the Mahalanobis monitor flags an atom (a per-atom test at
+    # 99% confidence: expect false alarms in large cells)
+    stop_on_domain: bool = False
     bias: str = "none"  # none | adversarial (climbs the committee's uncertainty; biases.AdversarialBias)
     # adversarial bias E = -E_max tanh(k alpha Var(E) / (N E_max)) ~ -k sigma_E^2 / N for small spread
     bias_strength: float = 1000.0  # k, 1/eV
     bias_max_energy: float = 0.5  # E_max, eV
-    from_dataset: float = 0.5  # fraction of walkers started from labelled frames (rest: the start structures)
+    # fraction of walkers started from the frames labelled in the previous iteration (the frontier
+    # the committee was unsure about); the rest start from the start structures
+    from_frontier: float = 0.75
 
 
 @dataclass

@@ -171,27 +171,34 @@ class ActiveLearning:
         from .explorers import LangevinExplorer
 
         e = self.config.explore
-        calc = Calculator(self._committee(k - 1))
+        calc = Calculator(self._committee(k - 1), domain=("mahalanobis",) if e.stop_on_domain else ())
+        labelled_frames = self.store.frames()
+        sigma_stop = e.max_forces_sigma
+        if sigma_stop is None:  # sigma_factor x the committee's typical sigma on what it was trained on
+            sample = [labelled_frames[i] for i in rng.permutation(len(labelled_frames))[:100]]
+            p = calc.uq.predict(sample, domain=())
+            sigma_stop = float(e.sigma_factor * np.sqrt(np.mean(p.forces_sigma**2)))
         if e.bias == "adversarial":
             biases = [AdversarialBias(calc.uq, e.bias_strength, max_energy=e.bias_max_energy)]
         else:
             biases = []
         if biases or self.biases:
             calc = BiasedCalculator(calc, biases + list(self.biases))
-        labelled = [f.to_atoms() for f in self.store.frames()]
+        frontier = [r for r in self.store.calls({"selected"}) if r["ok"] and r["iteration"] == k - 1]
+        frontier = [self.store.frame(r).to_atoms() for r in frontier] or [f.to_atoms() for f in labelled_frames]
         temperature = e.temperature if e.temperature_end is None else (e.temperature, e.temperature_end)
         frames, sigmas, status = [], [], {}
         for w in range(e.walkers):
-            pool = labelled if (labelled and rng.random() < e.from_dataset) else self.starts
+            pool = frontier if (frontier and rng.random() < e.from_frontier) else self.starts
             start = pool[int(rng.integers(len(pool)))].copy()
             explorer = LangevinExplorer(temperature=temperature, steps=e.steps, timestep=e.timestep, friction=e.friction,
-                                        interval=e.interval, stop_on_domain=e.stop_on_domain,
-                                        max_forces_sigma=e.max_forces_sigma, seed=int(rng.integers(1 << 31)))
+                                        interval=e.interval, stop_on_domain=True, max_forces_sigma=sigma_stop,
+                                        seed=int(rng.integers(1 << 31)))
             run = explorer.run(start, calc)
             status[run.status] = status.get(run.status, 0) + 1
             frames += run.frames
             sigmas += list(run.max_forces_sigma)
-        info = {"walkers": e.walkers, "status": status, "frames": len(frames),
+        info = {"walkers": e.walkers, "status": status, "frames": len(frames), "sigma_stop": sigma_stop,
                 "max_forces_sigma": [float(s) for s in sigmas],
                 "sigma_p95": float(np.percentile(sigmas, 95)) if sigmas else None}
         write_frames(path, frames)

@@ -65,13 +65,14 @@ class LabelStore:
 
     def frames(self, purposes=None) -> list[Frame]:
         """Successful labels as frames, in call order (``purposes``: only those, e.g. {"seed", "selected"})."""
-        return [self._frame(r) for r in self._order if r["ok"] and (purposes is None or r["purpose"] in purposes)]
+        return [self.frame(r) for r in self._order if r["ok"] and (purposes is None or r["purpose"] in purposes)]
 
     def calls(self, purposes=None) -> list[dict]:
         return [r for r in self._order if purposes is None or r["purpose"] in purposes]
 
     @staticmethod
-    def _frame(r: dict) -> Frame:
+    def frame(r: dict) -> Frame:
+        """The labelled frame of a successful call's record."""
         return Frame(
             numbers=np.asarray(r["numbers"], dtype=np.int64), positions=np.asarray(r["positions"], dtype=np.float64),
             cell=np.asarray(r["cell"], dtype=np.float64), pbc=np.asarray(r["pbc"], dtype=bool),

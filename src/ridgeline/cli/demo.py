@@ -1,20 +1,40 @@
-"""``ridgeline demo``: the main job on an embedded default. Makes a reference dataset with a real
-calculator (ASE's EMT, Cu), trains a potential on it, evaluates it on held-out frames, and writes
-the model, a report and parity plots."""
+"""``ridgeline demo``: the main job on an embedded default.
+
+``--kind active`` (default): active learning of ethanol against GFN2-xTB (``ridgeline.active.demo``):
+validation frames from xTB MD, the explore -> select -> label -> retrain loop, the final committee
+checked on the validation frames and in NVE MD, with plots. ``--kind fit``: make an EMT dataset
+(Cu), train one potential on it, evaluate on held-out frames.
+"""
 
 from __future__ import annotations
 
 
 def add_arguments(p) -> None:
+    p.add_argument("--kind", choices=("active", "fit"), default="active", help="default: %(default)s")
     p.add_argument("--output-dir", default="demo_run", help="where everything is written (default: %(default)s)")
-    p.add_argument("--element", default="Cu", help="fcc metal known to EMT: Al Cu Ag Au Ni Pd Pt (default: %(default)s)")
-    p.add_argument("--minutes", type=float, default=3.0, help="training wall-time budget (default: %(default)s)")
-    p.add_argument("--preset", default="small", help="model size preset (default: %(default)s)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="--kind active: override keys of the embedded active-learning config (e.g. stop.max_iterations=3)")
+    p.add_argument("--element", default="Cu", help="--kind fit: fcc metal known to EMT: Al Cu Ag Au Ni Pd Pt (default: %(default)s)")
+    p.add_argument("--minutes", type=float, default=3.0, help="--kind fit: training wall-time budget (default: %(default)s)")
+    p.add_argument("--preset", default="small", help="--kind fit: model size preset (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
+    from pathlib import Path
+
+    if args.kind == "active":
+        from ..active.demo import run_demo
+
+        overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed else [])
+        run_demo(args.output_dir, progress=not args.no_progress, overrides=overrides)
+        print((Path(args.output_dir) / "report.md").read_text())
+        return 0
+    return fit_demo(args)
+
+
+def fit_demo(args) -> int:
     from pathlib import Path
 
     import numpy as np
