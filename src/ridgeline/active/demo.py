@@ -85,7 +85,8 @@ def run_demo(output_dir="demo_run", progress: bool = True, overrides=(), nve_ste
         "## NVE MD with the final committee", "",
         f"{figures['nve_steps']} steps of 0.5 fs from 300 K (a validation frame): energy drift {nve.drift:.3f} meV/atom/ps, "
         f"fluctuation {nve.fluctuation:.3f} meV/atom; largest force sigma along the run "
-        f"{figures['nve_max_forces_sigma']:.3f} eV/Å; steps with atoms out of domain: {nve.out_of_domain_steps}. "
+        f"{figures['nve_max_forces_sigma']:.3f} eV/Å; steps where the Mahalanobis test (per atom, 99%) flagged an atom: "
+        f"{nve.out_of_domain_steps} of {figures['nve_steps']}. "
         "Plot: `nve_energy.png`.", "",
         f"Learning curve (validation force RMSE against xTB calls): `active_learning/learning_curve.png`. "
         f"Model: `{model_path}`.", "",
