@@ -1,9 +1,9 @@
 """The active-learning configuration: one YAML file (``ridgeline al run CONFIG``), typed and
 validated like the training config; unknown keys are errors naming the valid ones.
 
-The ``model`` and ``training`` sections are the training config's own (``training`` applies to
-each retraining: keep ``max_time``/``epochs`` short, the loop warm-starts from the previous
-iteration's committee). Each value has one home here.
+The ``model`` and ``training`` sections are the training config's own, with the loop's own
+defaults where a key is not given (``LOOP_TRAINING``, ``LOOP_MODEL``: each retraining is short and
+warm-started from the previous iteration's committee). Each value has one home here.
 """
 
 from __future__ import annotations
@@ -102,6 +102,8 @@ class ActiveConfig:
 
 
 BIASES = ("none", "adversarial")
+LOOP_TRAINING = {"epochs": 100, "max_time": 1.0}  # per retraining, minutes
+LOOP_MODEL = {"name": "moment", "preset": "small"}
 
 
 def load_active_config(path=None, overrides=(), base: dict | None = None) -> ActiveConfig:
@@ -112,6 +114,12 @@ def load_active_config(path=None, overrides=(), base: dict | None = None) -> Act
     if path is not None:
         data = read_yaml_mapping(path)
     apply_overrides(data, overrides)
+    # defaults of the loop (not of a standalone training run): each retraining is short and
+    # warm-started, and a small model keeps iterations quick
+    for section, defaults in (("training", LOOP_TRAINING), ("model", LOOP_MODEL)):
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(f"config section {section!r} must be a mapping, got {data[section]!r}")
+        data[section] = {**defaults, **data.get(section, {})}
     config = build_dataclass(ActiveConfig, data)
     check_model_hyperparameters(config.model)
     if config.select.method not in SELECTORS:
