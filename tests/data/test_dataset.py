@@ -8,7 +8,8 @@ from ase.build import bulk, molecule
 
 from ridgeline import keys
 from ridgeline.data import (
-    DiskFrames, Frame, GraphDataset, collate, frame_to_graph, iter_frames, make_loader, split_frames,
+    DiskFrames, Frame, FrameSubset, GraphDataset, collate, frame_config_types, frame_to_graph, iter_frames, make_loader,
+    split_frames,
     write_disk_dataset,
 )
 from ridgeline.errors import ConfigError, DataError
@@ -180,6 +181,43 @@ def test_split_frames():
     assert len(split_frames(3, 0.01, 0)[1]) == 1 and len(split_frames(5, 0.0, 0)[1]) == 0
     with pytest.raises(ConfigError):
         split_frames(5, 1.0, 0)
+
+
+def test_block_split_holds_out_contiguous_runs_per_group():
+    groups = ["md"] * 60 + ["strain"] * 40
+    tr, va = split_frames(100, 0.2, seed=5, mode="block", groups=groups, block_size=7)
+    assert len(va) == 20 and sorted(np.concatenate([tr, va]).tolist()) == list(range(100))
+    # each group in proportion
+    assert (va < 60).sum() == 12 and (va >= 60).sum() == 8
+    # held-out runs lie inside blocks of 7 consecutive frames of their group: a run starts where a
+    # block starts (the last block chosen may be cut short at its end)
+    md_blocks = {int(i) // 7 for i in va if i < 60}
+    for b in md_blocks:
+        run = [int(i) for i in va if i < 60 and int(i) // 7 == b]
+        assert run == list(range(7 * b, 7 * b + len(run)))
+    assert len(md_blocks) == 2  # 12 frames: one whole block and 5 frames of another
+    # deterministic; another seed holds out other blocks
+    t2, v2 = split_frames(100, 0.2, seed=5, mode="block", groups=groups, block_size=7)
+    assert tr.tolist() == t2.tolist() and va.tolist() == v2.tolist()
+    assert split_frames(100, 0.2, seed=6, mode="block", groups=groups, block_size=7)[1].tolist() != va.tolist()
+    # groups interleaved in the file: blocks run over each group's own frames in file order
+    inter = ["a", "b"] * 20
+    _, vi = split_frames(40, 0.25, seed=0, mode="block", groups=inter, block_size=5)
+    assert len(vi) == 10 and sum(inter[i] == "a" for i in vi) == 5
+    # no groups: one group; tiny fractions still give one validation frame
+    assert len(split_frames(30, 0.1, 0, mode="block")[1]) == 3
+    assert len(split_frames(3, 0.01, 0, mode="block", groups=["x", "y", "y"])[1]) == 1
+    with pytest.raises(ConfigError, match="one of random, block"):
+        split_frames(5, 0.2, 0, mode="blocks")
+    with pytest.raises(ConfigError, match="block size"):
+        split_frames(5, 0.2, 0, mode="block", block_size=0)
+
+
+def test_frame_config_types_of_disk_and_memory_frames(tmp_path):
+    frames = make_frames(4)
+    disk = DiskFrames(write_disk_dataset(frames, tmp_path / "ds"))
+    assert frame_config_types(frames) == frame_config_types(disk) == ["bulk", "rattled", "mol", "bulk"]
+    assert frame_config_types(FrameSubset(disk, [2, 1])) == ["mol", "rattled"]
 
 
 def test_disk_frames_pickle_reopens(tmp_path):

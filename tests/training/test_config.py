@@ -44,3 +44,14 @@ def test_bad_configs(tmp_path, text, match):
 def test_bad_override():
     with pytest.raises(ConfigError, match="key=value"):
         load_config(base={"train_file": "a"}, overrides=["training.lr"])
+
+
+def test_validation_split_keys():
+    c = load_config(base={"train_file": "a"})
+    assert c.training.valid_split == "random" and c.training.valid_block == 10
+    c = load_config(base={"train_file": "a"}, overrides=["training.valid_split=block", "training.valid_block=4"])
+    assert c.training.valid_split == "block" and c.training.valid_block == 4
+    with pytest.raises(ConfigError, match="'training.valid_split': expected one of random, block"):
+        load_config(base={"train_file": "a"}, overrides=["training.valid_split=blocks"])
+    with pytest.raises(ConfigError, match="'training.valid_block'"):
+        load_config(base={"train_file": "a"}, overrides=["training.valid_split=block", "training.valid_block=0"])

@@ -172,3 +172,17 @@ def test_warm_start_continues_from_the_model_file(emt_files, trained_model, tmp_
     wrong["training"]["init_model"] = str(trained_model)
     with pytest.raises(ConfigError, match="init_model.*bpnn"):
         _train(wrong)
+
+
+def test_block_validation_split(emt_files, tmp_path):
+    """training.valid_split=block: the trainer holds out runs of consecutive frames per config_type."""
+    from ridgeline.data import frame_config_types, split_frames
+
+    config = load_config(base=small_config(emt_files, tmp_path, valid_fraction=0.3, valid_split="block", valid_block=3, seed=2))
+    trainer = Trainer(config, progress=False)
+    trainer.load_data()
+    frames = read_frames(emt_files["train"])
+    groups = frame_config_types(frames)
+    _, expected = split_frames(len(frames), 0.3, 2, mode="block", groups=groups, block_size=3)
+    assert trainer.valid_frames.indices == expected.tolist() and len(expected) == round(0.3 * len(frames))
+    assert len(trainer.train_frames) + len(trainer.valid_frames) == len(frames)

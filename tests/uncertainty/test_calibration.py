@@ -147,3 +147,68 @@ def test_roc_auc_against_pairwise_definition():
     pairwise = ((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean()
     assert roc_auc(scores, positive) == pytest.approx(pairwise, rel=1e-12)
     assert np.isnan(roc_auc(scores, np.zeros(300, bool)))
+
+
+def _map_data(n=60_000, seed=11, alpha=4.0, power=1.0, floor=0.0):
+    """Errors drawn from N(0, alpha sigma^(2 power) + floor^2), sigma log-uniform over four decades."""
+    rng = np.random.default_rng(seed)
+    sigma = 10.0 ** rng.uniform(-5.0, -1.0, n)
+    var = alpha * sigma ** (2 * power) + floor**2
+    return np.sqrt(var) * rng.standard_normal(n), sigma
+
+
+@pytest.mark.parametrize("criterion", ["area", "nll"])
+def test_variance_map_recovers_a_noise_floor(criterion):
+    from ridgeline.uncertainty.calibration import apply_variance_map, fit_variance_map
+
+    errors, sigma = _map_data(alpha=4.0, floor=1e-3)
+    fit = fit_variance_map(errors, sigma, criterion=criterion, floor=True)
+    assert fit["power"] == 1.0
+    assert fit["alpha"] == pytest.approx(4.0, rel=0.05)
+    assert fit["floor"] == pytest.approx(1e-3, rel=0.1)
+    calibrated = np.sqrt(apply_variance_map(sigma**2, fit["alpha"], fit["power"], fit["floor"]))
+    ece = expected_calibration_error(errors, calibrated)
+    assert ece < 0.01
+    # a scale alone cannot serve both ends: the errors of the small sigmas are the floor's
+    alpha = fit_variance_scale(errors, sigma, criterion)
+    assert expected_calibration_error(errors, sigma, alpha) > 3 * ece + 0.02
+
+
+@pytest.mark.parametrize("criterion", ["area", "nll"])
+def test_variance_map_recovers_a_power(criterion):
+    from ridgeline.uncertainty.calibration import fit_variance_map
+
+    errors, sigma = _map_data(alpha=0.5, power=0.8)
+    fit = fit_variance_map(errors, sigma, criterion=criterion, floor=False, power=True)
+    assert fit["power"] == pytest.approx(0.8, abs=0.02) and fit["floor"] == 0.0
+    assert fit["alpha"] == pytest.approx(0.5, rel=0.2)
+    # the median variance is mapped right (alpha alone correlates strongly with the power)
+    v = np.median(sigma**2)
+    assert fit["alpha"] * v ** fit["power"] == pytest.approx(0.5 * v**0.8, rel=0.05)
+
+
+def test_variance_map_without_shape_is_the_plain_scale():
+    from ridgeline.uncertainty.calibration import apply_variance_map, fit_variance_map
+
+    errors, sigma = synthetic(4.0, n=50_000, seed=12)
+    for criterion in ("area", "nll"):
+        fit = fit_variance_map(errors, sigma, criterion=criterion, floor=False)
+        assert fit == {"alpha": pytest.approx(fit_variance_scale(errors, sigma, criterion), rel=1e-3), "power": 1.0, "floor": 0.0}
+    # with a floor on data that need none: the floor stays below the smallest calibrated sigma and the
+    # calibration is as good (the area hardly changes with a floor that small, so it is not 0)
+    fit = fit_variance_map(errors, sigma, floor=True)
+    assert fit["floor"] < 2.0 * sigma.min() and fit["alpha"] == pytest.approx(4.0, rel=0.1)
+    calibrated = np.sqrt(apply_variance_map(sigma**2, fit["alpha"], 1.0, fit["floor"]))
+    assert expected_calibration_error(errors, calibrated) < 0.01
+    np.testing.assert_allclose(apply_variance_map([0.0, 4.0], 2.0, 0.5, 1.0), [1.0, 5.0])
+    # zero sigmas are allowed with a floor only
+    with pytest.raises(ValueError, match="positive"):
+        fit_variance_map([0.1, 0.2], [0.0, 1.0], floor=False)
+    assert fit_variance_map([1e-3, 0.2, -0.1, 0.05], [0.0, 1.0, 0.5, 0.2])["floor"] >= 0
+
+
+def test_summary_with_calibrated_sigmas():
+    errors, sigmas = synthetic(4.0, n=5000, seed=13)
+    a = calibration_summary(errors, sigmas, 4.0)
+    b = calibration_summary(errors, sigmas, 4.0, calibrated=2.0 * sigmas)
+    assert a == pytest.approx(b, rel=1e-12)

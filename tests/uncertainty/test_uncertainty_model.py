@@ -178,3 +178,104 @@ def test_calculator_without_uncertainty_data_is_plain(trained_model):
     atoms.calc = calc
     atoms.get_forces()
     assert calc.uq is None and "forces_sigma" not in calc.results
+
+
+def _feature_jacobian(model, batch):
+    """d(sum_i h_i)/dr by torch.autograd.functional.jacobian: (H, N, 3)."""
+    pos0 = batch[keys.POSITIONS].detach()
+
+    def total_hidden(pos):
+        return model({**batch, keys.POSITIONS: pos}, readout=True)[keys.READOUT_FEATURES].sum(0)
+
+    return torch.autograd.functional.jacobian(total_hidden, pos0)
+
+
+def test_linearised_force_variance_by_hand(frames, tmp_path):
+    model = random_model(4)
+    H = model.networks.n_hidden
+    uq = fit_uncertainty(model, frames, None, domains=(), force_variance="linearised", force_rank=H)
+    lap = uq.laplace
+    assert lap.force_weight == 1.0 and lap.params()["force_variance"] == "linearised"
+    # the posterior: training atoms' phi phi^T plus the training force components' g g^T, rebuilt by hand
+    gram = torch.zeros(H + 1, H + 1, dtype=torch.float64)
+    for f in frames:
+        b = atoms_to_batch(f.to_atoms(), 4.5)
+        h = model(b, readout=True)[keys.READOUT_FEATURES].detach()
+        phi = torch.cat([h, torch.ones(len(h), 1, dtype=torch.float64)], 1)
+        g = _feature_jacobian(model, b).reshape(H, -1)
+        gram += phi.T @ phi
+        gram[:H, :H] += g @ g.T
+    prior = lap.relative_prior * torch.trace(gram) / len(gram)
+    cov = torch.linalg.inv(gram + prior * torch.eye(H + 1, dtype=torch.float64))
+    torch.testing.assert_close(lap.covariance[0], cov, rtol=1e-6, atol=1e-12 * float(cov.abs().max()))
+
+    batch = atoms_to_batch(cu_cell(seed=6), 4.5)
+    s = float(model.scale_shift.scale[0])
+    g = _feature_jacobian(model, batch)  # (H, N, 3)
+    expected = s**2 * torch.einsum("hnc,hk,knc->nc", g, cov[:H, :H], g).mean(-1)
+    res = uq.outputs(batch)
+    torch.testing.assert_close(res["forces_var"], expected, rtol=1e-6, atol=0)
+    # the same by sampling last-layer weights from the posterior: the spread of the forces
+    net = model.networks.networks[0][-1]
+    w0 = torch.cat([net.weight.detach()[0], net.bias.detach()])
+    z = torch.distributions.MultivariateNormal(w0, covariance_matrix=cov).sample((400,))
+    forces = []
+    for w in z:
+        with torch.no_grad():
+            net.weight[0], net.bias[0] = w[:H], w[H]
+        forces.append(ForceStressOutput(model)(batch, forces=True)[keys.FORCES].detach())
+    with torch.no_grad():
+        net.weight[0], net.bias[0] = w0[:H], w0[H]
+    sampled = torch.stack(forces).var(0).mean(-1)
+    assert float(sampled.mean() / expected.mean()) == pytest.approx(1.0, abs=0.1)
+    assert float(torch.corrcoef(torch.stack([sampled, expected]))[0, 1]) > 0.9
+    # truncated to k directions: g^T (sum_k lambda_k u_k u_k^T) g, never more than the full variance
+    lam, u = torch.linalg.eigh(lap.covariance[0][:H, :H])
+    lap.force_rank = 3
+    lap._directions()
+    low = (u[:, -3:] * lam[-3:]) @ u[:, -3:].T
+    truncated = uq.outputs(batch)["forces_var"]
+    torch.testing.assert_close(truncated, s**2 * torch.einsum("hnc,hk,knc->nc", g, low, g).mean(-1), rtol=1e-6, atol=0)
+    assert bool((truncated <= expected * (1 + 1e-9)).all())
+    # the method and its posterior travel with the file
+    uq.save(tmp_path / "lin.safetensors")
+    again = UncertaintyModel.load(tmp_path / "lin.safetensors")
+    assert again.laplace.params() == lap.params()
+    torch.testing.assert_close(again.outputs(batch)["forces_var"], truncated)
+
+
+def test_linearised_force_variance_vanishes_by_symmetry(frames):
+    """A perfect crystal has zero forces for any weights: zero linearised variance, unlike the proxy."""
+    model = random_model(5)
+    lin = fit_uncertainty(model, frames, None, domains=(), force_variance="linearised")
+    proxy = fit_uncertainty(model, frames, None, domains=())
+    perfect = atoms_to_batch(bulk("Cu", "fcc", a=3.7, cubic=True).repeat((2, 2, 2)), 4.5)
+    rattled = atoms_to_batch(cu_cell(seed=7), 4.5)
+    assert float(lin.outputs(perfect)["forces_var"].max()) < 1e-12 * float(lin.outputs(rattled)["forces_var"].mean())
+    assert float(proxy.outputs(perfect)["forces_var"].min()) > 0.1 * float(proxy.outputs(rattled)["forces_var"].mean())
+    # energies and stress come out as with the proxy
+    a, b = lin.predict_batch(perfect, stress=True, domain=()), proxy.predict_batch(perfect, stress=True, domain=())
+    np.testing.assert_allclose(a["forces"], b["forces"])
+    np.testing.assert_allclose(a["stress"], b["stress"])
+    np.testing.assert_allclose(a["energy"], b["energy"])
+
+
+def test_calibration_floor_and_old_alpha(frames, tmp_path):
+    model = random_model(6)
+    plain = fit_uncertainty(model, frames[::2], frames[1::2], domains=(), force_variance="linearised")
+    assert plain.alpha["forces_floor"] == 0.0 and plain.alpha["forces_power"] == 1.0  # a scale unless asked
+    uq = fit_uncertainty(model, frames[::2], frames[1::2], domains=(), force_variance="linearised", floor=True, power=True)
+    a = uq.alpha
+    assert a["criterion"] == "area" and a["forces_floor"] >= 0 and a["forces_power"] > 0
+    p = uq.predict(frames[1::2], domain=())
+    np.testing.assert_allclose(p.forces_sigma, np.sqrt(a["forces"] * p.forces_sigma_raw ** (2 * a["forces_power"]) + a["forces_floor"] ** 2))
+    # a file whose alpha has only the two scales (written before the map existed) reads as a plain scale
+    old = UncertaintyModel(model, uq.laplace, {"energy": 2.0, "forces": 3.0})
+    assert old.alpha["forces_power"] == 1.0 and old.alpha["forces_floor"] == 0.0
+    np.testing.assert_allclose(old.predict(frames[1::2], domain=()).forces_sigma, np.sqrt(3.0) * p.forces_sigma_raw)
+    # a posterior written before the linearised variance existed: the proxy, no force observations
+    from ridgeline.uncertainty.laplace import LastLayerLaplace
+
+    arrays = {k: v for k, v in uq.laplace.to_arrays().items() if k != "force_gram"}
+    legacy = LastLayerLaplace.from_arrays(arrays, {"n_elements": 1, "n_hidden": uq.laplace.n_hidden, "relative_prior": 1e-4})
+    assert legacy.force_variance == "proxy" and legacy.force_weight == 0.0 and float(legacy.force_gram.abs().sum()) == 0.0

@@ -73,3 +73,22 @@ def test_uq_errors_exit_2(emt_files, trained_model, tmp_path, capsys):
     assert "bad.xyz" in capsys.readouterr().err
     assert main(["uq", "calibrate", str(trained_model), "--train", str(emt_files["train"]), "--valid",
                  str(emt_files["test"]), "--confidence", "1.5"]) == 2
+
+
+def test_calibrate_linearised_with_floor(emt_files, trained_model, tmp_path, capsys):
+    out = tmp_path / "lin.safetensors"
+    code = main(["uq", "calibrate", str(trained_model), "--train", str(emt_files["train"]), "--valid", str(emt_files["test"]),
+                 "-o", str(out), "--domains", "mahalanobis", "--force-variance", "linearised", "--rank", "2", "--floor"])
+    assert code == 0 and "floor" in capsys.readouterr().out
+    uq = read_description(out)["uncertainty"]
+    assert uq["laplace"]["force_variance"] == "linearised" and uq["laplace"]["force_rank"] == 2
+    assert uq["laplace"]["force_weight"] == 1.0 and uq["alpha"]["forces_floor"] >= 0 and uq["alpha"]["forces_power"] == 1.0
+    calc = Calculator(out)
+    from ase.io import read
+
+    atoms = read(emt_files["test"], 0)
+    atoms.calc = calc
+    atoms.get_forces()
+    assert calc.results["forces_sigma"].shape == (len(atoms),) and (calc.results["forces_sigma"] > 0).all()
+    assert main(["uq", "calibrate", str(trained_model), "--train", str(emt_files["train"]), "--valid", str(emt_files["test"]),
+                 "-o", str(out), "--rank", "0"]) == 2

@@ -319,17 +319,15 @@ class Selector:
 
 class CommitteeSelector(Selector):
     """Score = max over the frame's atoms of the calibrated force sigma (eV/Å per component),
-    ``sqrt(alpha_forces * forces_var)`` exactly as ``UncertaintyModel.predict`` gives it: the
+    ``uq.forces_sigma(forces_var)`` exactly as ``UncertaintyModel.predict`` gives it: the
     members' spread for an ensemble, the last-layer Laplace variance for a single calibrated model."""
 
     name = "committee"
 
     def _atom_pass(self, uq, candidates, fingerprints):
-        alpha = uq.alpha["forces"]
-
         def per_atom(_d, _h, _s, batch):
             res = uq.outputs(batch)  # forces of every member; descriptors of member 0 / the model
-            sigma = np.sqrt(alpha * res["forces_var"].detach().cpu().double().numpy())
+            sigma = uq.forces_sigma(res["forces_var"].detach().cpu().double().numpy())
             return sigma, res[keys.DESCRIPTORS], res["species"]
 
         return _Pass(uq, candidates, self.batch_size, fingerprints).run(per_atom, readout=False)

@@ -21,6 +21,15 @@ def add_arguments(p) -> None:
     c.add_argument("--confidence", type=float, default=0.99, help="in-domain confidence of the domain thresholds (default: %(default)s)")
     c.add_argument("--criterion", choices=("area", "nll"), default="area",
                    help="fit alpha by the miscalibration area (default) or by maximum likelihood")
+    c.add_argument("--force-variance", choices=("proxy", "linearised"), default="proxy",
+                   help="single models: force variance of the last-layer posterior: 'proxy' (neighbourhood mean of atomic-energy "
+                        "variances, no extra cost) or 'linearised' (exact for the last layer, --rank backward passes per call; "
+                        "force components enter the posterior) (default: %(default)s)")
+    c.add_argument("--rank", type=int, default=4, help="posterior directions of the linearised force variance (default: %(default)s)")
+    c.add_argument("--floor", action="store_true",
+                   help="also fit a noise floor of the force sigma (sigma^2 -> alpha sigma^2 + floor^2): for forces at the round-off "
+                        "level, e.g. of symmetric structures, in the validation data")
+    c.add_argument("--power", action="store_true", help="also fit a power of the force variance (sigma^2 -> alpha sigma^2b + floor^2)")
     add_key_arguments(c)
     r = sub.add_parser("report", help="calibration, ranking and domain flags on labelled data: table and plots",
                        description="Writes uq_report.{md,json}, reliability.png and sigma_vs_error.png to --output-dir.")
@@ -47,11 +56,16 @@ def run(args) -> int:
         model, desc = load_model(args.model, device=args.device)
         train = read_labelled(args.train, args, model.elements)
         valid = read_labelled(args.valid, args, model.elements)
+        if args.rank < 1:
+            raise ConfigError(f"--rank must be >= 1, got {args.rank}")
         uq = fit_uncertainty(model, train, valid, domains=args.domains, confidence=args.confidence, description=desc,
-                             criterion=args.criterion)
+                             criterion=args.criterion, force_variance=args.force_variance, force_rank=args.rank,
+                             floor=args.floor, power=args.power)
         out = Path(args.output or str(Path(args.model).with_suffix("")) + ".uq.safetensors")
         uq.save(out)
-        print(f"{uq.method}: alpha forces {uq.alpha['forces']:.4g}, energy {uq.alpha['energy']:.4g}; domain models: {', '.join(uq.domains)}")
+        a = uq.alpha
+        print(f"{uq.method}: alpha forces {a['forces']:.4g} (power {a['forces_power']:.3g}, floor {a['forces_floor']:.3g} eV/Å), "
+              f"energy {a['energy']:.4g}; domain models: {', '.join(uq.domains)}")
         print(out)
         return 0
     uq = UncertaintyModel.load(args.model, device=args.device)

@@ -319,15 +319,61 @@ def make_loader(dataset, batch_size: int, shuffle: bool, seed: int = 0, epoch: i
     )
 
 
-def split_frames(n: int, valid_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic random split of ``range(n)`` into sorted ``(train_idx, valid_idx)``.
+SPLITS = ("random", "block")
+
+
+def split_frames(n: int, valid_fraction: float, seed: int, mode: str = "random", groups=None,
+                 block_size: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic split of ``range(n)`` into sorted ``(train_idx, valid_idx)``.
+
+    ``mode="random"``: a random subset of frames. ``mode="block"``: for time series (MD snapshots),
+    where a frame's neighbours in the file are nearly the same structure and a random split would
+    leave them on both sides: within each group (``groups``: one label per frame, e.g. the
+    config_type; None = one group) the frames, in file order, are cut into blocks of
+    ``block_size`` consecutive frames and whole blocks, chosen by ``seed``, are held out until the
+    group's share reaches ``valid_fraction`` (the last block chosen is cut short to hit it, so
+    each held-out run is still contiguous). Each group is held out in proportion.
 
     A positive fraction gives at least one validation and one training frame (when ``n >= 2``).
     """
     if not 0.0 <= valid_fraction < 1.0:
         raise ConfigError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
-    perm = np.random.default_rng(seed).permutation(n)
+    if mode not in SPLITS:
+        raise ConfigError(f"validation split must be one of {', '.join(SPLITS)}, got {mode!r}")
+    rng = np.random.default_rng(seed)
     n_valid = int(round(n * valid_fraction))
     if valid_fraction > 0 and n >= 2:
         n_valid = min(max(n_valid, 1), n - 1)
-    return np.sort(perm[n_valid:]).astype(np.int64), np.sort(perm[:n_valid]).astype(np.int64)
+    if mode == "random":
+        perm = rng.permutation(n)
+        return np.sort(perm[n_valid:]).astype(np.int64), np.sort(perm[:n_valid]).astype(np.int64)
+    if int(block_size) < 1:
+        raise ConfigError(f"validation block size must be >= 1, got {block_size}")
+    labels = np.zeros(n, dtype=np.int64) if groups is None else np.unique(np.asarray(list(groups), dtype=object).astype(str), return_inverse=True)[1]
+    if len(labels) != n:
+        raise ConfigError(f"split_frames: {len(labels)} group labels for {n} frames")
+    members = [np.flatnonzero(labels == g) for g in range(int(labels.max()) + 1 if n else 0)]
+    # each group's share, rounded so that the shares add up to n_valid (largest remainders first)
+    exact = np.array([len(m) * n_valid / max(n, 1) for m in members])
+    quota = np.floor(exact).astype(int)
+    for g in np.argsort(-(exact - quota), kind="stable")[: n_valid - int(quota.sum())]:
+        quota[g] += 1
+    valid = []
+    for m, q in zip(members, quota):
+        blocks = [m[k:k + int(block_size)] for k in range(0, len(m), int(block_size))]
+        for b in rng.permutation(len(blocks)):
+            if q <= 0:
+                break
+            valid.extend(blocks[b][:q].tolist())
+            q -= len(blocks[b][:q])
+    valid = np.sort(np.asarray(valid, dtype=np.int64))
+    return np.setdiff1d(np.arange(n), valid).astype(np.int64), valid
+
+
+def frame_config_types(frames) -> list:
+    """The config_type of each frame; read from the index of an on-disk dataset, not frame by frame."""
+    base, idx = (frames.base, frames.indices) if isinstance(frames, FrameSubset) else (frames, None)
+    if isinstance(base, DiskFrames):
+        names = np.asarray(base.config_types, dtype=object)[np.asarray(base._a["config_type"])]
+        return list(names if idx is None else names[idx])
+    return [f.config_type for f in frames]

@@ -19,11 +19,13 @@ class ForceStressOutput(torch.nn.Module):
         self.model = model
 
     def forward(self, batch: dict, forces: bool = True, stress: bool = False, training: bool = False,
-                readout: bool = False) -> dict:
+                readout: bool = False, retain_graph: bool = False) -> dict:
         """Model outputs plus forces (N, 3) and, if asked, virial and stress (G, 3, 3).
 
         ``training=True`` keeps the graph of the derivatives so that a loss on forces can be
-        back-propagated to the weights; ``readout=True`` adds the model's readout features.
+        back-propagated to the weights; ``readout=True`` adds the model's readout features;
+        ``retain_graph=True`` keeps the model's graph after the forces' backward pass (for more
+        derivatives of the outputs, e.g. of the readout features).
         """
         batch = dict(batch)
         pos = batch[keys.POSITIONS]
@@ -41,7 +43,7 @@ class ForceStressOutput(torch.nn.Module):
         out = self.model(batch, readout=readout)
         if not (forces or stress):
             return out
-        grads = torch.autograd.grad(out[keys.ENERGY].sum(), inputs, create_graph=training)
+        grads = torch.autograd.grad(out[keys.ENERGY].sum(), inputs, create_graph=training, retain_graph=training or retain_graph)
         if forces:
             out[keys.FORCES] = -grads[0]
         if stress:

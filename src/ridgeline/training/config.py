@@ -16,6 +16,7 @@ from ..errors import ConfigError
 
 
 SCHEDULERS = ("cosine", "plateau")
+SPLITS = ("random", "block")  # training.valid_split (as ridgeline.data.dataset.SPLITS)
 
 
 @dataclass
@@ -60,6 +61,11 @@ class TrainingConfig:
     min_lr: float = 1e-5
     early_stopping_patience: int = 50
     valid_fraction: float = 0.1  # of train_file, used when no valid_file is given
+    # how the validation frames are drawn from train_file: "random" frames, or "block": within each
+    # config_type, runs of valid_block consecutive frames (in file order) held out whole, so that
+    # neighbouring MD snapshots (nearly the same structure) do not sit on both sides of the split
+    valid_split: str = "random"
+    valid_block: int = 10  # frames per block of valid_split: block
     seed: int = 0  # weights, data order and (unless split_seed is set) the validation split
     split_seed: int | None = None  # the validation split alone (ensemble members share one)
     # warm start: weights, element offsets and scales from this model file (its architecture and
@@ -212,5 +218,9 @@ def load_config(path=None, overrides: list[str] = (), base: dict | None = None) 
         raise ConfigError(f"config key 'dtype': expected float32 or float64, got {config.dtype!r}")
     if config.training.scheduler not in SCHEDULERS:
         raise ConfigError(f"config key 'training.scheduler': expected one of {', '.join(SCHEDULERS)}, got {config.training.scheduler!r}")
+    if config.training.valid_split not in SPLITS:
+        raise ConfigError(f"config key 'training.valid_split': expected one of {', '.join(SPLITS)}, got {config.training.valid_split!r}")
+    if config.training.valid_block < 1:
+        raise ConfigError(f"config key 'training.valid_block': expected a positive number of frames, got {config.training.valid_block}")
     check_model_hyperparameters(config.model)
     return config

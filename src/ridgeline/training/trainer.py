@@ -18,7 +18,7 @@ import yaml
 from ase.data import chemical_symbols
 from tqdm.auto import tqdm
 
-from ..data import DiskFrames, FrameSubset, GraphDataset, KeyMap, make_loader, read_frames, split_frames
+from ..data import DiskFrames, FrameSubset, GraphDataset, KeyMap, frame_config_types, make_loader, read_frames, split_frames
 from ..data.statistics import elements_of, fit_atomic_energies, force_rms
 from ..errors import ConfigError
 from ..models import ForceStressOutput, build_model
@@ -97,7 +97,9 @@ class Trainer:
         if c.valid_file:
             self.train_frames, self.valid_frames = frames, load_frames(c.valid_file, c, require=tuple(require))
         else:  # views, not copies: a converted on-disk dataset stays on disk
-            train_idx, valid_idx = split_frames(len(frames), t.valid_fraction, t.seed if t.split_seed is None else t.split_seed)
+            groups = frame_config_types(frames) if t.valid_split == "block" else None
+            train_idx, valid_idx = split_frames(len(frames), t.valid_fraction, t.seed if t.split_seed is None else t.split_seed,
+                                                mode=t.valid_split, groups=groups, block_size=t.valid_block)
             self.train_frames, self.valid_frames = FrameSubset(frames, train_idx), FrameSubset(frames, valid_idx)
         if not len(self.train_frames):
             raise ConfigError(f"{c.train_file}: no training frames")

@@ -9,6 +9,12 @@ Calibration curves, the expected calibration error and the miscalibration area u
 intervals of the Gaussian, following Kuleshov et al. 2018 ("Accurate uncertainties for deep
 learning using calibrated regression") and the Uncertainty Toolbox (Tran et al. 2020).
 
+A single scale cannot serve errors that sit at the numerical noise floor: forces that vanish
+by symmetry (strained perfect crystals) are predicted to ~1e-6 eV/Å, and a model's spread there is
+round-off too. ``fit_variance_map`` fits sigma^2 -> alpha * sigma^(2 b) + floor^2: the floor is the
+additive noise variance of a Gaussian predictive distribution (label noise, numerical precision;
+the sigma_n^2 of Bayesian linear regression), the power b an optional second shape parameter.
+
 All functions flatten their inputs and drop pairs where either value is not finite.
 """
 
@@ -29,6 +35,8 @@ __all__ = [
     "calibration_curve",
     "calibration_summary",
     "expected_calibration_error",
+    "apply_variance_map",
+    "fit_variance_map",
     "fit_variance_scale",
     "gaussian_nll",
     "miscalibration_area",
@@ -98,6 +106,95 @@ def fit_variance_scale(errors: ArrayLike, sigmas: ArrayLike, criterion: str = "n
     return float(np.exp(res.x))
 
 
+def apply_variance_map(variances: ArrayLike, alpha: float = 1.0, power: float = 1.0, floor: float = 0.0) -> np.ndarray:
+    """alpha * var**power + floor**2 (``floor``: a standard deviation, in the units of sigma)."""
+    v = np.asarray(variances, dtype=float)
+    return alpha * np.power(np.maximum(v, 0.0), power) + floor**2
+
+
+def fit_variance_map(errors: ArrayLike, sigmas: ArrayLike, criterion: str = "area", floor: bool = True,
+                     power: bool = False, max_points: int = 200_000) -> dict:
+    """Fit sigma^2 -> alpha * sigma^(2 power) + floor^2 on held-out errors; returns
+    ``{"alpha", "power", "floor"}`` (``power`` 1 and ``floor`` 0 unless asked for).
+
+    ``criterion`` as for :func:`fit_variance_scale`. ``"area"``: for each candidate (power, floor)
+    on a grid, the alpha of least miscalibration area by a bounded search, then the best candidate
+    refined by Nelder-Mead; the plain scale (floor 0, power 1) is a candidate, so the fit is never
+    worse than :func:`fit_variance_scale` on these errors. ``"nll"``: maximum likelihood from the
+    plain scale's solution. Sigmas may be 0 where a floor is fitted. More than ``max_points``
+    pairs: fitted on a fixed random subset of that many.
+    """
+    from scipy.optimize import minimize, minimize_scalar
+
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    e, s = _finite_pairs(errors, sigmas, ("errors", "sigmas"))
+    if np.any(s < 0) or (not floor and np.any(s == 0)):
+        raise ValueError(f"sigmas must be {'non-negative' if floor else 'positive'}, found {int(np.count_nonzero(s < 0 if floor else s <= 0))} bad value(s)")
+    if not np.any(s > 0):
+        raise ValueError("every sigma is 0: nothing to scale")
+    if e.size > max_points:  # the search evaluates the criterion ~10^3-10^4 times: a fixed subsample
+        keep = np.random.default_rng(0).choice(e.size, max_points, replace=False)
+        e, s = e[keep], s[keep]
+    # work in units of a typical variance, so that alpha, power and floor are of order one
+    ref = float(np.median(s[s > 0] ** 2))
+    e, v = e / np.sqrt(ref), s**2 / ref
+    e2 = float(np.median(e**2))
+    tiny = 1e-300
+
+    def sig(la, b, lc):
+        return np.sqrt(np.maximum(np.exp(la) * np.power(v, b) + (np.exp(lc) if lc is not None else 0.0), tiny))
+
+    def loss(la, b, lc):
+        sg = sig(la, b, lc)
+        if criterion == "area":
+            return miscalibration_area(e, sg)
+        return float(np.mean(np.log(sg) + 0.5 * (e / sg) ** 2))
+
+    def result(la, b, lc):
+        a = float(np.exp(la)) * ref ** (1.0 - b)  # alpha * var^b in the original units
+        return {"alpha": a, "power": float(b), "floor": float(np.sqrt(np.exp(lc) * ref)) if lc is not None else 0.0}
+
+    pos = v > 0
+    la0 = float(np.log(np.mean(e[pos] ** 2 / v[pos])))  # the plain scale's likelihood solution
+    if criterion == "nll":
+        if not floor and not power:
+            return result(la0, 1.0, None)
+        x0 = [la0] + ([1.0] if power else []) + ([np.log(max(e2, 1e-30)) - 6.0] if floor else [])
+
+        def f(x):
+            b = x[1] if power else 1.0
+            return loss(x[0], b, x[-1] if floor else None)
+
+        best = minimize(f, x0, method="Nelder-Mead", options={"xatol": 1e-5, "fatol": 1e-10, "maxiter": 4000})
+        x = best.x if best.fun <= f(np.array(x0)) else np.array(x0)
+        return result(x[0], x[1] if power else 1.0, x[-1] if floor else None)
+
+    def inner(b, lc):  # alpha of least area for this shape
+        r = minimize_scalar(lambda la: loss(la, b, lc), bounds=(la0 - 12.0, la0 + 4.0), method="bounded", options={"xatol": 1e-4})
+        return r.fun, r.x
+
+    floors = [None] + (list(np.log(max(e2, 1e-30)) + np.linspace(-30.0, 3.0, 45)) if floor else [])
+    powers = list(np.linspace(0.5, 1.5, 11)) if power else [1.0]
+    best = None
+    for b in powers:
+        for lc in floors:
+            val, la = inner(b, lc)
+            if best is None or val < best[0] - 1e-12:
+                best = (val, la, b, lc)
+    val, la, b, lc = best
+    if power or lc is not None:  # polish the grid's best in all free parameters
+        x0 = [la] + ([b] if power else []) + ([lc] if lc is not None else [])
+
+        def f(x):
+            return loss(x[0], x[1] if power else 1.0, x[-1] if lc is not None else None)
+
+        r = minimize(f, x0, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-9, "maxiter": 2000})
+        if r.fun < val:
+            la, b, lc = r.x[0], (r.x[1] if power else 1.0), (r.x[-1] if lc is not None else None)
+    return result(la, b, lc)
+
+
 def gaussian_nll(errors: ArrayLike, sigmas: ArrayLike, alpha: float = 1.0) -> float:
     """Mean negative log-likelihood of the errors under N(0, alpha * sigma^2)."""
     e, s = _clean(errors, sigmas)
@@ -142,20 +239,30 @@ def spearman(a: ArrayLike, b: ArrayLike) -> float:
     return float(stats.spearmanr(x, y).statistic)
 
 
-def calibration_summary(errors: ArrayLike, sigmas: ArrayLike, alpha: float) -> dict:
+def calibration_summary(errors: ArrayLike, sigmas: ArrayLike, alpha: float, calibrated: ArrayLike | None = None) -> dict:
     """NLL, ECE and miscalibration area with the raw sigmas ("before", alpha = 1) and with
-    the given alpha ("after"), plus the Spearman correlation of sigma with |error|."""
-    e, s = _clean(errors, sigmas)
+    the given alpha ("after"), plus the Spearman correlation of sigma with |error|.
+    ``calibrated``: the calibrated sigmas themselves (any variance map, :func:`fit_variance_map`),
+    used for "after" instead of sqrt(alpha) * sigmas."""
+    if calibrated is not None:
+        e, s, c = (np.asarray(a, dtype=float).ravel() for a in (errors, sigmas, calibrated))
+        if not (e.shape == s.shape == c.shape):
+            raise ValueError("errors, sigmas and calibrated sigmas must have the same shape")
+        keep = np.isfinite(e) & np.isfinite(s) & np.isfinite(c)
+        e, s, c = e[keep], s[keep], c[keep]
+        _clean(e, c)
+    e, s = _clean(errors if calibrated is None else e, sigmas if calibrated is None else s)
     alpha = _check_alpha(alpha)
+    after, a_after = (s, alpha) if calibrated is None else (c, 1.0)
     return {
         "alpha": alpha,
         "n": int(e.size),
         "nll_before": gaussian_nll(e, s, 1.0),
-        "nll_after": gaussian_nll(e, s, alpha),
+        "nll_after": gaussian_nll(e, after, a_after),
         "ece_before": expected_calibration_error(e, s, 1.0),
-        "ece_after": expected_calibration_error(e, s, alpha),
+        "ece_after": expected_calibration_error(e, after, a_after),
         "area_before": miscalibration_area(e, s, 1.0),
-        "area_after": miscalibration_area(e, s, alpha),
+        "area_after": miscalibration_area(e, after, a_after),
         "spearman": spearman(s, np.abs(e)),
     }
 
@@ -173,7 +280,7 @@ def reliability_diagram(
         ax.plot(np.asarray(expected), np.asarray(observed), lw=1.5, label=str(label))
     ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", title=title,
            xlabel="expected confidence level", ylabel="observed fraction within interval")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", fontsize="small")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)

@@ -9,10 +9,25 @@ the last layer, Daxberger et al. 2021, with one observation per training environ
     var(E_i)  = s_Z^2 phi_i^T A_Z^-1 phi_i                    (per atom)
     var(E)    = sum_Z s_Z^2 Phi_Z^T A_Z^-1 Phi_Z,  Phi_Z = sum over atoms of Z of phi_i  (per structure)
 
-up to the noise variance, which calibration (alpha) supplies. The force on atom k depends on the
-energies of k and its neighbours; its variance is taken as the cutoff-weighted mean of theirs
-(the exact linearised force variance needs one backward pass per last-layer weight, ~65x the
-cost of a force call; this keeps the method at the cost of one model evaluation).
+up to the noise variance, which calibration (alpha) supplies.
+
+Forces are linear in the last layer too: F_a = -sum_Z s_Z w_Z . g_Za with g_Za = d(sum_{i of Z} h_i)/dr_a,
+so the force components are observations of w as well. ``force_weight`` > 0 adds them to the
+precision (the GGN of an energy + force loss): A_Z += force_weight * sum_{a,c} g g^T over the
+training atoms and components (one vector-Jacobian product per hidden unit and element at fit time).
+Without that, directions that only forces constrain stay as wide as the prior, and structures
+the model has fitted closely (forces included) look as uncertain as new ones.
+
+Force variance, two ways (``force_variance``):
+
+- ``"linearised"``: the exact variance of the linear model, var(F_ac) = sum_Z s_Z^2 g^T Sigma_ww g,
+  with Sigma_ww the weight block of the posterior covariance, truncated to its ``force_rank``
+  leading eigenvectors (Sigma_ww ~ sum_k lambda_k u_k u_k^T): one backward pass per eigenvector and
+  element present. It knows symmetry: where forces vanish for any weights (a strained perfect
+  crystal), so does their variance.
+- ``"proxy"``: the cutoff-weighted mean of the atomic-energy variances of the atom and its
+  neighbours; no backward pass beyond the forces', but blind to symmetry (a perfect crystal gets
+  the same sigma as a disordered structure with the same environments' novelty).
 """
 
 from __future__ import annotations
@@ -23,12 +38,25 @@ from .. import keys
 from ..nn.cutoff import PolynomialCutoff
 
 
+FORCE_VARIANCES = ("proxy", "linearised")
+
+
 class LastLayerLaplace:
-    def __init__(self, n_elements: int, n_hidden: int, relative_prior: float = 1e-4):
+    def __init__(self, n_elements: int, n_hidden: int, relative_prior: float = 1e-4, force_variance: str = "proxy",
+                 force_rank: int = 4, force_weight: float = 0.0):
+        if force_variance not in FORCE_VARIANCES:
+            raise ValueError(f"force_variance must be one of {', '.join(FORCE_VARIANCES)}, got {force_variance!r}")
+        if int(force_rank) < 1:
+            raise ValueError(f"force_rank must be >= 1, got {force_rank}")
+        if not float(force_weight) >= 0:
+            raise ValueError(f"force_weight must be >= 0, got {force_weight}")
         self.n_elements, self.n_hidden, self.relative_prior = n_elements, n_hidden, relative_prior
+        self.force_variance, self.force_rank, self.force_weight = force_variance, int(force_rank), float(force_weight)
         self.gram = torch.zeros(n_elements, n_hidden + 1, n_hidden + 1, dtype=torch.float64)
+        self.force_gram = torch.zeros(n_elements, n_hidden, n_hidden, dtype=torch.float64)
         self.counts = torch.zeros(n_elements, dtype=torch.float64)
         self.covariance = None  # (K, H+1, H+1): A_Z^-1
+        self.directions = None  # (K, force_rank, H): sqrt(lambda_k) u_k of each element's Sigma_ww
 
     @staticmethod
     def design(hidden: torch.Tensor) -> torch.Tensor:
@@ -41,15 +69,46 @@ class LastLayerLaplace:
             self.gram[e] += p.T @ p
             self.counts[e] += len(p)
 
+    @staticmethod
+    def feature_jacobians(hidden: torch.Tensor, positions: torch.Tensor, species: torch.Tensor, element: int) -> torch.Tensor:
+        """d(sum_{i of element} h_i)/dr, (H, N, 3), one backward pass per hidden unit (on CPU a loop
+        is faster than ``is_grads_batched``); ``hidden`` must carry the graph to ``positions``,
+        which is kept for further calls."""
+        mask = (species == element).to(hidden.dtype)
+        rows = []
+        for k in range(hidden.shape[1]):
+            cot = torch.zeros_like(hidden)
+            cot[:, k] = mask
+            (g,) = torch.autograd.grad(hidden, positions, cot, retain_graph=True)
+            rows.append(g.detach().double())
+        return torch.stack(rows)
+
+    def accumulate_forces(self, hidden: torch.Tensor, positions: torch.Tensor, species: torch.Tensor) -> None:
+        """Add one batch's force observations, sum over atoms and components of g g^T, to the
+        force Gram (``hidden``: the last hidden layer with its graph to ``positions``)."""
+        for e in range(self.n_elements):
+            if bool((species == e).any()):
+                g = self.feature_jacobians(hidden, positions, species, e).reshape(self.n_hidden, -1)
+                self.force_gram[e] += g @ g.T
+
     def finalize(self) -> "LastLayerLaplace":
         eye = torch.eye(self.n_hidden + 1, dtype=torch.float64)
         cov = []
         for e in range(self.n_elements):
-            g = self.gram[e]
+            g = self.gram[e].clone()
+            g[: self.n_hidden, : self.n_hidden] += self.force_weight * self.force_gram[e]
             prior = self.relative_prior * max(float(torch.trace(g)) / len(g), 1e-12)
             cov.append(torch.cholesky_inverse(torch.linalg.cholesky(g + prior * eye)))
         self.covariance = torch.stack(cov)
+        self._directions()
         return self
+
+    def _directions(self) -> None:
+        """The leading eigenvectors of each element's Sigma_ww, scaled by sqrt(eigenvalue)."""
+        k = min(self.force_rank, self.n_hidden)
+        lam, u = torch.linalg.eigh(self.covariance[:, : self.n_hidden, : self.n_hidden])  # ascending
+        lam, u = lam.flip(-1)[:, :k].clamp(min=0), u.flip(-1)[:, :, :k]
+        self.directions = (u * lam.sqrt()[:, None, :]).transpose(1, 2).contiguous()  # (K, k, H)
 
     def atomic_variance(self, hidden: torch.Tensor, species: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """s_Z^2 phi_i^T A_Z^-1 phi_i per atom (N,), in eV^2 before calibration."""
@@ -71,7 +130,7 @@ class LastLayerLaplace:
         return var
 
     @staticmethod
-    def force_variance(atomic_var: torch.Tensor, batch: dict, lengths: torch.Tensor, cutoff: float) -> torch.Tensor:
+    def force_variance_proxy(atomic_var: torch.Tensor, batch: dict, lengths: torch.Tensor, cutoff: float) -> torch.Tensor:
         """Per-atom force variance (N,): mean of the atomic-energy variances of atom k and its
         neighbours, neighbours weighted by the smooth cutoff function of their distance."""
         i, j = batch[keys.EDGE_INDEX]
@@ -80,14 +139,34 @@ class LastLayerLaplace:
         den = torch.ones_like(atomic_var).index_add_(0, i, w)
         return num / den
 
+    def linearised_force_variance(self, hidden: torch.Tensor, positions: torch.Tensor, species: torch.Tensor,
+                                  scale: torch.Tensor, release: bool = True) -> torch.Tensor:
+        """Per-atom force variance (N,), mean over the three components of s_Z^2 g^T Sigma_ww g,
+        Sigma_ww truncated to ``force_rank`` directions: one vector-Jacobian product of ``hidden``
+        (with its graph to ``positions``) per direction and element present. ``release``: free the
+        graph with the last product."""
+        work = [(e, d) for e in range(self.n_elements) if bool((species == e).any()) for d in self.directions[e]]
+        var = torch.zeros(len(species), dtype=torch.float64, device=hidden.device)
+        for n, (e, d) in enumerate(work):
+            cot = torch.zeros_like(hidden)
+            mask = species == e
+            cot[mask] = (float(scale[e]) * d).to(device=hidden.device, dtype=hidden.dtype)
+            (g,) = torch.autograd.grad(hidden, positions, cot, retain_graph=not (release and n == len(work) - 1))
+            var += (g.detach().double() ** 2).sum(-1)
+        return var / 3.0
+
     def to_arrays(self) -> dict:
-        return {"gram": self.gram, "counts": self.counts, "covariance": self.covariance}
+        return {"gram": self.gram, "counts": self.counts, "covariance": self.covariance, "force_gram": self.force_gram}
 
     def params(self) -> dict:
-        return {"n_elements": self.n_elements, "n_hidden": self.n_hidden, "relative_prior": self.relative_prior}
+        return {"n_elements": self.n_elements, "n_hidden": self.n_hidden, "relative_prior": self.relative_prior,
+                "force_variance": self.force_variance, "force_rank": self.force_rank, "force_weight": self.force_weight}
 
     @classmethod
     def from_arrays(cls, arrays: dict, params: dict) -> "LastLayerLaplace":
-        obj = cls(**params)
+        obj = cls(**params)  # files from before the linearised variance: proxy, no force observations
         obj.gram, obj.counts, obj.covariance = arrays["gram"].double(), arrays["counts"].double(), arrays["covariance"].double()
+        if "force_gram" in arrays:
+            obj.force_gram = arrays["force_gram"].double()
+        obj._directions()
         return obj

@@ -8,7 +8,9 @@ tensors under ``uq.``), which ``load``, the ASE calculator and the CLI read back
 
 Sigmas are standard deviations: ``energy_sigma`` per structure (eV), ``energies_sigma`` per atom
 (eV), ``forces_sigma`` per atom and Cartesian component (eV/Å, isotropic). Calibration multiplies
-variances by alpha (``alpha["energy"]`` for energies, ``alpha["forces"]`` for forces).
+energy variances by ``alpha["energy"]``; force variances go through
+sigma^2 = alpha["forces"] * var^alpha["forces_power"] + alpha["forces_floor"]^2 (power 1 and
+floor 0 unless fitted, so a plain scale by default and in older files; ``calibration.fit_variance_map``).
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from ..errors import ConfigError, DataError, ModelFileError
 from ..models import ForceStressOutput
 from ..models.ensemble import Ensemble
 from ..models.io import load_extra_tensors, load_model, save_model
-from .calibration import fit_variance_scale
+from .calibration import apply_variance_map, fit_variance_map, fit_variance_scale
 from .domain import ConvexHullDomain, MahalanobisDomain, NearestNeighbourDomain
 from .laplace import LastLayerLaplace
 
 DOMAINS = {c.name: c for c in (NearestNeighbourDomain, MahalanobisDomain, ConvexHullDomain)}
 # cheap enough for every MD step; "nearest" and "hull" are asked for by name
 DEFAULT_DOMAINS = ("mahalanobis",)
+# energy variances * alpha["energy"]; force variances -> alpha["forces"] * var^forces_power + forces_floor^2
+DEFAULT_ALPHA = {"energy": 1.0, "forces": 1.0, "forces_power": 1.0, "forces_floor": 0.0}
 
 
 @dataclass
@@ -44,6 +48,7 @@ class UQPredictions:
     energy_sigma: np.ndarray  # (F,) eV
     forces: np.ndarray  # (N, 3) eV/Å
     forces_sigma: np.ndarray  # (N,) eV/Å per component
+    forces_sigma_raw: np.ndarray | None = None  # (N,) before calibration
     energy_ref: np.ndarray | None = None
     forces_ref: np.ndarray | None = None
     domain_scores: dict = field(default_factory=dict)  # name -> (N,)
@@ -63,7 +68,7 @@ class UncertaintyModel:
                  domains: dict | None = None, description: dict | None = None):
         self.model = model
         self.laplace = laplace
-        self.alpha = {"energy": 1.0, "forces": 1.0, **(alpha or {})}
+        self.alpha = {**DEFAULT_ALPHA, **(alpha or {})}
         self.domains = dict(domains or {})
         self.description = description or {}
         self.dtype = next(model.parameters()).dtype
@@ -129,31 +134,44 @@ class UncertaintyModel:
         else:
             if self.laplace is None:
                 raise ModelFileError("this model file has no uncertainty data: run `ridgeline uq calibrate` on it first")
-            out = ForceStressOutput(self.model)(batch, forces=True, stress=stress, readout=True)
+            linearised = self.laplace.force_variance == "linearised"
+            if linearised:  # the features' graph to the positions is kept for the variance's backward passes
+                batch = {**batch, keys.POSITIONS: batch[keys.POSITIONS].detach().requires_grad_(True)}
+            out = ForceStressOutput(self.model)(batch, forces=True, stress=stress, readout=True, retain_graph=linearised)
             hidden, scale = out[keys.READOUT_FEATURES], self.model.scale_shift.scale
             ev = self.laplace.atomic_variance(hidden, species, scale)
-            _, lengths = self.model.edge_geometry(batch)
+            if linearised:
+                fv = self.laplace.linearised_force_variance(hidden, batch[keys.POSITIONS], species, scale)
+            else:
+                _, lengths = self.model.edge_geometry(batch)
+                fv = self.laplace.force_variance_proxy(ev, batch, lengths, self.cutoff)
             res = {
                 keys.ENERGY: out[keys.ENERGY].detach(), keys.ATOMIC_ENERGIES: out[keys.ATOMIC_ENERGIES].detach(),
                 keys.FORCES: out[keys.FORCES].detach(), keys.DESCRIPTORS: out[keys.DESCRIPTORS].detach(),
                 "energy_var": self.laplace.energy_variance(hidden, species, batch[keys.BATCH], n_graphs, scale),
                 "energies_var": ev,
-                "forces_var": self.laplace.force_variance(ev, batch, lengths, self.cutoff),
+                "forces_var": fv,
             }
             if stress:
                 res[keys.STRESS] = out[keys.STRESS].detach()
         res["species"] = species
         return res
 
+    def forces_sigma(self, forces_var) -> np.ndarray:
+        """Calibrated per-atom force sigma from the uncalibrated variance (``outputs()["forces_var"]``)."""
+        a = self.alpha
+        return np.sqrt(apply_variance_map(forces_var, a["forces"], a.get("forces_power", 1.0), a.get("forces_floor", 0.0)))
+
     def predict_batch(self, batch: dict, stress: bool = False, domain=DEFAULT_DOMAINS) -> dict:
         """Calibrated sigmas and domain scores/flags for one batch, as numpy arrays."""
         res = self.outputs(batch, stress)
-        a_e, a_f = self.alpha["energy"], self.alpha["forces"]
+        a_e = self.alpha["energy"]
         np_ = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
+        fv = np_(res["forces_var"])
         out = {
             "energy": np_(res[keys.ENERGY]), "energy_sigma": np.sqrt(a_e * np_(res["energy_var"])),
             "energies": np_(res[keys.ATOMIC_ENERGIES]), "energies_sigma": np.sqrt(a_e * np_(res["energies_var"])),
-            "forces": np_(res[keys.FORCES]), "forces_sigma": np.sqrt(a_f * np_(res["forces_var"])),
+            "forces": np_(res[keys.FORCES]), "forces_sigma": self.forces_sigma(fv), "forces_sigma_raw": np.sqrt(np.maximum(fv, 0.0)),
         }
         if stress:
             out["stress"] = np_(res[keys.STRESS])
@@ -184,6 +202,7 @@ class UncertaintyModel:
             config_type=np.array([f.config_type for f in frames], dtype=object),
             numbers=np.concatenate([f.numbers for f in frames]),
             energy=cat["energy"], energy_sigma=cat["energy_sigma"], forces=cat["forces"], forces_sigma=cat["forces_sigma"],
+            forces_sigma_raw=cat["forces_sigma_raw"],
             energy_ref=np.array([f.energy for f in frames], dtype=float) if has_e else None,
             forces_ref=np.concatenate([f.forces for f in frames]) if has_f else None,
             domain_scores={n: cat[f"domain_{n}"] for n in domain or ()},
@@ -191,16 +210,24 @@ class UncertaintyModel:
         )
 
     # ------------------------------------------------------------ calibration
-    def calibrate(self, frames, batch_size: int = 8, criterion: str = "area") -> dict:
-        """Fit alpha (energies, forces) on validation frames (``calibration.fit_variance_scale``:
-        ``"area"`` matches the calibration curve, ``"nll"`` maximises the likelihood)."""
-        self.alpha = {"energy": 1.0, "forces": 1.0}
+    def calibrate(self, frames, batch_size: int = 8, criterion: str = "area", floor: bool = False,
+                  power: bool = False) -> dict:
+        """Fit the calibration on validation frames: alpha of the energies (a scale,
+        ``calibration.fit_variance_scale``) and the force variance map (``fit_variance_map``: the
+        scale alpha, and if asked a noise ``floor`` and a ``power``; ``"area"`` matches the
+        calibration curve, ``"nll"`` maximises the likelihood). The floor serves forces at the
+        round-off level (symmetric structures), but it also gives the area criterion a second
+        parameter to match the validation set with: it helps only where that set resembles the
+        data the model will see (``docs/uncertainty.md``), so it is not the default."""
+        self.alpha = dict(DEFAULT_ALPHA)
         p = self.predict(frames, batch_size, domain=())
         if p.energy_ref is None or p.forces_ref is None:
             raise DataError("calibration frames need reference energies and forces")
+        fmap = fit_variance_map(p.forces - p.forces_ref, np.repeat(p.forces_sigma_raw[:, None], 3, axis=1), criterion,
+                                floor=floor, power=power)
         self.alpha = {
             "energy": fit_variance_scale((p.energy - p.energy_ref) / p.n_atoms, p.energy_sigma / p.n_atoms, criterion),
-            "forces": fit_variance_scale(p.forces - p.forces_ref, np.repeat(p.forces_sigma[:, None], 3, axis=1), criterion),
+            "forces": fmap["alpha"], "forces_power": fmap["power"], "forces_floor": fmap["floor"],
             "criterion": criterion,
         }
         return self.alpha
@@ -218,13 +245,26 @@ def readout_passes(model, frames, batch_size: int = 8):
 
 
 def fit_uncertainty(model, train_frames, valid_frames, domains=tuple(DOMAINS), confidence: float = 0.99,
-                    batch_size: int = 8, description: dict | None = None, criterion: str = "area") -> UncertaintyModel:
-    """Posterior (single models) and domain models from ``train_frames``; alpha from
+                    batch_size: int = 8, description: dict | None = None, criterion: str = "area",
+                    force_variance: str = "proxy", force_rank: int = 4, force_weight: float | None = None,
+                    floor: bool = False, power: bool = False) -> UncertaintyModel:
+    """Posterior (single models) and domain models from ``train_frames``; the calibration from
     ``valid_frames`` (held out from training: calibrating on training frames is overconfident).
-    ``description``: the model file's, whose training record is kept."""
+    ``description``: the model file's, whose training record is kept.
+
+    Single models: ``force_variance`` ``"proxy"`` or ``"linearised"`` (``force_rank`` posterior
+    directions; ``laplace.py``); ``force_weight``: weight of the training force components in the
+    posterior precision (default 1 with the linearised variance, 0 with the proxy; > 0 costs one
+    backward pass per hidden unit and element over the training frames). ``floor``, ``power``: see
+    :meth:`UncertaintyModel.calibrate`."""
     n_el = len(model.elements)
     members = model.members if isinstance(model, Ensemble) else [model]
-    laplace = None if isinstance(model, Ensemble) else LastLayerLaplace(n_el, members[0].networks.n_hidden)
+    laplace = None
+    if not isinstance(model, Ensemble):
+        if force_weight is None:
+            force_weight = 1.0 if force_variance == "linearised" else 0.0
+        laplace = LastLayerLaplace(n_el, members[0].networks.n_hidden, force_variance=force_variance,
+                                   force_rank=force_rank, force_weight=force_weight)
     xs, ss = [], []
     for x, h, s in readout_passes(model, train_frames, batch_size):
         if laplace is not None:
@@ -232,6 +272,9 @@ def fit_uncertainty(model, train_frames, valid_frames, domains=tuple(DOMAINS), c
         xs.append(x.cpu().double().numpy())
         ss.append(s.cpu().numpy())
     if laplace is not None:
+        if laplace.force_weight > 0:
+            for h, pos, s in _feature_graphs(model, train_frames, batch_size):
+                laplace.accumulate_forces(h, pos, s)
         laplace.finalize()
     x, s = np.concatenate(xs), np.concatenate(ss)
     fitted = {}
@@ -240,8 +283,19 @@ def fit_uncertainty(model, train_frames, valid_frames, domains=tuple(DOMAINS), c
         fitted[name] = DOMAINS[name](**kwargs).fit(x, s, n_el)
     uq = UncertaintyModel(model, laplace, None, fitted, description)
     if valid_frames is not None and len(valid_frames):
-        uq.calibrate(valid_frames, batch_size, criterion)
+        uq.calibrate(valid_frames, batch_size, criterion, floor=floor, power=power)
     return uq
 
 
-__all__ = ["UncertaintyModel", "UQPredictions", "fit_uncertainty", "DOMAINS", "DEFAULT_DOMAINS"]
+def _feature_graphs(model, frames, batch_size: int = 8):
+    """(last hidden layer with its graph to the positions, positions, species), batch by batch."""
+    dtype = next(model.parameters()).dtype
+    device = next(model.parameters()).device
+    for batch in make_loader(GraphDataset(frames, model.cutoff, cache=False), batch_size, shuffle=False, dtype=dtype):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        pos = batch[keys.POSITIONS].detach().requires_grad_(True)
+        batch[keys.POSITIONS] = pos
+        yield model({**batch}, readout=True)[keys.READOUT_FEATURES], pos, model.species(batch[keys.NUMBERS])
+
+
+__all__ = ["UncertaintyModel", "UQPredictions", "fit_uncertainty", "DOMAINS", "DEFAULT_DOMAINS", "DEFAULT_ALPHA"]

@@ -32,13 +32,16 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def force_statistics(p: UQPredictions, alpha: float, mask=None) -> dict:
-    """Calibration and ranking of force sigmas (already calibrated by ``alpha`` in ``p``)."""
+    """Calibration and ranking of force sigmas (already calibrated in ``p``; ``alpha`` the force
+    scale, to recover the raw sigmas when ``p`` lacks ``forces_sigma_raw``)."""
     mask = np.ones(len(p.forces_sigma), bool) if mask is None else mask
     err = (p.forces - p.forces_ref)[mask]
     sigma = p.forces_sigma[mask]
     # "before" = the raw (uncalibrated) sigma, "after" = as predicted
-    raw = sigma / np.sqrt(alpha)
-    summary = calibration_summary(err, np.repeat(raw[:, None], 3, axis=1), alpha)
+    raw = sigma / np.sqrt(alpha) if p.forces_sigma_raw is None else p.forces_sigma_raw[mask]
+    raw = np.maximum(raw, np.finfo(float).tiny)  # a linearised variance is exactly 0 on a lone atom
+    rep = lambda x: np.repeat(x[:, None], 3, axis=1)  # noqa: E731
+    summary = calibration_summary(err, rep(raw), alpha, calibrated=rep(sigma))
     summary["spearman"] = spearman(sigma, np.linalg.norm(err, axis=1))
     summary["forces_mae"] = float(np.abs(err).mean())
     summary["mean_sigma"] = float(sigma.mean())
@@ -70,7 +73,7 @@ def uncertainty_report(uq: UncertaintyModel, frames, out_dir, domains=None, titl
     result["domain"] = {d: {"flagged": float(p.domain_flags[d].mean()),
                             "auc_score": roc_auc(p.domain_scores[d], big), "auc_flag": roc_auc(p.domain_flags[d], big)}
                         for d in domains}
-    curves = {"forces (raw)": calibration_curve(p.forces - p.forces_ref, np.repeat(p.forces_sigma[:, None], 3, 1) / np.sqrt(uq.alpha["forces"])),
+    curves = {"forces (raw)": calibration_curve(p.forces - p.forces_ref, np.repeat(np.maximum(p.forces_sigma_raw, np.finfo(float).tiny)[:, None], 3, 1)),
               "forces (calibrated)": calibration_curve(p.forces - p.forces_ref, np.repeat(p.forces_sigma[:, None], 3, 1))}
     reliability_diagram(curves, out / "reliability.png", title=title or f"{uq.method}: {len(frames)} frames")
     _scatter(p, out / "sigma_vs_error.png", title)
@@ -80,8 +83,10 @@ def uncertainty_report(uq: UncertaintyModel, frames, out_dir, domains=None, titl
 
 
 def markdown(r: dict) -> str:
-    f = r["forces"]
-    lines = [f"# Uncertainty report ({r['method']}, alpha forces {r['alpha']['forces']:.3g}, energy {r['alpha']['energy']:.3g})", "",
+    f, a = r["forces"], r["alpha"]
+    shape = "".join([f", power {a['forces_power']:.3g}" if a.get("forces_power", 1.0) != 1.0 else "",
+                     f", floor {a['forces_floor']:.3g} eV/Å" if a.get("forces_floor", 0.0) else ""])
+    lines = [f"# Uncertainty report ({r['method']}, alpha forces {a['forces']:.3g}{shape}, energy {a['energy']:.3g})", "",
              f"{r['n_frames']} frames, {r['n_atoms']} atoms.", "",
              "| set | atoms | F MAE (eV/Å) | mean sigma | Spearman rho | ECE raw | ECE calibrated | NLL raw | NLL calibrated |",
              "|---|---|---|---|---|---|---|---|---|"]
