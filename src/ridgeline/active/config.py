@@ -8,12 +8,11 @@ warm-started from the previous iteration's committee). Each value has one home h
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from ..training.config import (ModelConfig, TrainingConfig, apply_overrides, build_dataclass,
-                               check_model_hyperparameters, read_yaml_mapping)
+                               check_model_hyperparameters, config_to_dict, read_yaml_mapping)
 
 
 @dataclass
@@ -96,9 +95,7 @@ class ActiveConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["model"].update(d["model"].pop("hyperparameters"))
-        return d
+        return config_to_dict(self)
 
 
 BIASES = ("none", "adversarial")

@@ -87,9 +87,14 @@ class Config:
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["model"].update(d["model"].pop("hyperparameters"))
-        return d
+        return config_to_dict(self)
+
+
+def config_to_dict(config) -> dict:
+    """A config dataclass as the mapping its YAML holds (model hyperparameters beside name/preset)."""
+    d = dataclasses.asdict(config)
+    d["model"].update(d["model"].pop("hyperparameters"))
+    return d
 
 
 def _field_types(cls) -> dict:
