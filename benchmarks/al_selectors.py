@@ -41,7 +41,7 @@ with the committee ~40%). 10 epochs per iteration made the runs training-limited
 committee: test F RMSE 0.18 eV/Å at 80 calls against 0.078 with 20 epochs; energy MAE 9 against
 1.6 meV/atom), which blurs any difference between selectors, so the epochs stay at 20 and the
 cut is elsewhere: 200/100-step walkers (instead of 300/150) and 2 seeds (0, 1) instead of 3,
-about 4 min per run and ~65 min for the 16 runs; ``--seeds 2`` adds a third seed later (cached
+about 4 min per run; measured: 67 min for the 16 runs, 72 min with the test sets and references; ``--seeds 2`` adds a third seed later (cached
 runs are reused). The test sets and references take ~5 min once.
 
 Metric: oracle calls (seed + selected; the test set and the reference data are not counted) at
@@ -89,7 +89,8 @@ COMMON = {
     "seed_frames": 4, "committee": 2, "per_iteration": 4, "walkers": 4, "explore_interval": 10,
     "temperature_ramp": 1.5, "target_factor": 1.25, "reference_epochs": 80,
     "looser_target_factors": [2.0, 4.0],  # secondary targets (x the reference RMSE), fixed before any run
-    "training": {"epochs": 20, "batch_size": 4, "valid_fraction": 0.1, "lr": 3e-3},
+    # max_time None: epoch-based retraining (the loop's own default adds a 1-minute time limit)
+    "training": {"epochs": 20, "max_time": None, "batch_size": 4, "valid_fraction": 0.1, "lr": 3e-3},
 }
 QUICK = {  # the smoke version: small everything
     "system": {"test_frames": 20, "reference_frames": 30, "oracle_budget": 16, "equilibration": 100},
@@ -97,8 +98,15 @@ QUICK = {  # the smoke version: small everything
 }
 
 
+_CODE = None
+
+
 def code_version() -> dict:
-    """The commit and a hash of the active-learning sources actually run (they may be uncommitted)."""
+    """The commit and a hash of the active-learning sources (they may be uncommitted), taken once per
+    process, when it starts its first run: what that process imported."""
+    global _CODE
+    if _CODE is not None:
+        return _CODE
     import hashlib
     import subprocess
 
@@ -112,7 +120,15 @@ def code_version() -> dict:
         dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src"], capture_output=True, text=True).stdout.strip())
     except OSError:
         head, dirty = "", None
-    return {"commit": head, "src_modified": dirty, "active_sources_sha1": h.hexdigest()[:12]}
+    _CODE = {"commit": head, "src_modified": dirty, "active_sources_sha1": h.hexdigest()[:12]}
+    return _CODE
+
+
+def _common_keys(old, new):
+    """``new`` restricted to the keys ``old`` has (keys a newer config adds are not a difference)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return {k: _common_keys(old[k], new.get(k)) for k in old}
+    return new
 
 
 def settings(quick: bool) -> tuple[dict, dict]:
@@ -202,7 +218,8 @@ class Bench:
         out_path = folder / "reference.json"
         test = self.test_set(system)
         data = self._oracle_md_file(system, "reference_train", s["reference_frames"], REFERENCE_SEED)
-        training = {**c["training"], "epochs": c["reference_epochs"], "seed": 0}
+        # max_time: None is the training config's own default (the AL config needs it explicitly, see COMMON)
+        training = {**{k: v for k, v in c["training"].items() if k != "max_time"}, "epochs": c["reference_epochs"], "seed": 0}
         spec = {"model": s["model"], "training": training, "committee": c["committee"], "data": data["spec"],
                 "test": test["spec"], "target_factor": c["target_factor"]}
         if out_path.exists():
@@ -259,13 +276,16 @@ class Bench:
         if (out / "config.yaml").exists():  # a cached run must be the same experiment (the stop rules may change)
             old, new = yaml.safe_load((out / "config.yaml").read_text()), cfg.to_dict()
             old.pop("stop", None), new.pop("stop", None)
-            if old != new:
+            if old != _common_keys(old, new):
                 raise SystemExit(f"{out}: a run with other settings; delete the folder to redo it")
         state = json.loads((out / "summary.json").read_text()) if done else None
         if state and state.get("stop_reason"):
             if self._stop_ok(state, cfg):
                 return
         print(f"{system}: AL {selector} seed {seed}{' (resumed)' if done else ''}", flush=True)
+        out.mkdir(parents=True, exist_ok=True)
+        if not (out / "code.json").exists():  # the code this run is made with (see code_version)
+            (out / "code.json").write_text(json.dumps(code_version(), indent=1) + "\n")
         start = time.perf_counter()
         ActiveLearning(cfg, progress=False).run(resume=done)
         print(f"{system}: AL {selector} seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
@@ -285,6 +305,8 @@ class Bench:
         if not path.exists():
             return None
         state = json.loads(path.read_text())
+        code_path = path.parent / "code.json"
+        code = json.loads(code_path.read_text()) if code_path.exists() else None
         rows = state["iterations"]
         walkers = {}
         for r in rows:
@@ -292,7 +314,7 @@ class Bench:
                 if k.startswith("walkers_"):
                     walkers[k[8:]] = walkers.get(k[8:], 0) + v
         return {
-            "seed": seed, "stop_reason": state["stop_reason"], "iterations": len(rows),
+            "seed": seed, "code": code, "stop_reason": state["stop_reason"], "iterations": len(rows),
             "calls": [r["oracle_calls_total"] for r in rows], "forces_rmse": [r["valid_forces_rmse"] for r in rows],
             "energy_mae": [r["valid_energy_mae"] for r in rows], "forces_sigma": [r["valid_forces_sigma"] for r in rows],
             "failed_calls": int(sum(r.get("failed", 0) for r in rows)),
@@ -373,10 +395,15 @@ def _calls_text(v) -> str:
 
 def markdown(r: dict) -> str:
     c = r["common"]
-    code = r["code"]
+    def code_text(code):
+        if not code:
+            return "unrecorded"
+        text = f"commit {code['commit']}{' + uncommitted changes' if code.get('src_modified') else ''}"
+        text += f" (active-learning sources sha1 {code['active_sources_sha1']})" if code.get("active_sources_sha1") else ""
+        return text + (f"; {code['note']}" if code.get("note") else "")
+
     lines = ["# Active learning: oracle calls to a target test force RMSE, per selector", "",
-             f"Code: commit {code['commit']}{' + uncommitted changes' if code['src_modified'] else ''} "
-             f"(active-learning sources sha1 {code['active_sources_sha1']}). "
+             f"Code of the runs: {' | '.join(code_text(c) for c in r['code'])}. "
              f"Machine: {r['machine']}. Seeds {', '.join(map(str, r['seeds']))}; committee of {c['committee']}, "
              f"{c['seed_frames']} seed frames, {c['per_iteration']} calls per iteration, {c['walkers']} walkers "
              f"(target T ramped to {c['temperature_ramp']}x), training {c['training']['epochs']} epochs per iteration "
@@ -408,7 +435,7 @@ def markdown(r: dict) -> str:
             lines += ["", f"Best selector: {name} (ratio {b['ratio_text']}); project target (>= 3x fewer calls than "
                       f"random): **{verdict(b)}**."]
             best.append(f"{system}: best {name}, calls ratio {b['ratio_text']}, RMSE-at-budget ratio "
-                        f"{b['rmse_ratio_vs_random']:.2f} ({verdict(b)})")
+                        f"{b['rmse_ratio_vs_random']:.2f}: {verdict(b)}")
         factors = list(next(iter(s["summary"].values()))["looser"]) if s["summary"] else []
         if factors:
             ref_rmse = ref["valid_forces_rmse"]
@@ -506,7 +533,7 @@ def main():
     if "report" not in parts:
         print(f"done in {(time.perf_counter() - start) / 60:.1f} min")
         return
-    result = {"machine": machine(), "code": code_version(), "quick": args.quick, "seeds": seeds, "selectors": selectors,
+    result = {"machine": machine(), "code": None, "quick": args.quick, "seeds": seeds, "selectors": selectors,
               "common": bench.common, "systems": {}}
     total = 0.0
     for system in systems:
@@ -525,6 +552,9 @@ def main():
         total += test_info["seconds"] + reference["reference_data_seconds"] + reference["train_seconds"]
         total += sum(r["wall_seconds"] for seeds_ in runs.values() for r in seeds_)
     result["total_seconds"] = total
+    codes = {json.dumps(r["code"], sort_keys=True) for s_ in result["systems"].values() for seeds_ in s_["runs"].values()
+             for r in seeds_}
+    result["code"] = [json.loads(c) for c in sorted(codes)]  # the code version(s) the runs were made with
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{bench.stem}.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
     text = markdown(result)
