@@ -112,12 +112,20 @@ class ActiveLearning:
     def _train(self, k: int) -> Path:
         c = self.config
         folder = self._iteration_dir(k)
-        frames = self.store.frames()
-        if len(frames) < 2:
-            raise DataError(f"{self.out}: only {len(frames)} successful oracle label(s); the oracle fails on most "
+        records = [r for r in self.store.calls() if r["ok"]]
+        if len(records) < 2:
+            raise DataError(f"{self.out}: only {len(records)} successful oracle label(s); the oracle fails on most "
                             f"structures (see {self.store.log_path})")
-        write_frames(folder / "train.extxyz", frames)
-        config = Config(train_file=str(folder / "train.extxyz"), output_dir=str(folder / "committee"), dtype=c.dtype,
+        # a stable split: a frame's side is fixed by its structure key, so frames never move from
+        # validation (early stopping, calibration) into training as the data grow
+        u = np.array([int(r["key"][:12], 16) / 16**12 for r in records])
+        held = u < c.training.valid_fraction
+        if not held.any():
+            held[np.argmin(u)] = True
+        write_frames(folder / "train.extxyz", [self.store.frame(r) for r, h in zip(records, held) if not h])
+        write_frames(folder / "valid.extxyz", [self.store.frame(r) for r, h in zip(records, held) if h])
+        config = Config(train_file=str(folder / "train.extxyz"), valid_file=str(folder / "valid.extxyz"),
+                        output_dir=str(folder / "committee"), dtype=c.dtype,
                         device="cpu", model=copy.deepcopy(c.model), training=copy.deepcopy(c.training))
         config.training.seed = c.seed
         previous = self._iteration_dir(k - 1) / "committee" if k > 0 else None
