@@ -156,9 +156,9 @@ def test_committee_scores_are_max_force_sigma_by_hand(committee, candidates):
 
 
 def test_one_pass_per_call(committee, candidates, train_frames, monkeypatch):
-    loaders = []
-    real = sel.make_loader
-    monkeypatch.setattr(sel, "make_loader", lambda *a, **k: loaders.append(1) or real(*a, **k))
+    loaders = []  # passes over the candidates (each builds one data loader)
+    real = sel.frame_batches
+    monkeypatch.setattr(sel, "frame_batches", lambda *a, **k: loaders.append(1) or real(*a, **k))
     CommitteeSelector().select(committee, candidates, 3, np.random.default_rng(0))
     assert len(loaders) == 1
     mv = MaxVolSelector().fit(committee, train_frames[:4])

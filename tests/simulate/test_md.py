@@ -8,7 +8,7 @@ from ase.md.verlet import VelocityVerlet
 
 from ridgeline import Calculator
 from ridgeline.errors import UnknownElementError
-from ridgeline.reference.emt_dataset import thermalize
+from ridgeline.simulate.velocities import thermalize
 
 
 def test_nve_conserves_energy(trained_model):

@@ -169,15 +169,9 @@ class AdversarialBias(Bias):
             energies = torch.stack([m(batch)[keys.ENERGY].sum() for m in model.members])
             var = energies.var(correction=1 if len(energies) > 1 else 0)
         else:
-            lap = self.uq.laplace
-            out = model(batch, readout=True)
-            species = model.species(batch[keys.NUMBERS])
-            scale = model.scale_shift.scale.double()
-            phi = lap.design(out[keys.READOUT_FEATURES]) * scale[species][:, None]  # not detached
-            var = phi.new_zeros(())
-            for e in range(lap.n_elements):
-                big_phi = phi[species == e].sum(0)
-                var = var + big_phi @ lap.covariance[e].to(phi.device) @ big_phi
+            hidden = model(batch, readout=True)[keys.READOUT_FEATURES]  # with its graph to the positions
+            var = self.uq.laplace.energy_variance(hidden, model.species(batch[keys.NUMBERS]), batch[keys.BATCH], 1,
+                                                  model.scale_shift.scale)[0]
         return self.uq.alpha["energy"] * var
 
     def energy_and_forces(self, atoms, calc=None) -> tuple[float, np.ndarray]:

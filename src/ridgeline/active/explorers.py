@@ -39,15 +39,8 @@ from ase import units
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import Stationary
 
-try:  # ASE >= 3.29; MaxwellBoltzmannDistribution is deprecated there
-    from ase.md.velocitydistribution import thermalize_momenta
-except ImportError:  # pragma: no cover - older ASE
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-
-    def thermalize_momenta(atoms, temperature_K, rng=None):
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
-
 from ..data.neighbors import neighbor_list
+from ..simulate.velocities import thermalize
 from ..uncertainty.monitor import DomainMonitor, OutOfDomain
 from .biases import Bias, BiasedCalculator
 
@@ -136,7 +129,7 @@ class LangevinExplorer:
         atoms = atoms.copy()
         atoms.calc = BiasedCalculator(calculator, self.biases) if self.biases else calculator
         rng = np.random.default_rng(self.seed)
-        thermalize_momenta(atoms, self.t_start, rng=rng)
+        thermalize(atoms, self.t_start, rng)
         Stationary(atoms)
         dyn = Langevin(atoms, timestep=self.timestep * units.fs, temperature_K=self.t_start,
                        friction=self.friction / units.fs, fixcm=False, rng=rng)

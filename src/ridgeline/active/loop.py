@@ -147,7 +147,8 @@ class ActiveLearning:
                                equilibration=c.equilibration, seed=self.config.seed + 1000, progress=self.progress)
             write_frames(path, frames)
             self.state["validation"] = {"frames": len(frames), "oracle_seconds": time.perf_counter() - start,
-                                        "oracle_calls": c.equilibration + c.frames * c.steps_between}
+                                        # every MD step is a call: an equilibration per start used, then the kept frames' steps
+                                        "oracle_calls": c.equilibration * min(len(self.starts), c.frames) + c.frames * c.steps_between}
             self._save_state()
         return read_frames(path, KeyMap(), require=("energy", "forces"))
 

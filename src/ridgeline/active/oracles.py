@@ -243,7 +243,7 @@ def _build_emt():
 
 def emt(timeout: float | None = None) -> Oracle:
     """ASE's EMT (Cu, Ag, Au, Ni, Pd, Pt, Al, and H, C, N, O roughly): fast, for tests and demos."""
-    return Oracle(functools.partial(_build_emt), "emt", timeout=timeout)
+    return Oracle(_build_emt, "emt", timeout=timeout)
 
 
 def _require(module: str, oracle: str, package: str) -> None:

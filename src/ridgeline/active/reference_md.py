@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from ..data.frame import Frame
 from ..errors import RidgelineError
-from ..reference.emt_dataset import thermalize
+from ..simulate.velocities import thermalize
 
 
 def oracle_md(starts, oracle, n_frames: int, temperature: float = 300.0, interval: int = 20, equilibration: int = 200,

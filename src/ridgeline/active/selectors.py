@@ -49,12 +49,11 @@ from scipy import linalg
 from scipy.spatial.distance import pdist
 
 from .. import keys
-from ..data.dataset import GraphDataset, make_loader
 from ..data.frame import Frame
 from ..errors import ConfigError
 from ..models.ensemble import Ensemble
 from ..uncertainty.domain import MahalanobisDomain
-from ..uncertainty.model import UncertaintyModel, readout_passes
+from ..uncertainty.model import UncertaintyModel, frame_batches, readout_passes
 
 __all__ = ["Selector", "CommitteeSelector", "MaxVolSelector", "MahalanobisSelector", "RandomSelector",
            "SELECTORS", "make_selector", "maxvol", "frame_fingerprints", "greedy_separated"]
@@ -104,13 +103,6 @@ class _Pass:
     def __init__(self, uq: UncertaintyModel, frames, batch_size: int, fingerprints: bool):
         self.uq, self.frames, self.batch_size, self.fingerprints = uq, frames, int(batch_size), fingerprints
 
-    def batches(self):
-        model = self.uq.model
-        loader = make_loader(GraphDataset(self.frames, model.cutoff, cache=False), self.batch_size, shuffle=False,
-                             dtype=self.uq.dtype)
-        for batch in loader:
-            yield {k: v.to(self.uq.device) for k, v in batch.items()}
-
     def run(self, per_atom, readout: bool = True):
         """``per_atom(descriptors, readout_features, species, batch) -> (N,) numpy`` is called per
         batch, under ``torch.no_grad`` when ``readout`` (the base model's readout pass is done
@@ -119,7 +111,7 @@ class _Pass:
         Returns (per-atom values concatenated, fingerprints (F, K) or None)."""
         n_el, base = _n_elements(self.uq), _base_model(self.uq)
         values, prints = [], []
-        for batch in self.batches():
+        for batch in frame_batches(self.uq.model, self.frames, self.batch_size):
             if readout:
                 with torch.no_grad():
                     out = base(batch, readout=True)

@@ -9,14 +9,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.md.langevin import Langevin
 
-
-def thermalize(atoms, temperature: float, rng) -> None:
-    """Maxwell-Boltzmann momenta (ASE >= 3.29 renamed the function)."""
-    try:
-        from ase.md.velocitydistribution import thermalize_momenta
-    except ImportError:  # older ASE
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
-    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
+from ..simulate.velocities import thermalize
 
 
 def _label(atoms, config_type: str):

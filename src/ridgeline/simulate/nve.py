@@ -13,6 +13,8 @@ import numpy as np
 from ase import units
 from ase.md.verlet import VelocityVerlet
 
+from .velocities import thermalize
+
 
 @dataclass
 class NVERun:
@@ -39,8 +41,6 @@ class NVERun:
 
 def run_nve(atoms, calculator, steps: int = 2000, timestep: float = 0.5, temperature: float = 300.0, seed: int = 0) -> NVERun:
     """``steps`` of velocity Verlet (``timestep`` fs) from velocities at ``temperature`` K."""
-    from ..reference.emt_dataset import thermalize
-
     atoms = atoms.copy()
     atoms.calc = calculator
     thermalize(atoms, temperature, np.random.default_rng(seed))

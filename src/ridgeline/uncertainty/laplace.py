@@ -120,8 +120,9 @@ class LastLayerLaplace:
         return scale.double()[species] ** 2 * lev
 
     def energy_variance(self, hidden, species, structure, n_structures: int, scale) -> torch.Tensor:
-        """Variance of each structure's energy (G,): the last layer's posterior, exactly."""
-        phi = self.design(hidden.detach()) * scale.double()[species][:, None]
+        """Variance of each structure's energy (G,): the last layer's posterior, exactly;
+        differentiable in ``hidden`` (detach it unless a gradient is wanted)."""
+        phi = self.design(hidden) * scale.double()[species][:, None]
         var = phi.new_zeros(n_structures)
         for e in range(self.n_elements):
             mask = species == e

@@ -148,7 +148,7 @@ class UncertaintyModel:
             res = {
                 keys.ENERGY: out[keys.ENERGY].detach(), keys.ATOMIC_ENERGIES: out[keys.ATOMIC_ENERGIES].detach(),
                 keys.FORCES: out[keys.FORCES].detach(), keys.DESCRIPTORS: out[keys.DESCRIPTORS].detach(),
-                "energy_var": self.laplace.energy_variance(hidden, species, batch[keys.BATCH], n_graphs, scale),
+                "energy_var": self.laplace.energy_variance(hidden.detach(), species, batch[keys.BATCH], n_graphs, scale),
                 "energies_var": ev,
                 "forces_var": fv,
             }
@@ -160,7 +160,7 @@ class UncertaintyModel:
     def forces_sigma(self, forces_var) -> np.ndarray:
         """Calibrated per-atom force sigma from the uncalibrated variance (``outputs()["forces_var"]``)."""
         a = self.alpha
-        return np.sqrt(apply_variance_map(forces_var, a["forces"], a.get("forces_power", 1.0), a.get("forces_floor", 0.0)))
+        return np.sqrt(apply_variance_map(forces_var, a["forces"], a["forces_power"], a["forces_floor"]))
 
     def predict_batch(self, batch: dict, stress: bool = False, domain=DEFAULT_DOMAINS) -> dict:
         """Calibrated sigmas and domain scores/flags for one batch, as numpy arrays."""
@@ -189,9 +189,7 @@ class UncertaintyModel:
 
     def predict(self, frames, batch_size: int = 8, domain=DEFAULT_DOMAINS) -> UQPredictions:
         rows: dict[str, list] = {}
-        dataset = GraphDataset(frames, self.cutoff, cache=False)
-        for batch in make_loader(dataset, batch_size, shuffle=False, dtype=self.dtype):
-            batch = {k: v.to(self.device) for k, v in batch.items()}
+        for batch in frame_batches(self.model, frames, batch_size):
             for k, v in self.predict_batch(batch, domain=domain).items():
                 rows.setdefault(k, []).append(v)
         cat = {k: np.concatenate(v) for k, v in rows.items() if not k.startswith("member_")}
@@ -233,12 +231,16 @@ class UncertaintyModel:
         return self.alpha
 
 
+def frame_batches(model, frames, batch_size: int = 8):
+    """Batches of ``frames`` (in order, graphs not cached) in the model's dtype, on its device."""
+    parameter = next(model.parameters())
+    for batch in make_loader(GraphDataset(frames, model.cutoff, cache=False), batch_size, shuffle=False, dtype=parameter.dtype):
+        yield {k: v.to(parameter.device) for k, v in batch.items()}
+
+
 def readout_passes(model, frames, batch_size: int = 8):
     """(descriptors, last hidden layer, species) of every atom of ``frames``, batch by batch."""
-    dtype = next(model.parameters()).dtype
-    device = next(model.parameters()).device
-    for batch in make_loader(GraphDataset(frames, model.cutoff, cache=False), batch_size, shuffle=False, dtype=dtype):
-        batch = {k: v.to(device) for k, v in batch.items()}
+    for batch in frame_batches(model, frames, batch_size):
         with torch.no_grad():
             out = model(batch, readout=True)
         yield out[keys.DESCRIPTORS], out[keys.READOUT_FEATURES], model.species(batch[keys.NUMBERS])
@@ -289,10 +291,7 @@ def fit_uncertainty(model, train_frames, valid_frames, domains=tuple(DOMAINS), c
 
 def _feature_graphs(model, frames, batch_size: int = 8):
     """(last hidden layer with its graph to the positions, positions, species), batch by batch."""
-    dtype = next(model.parameters()).dtype
-    device = next(model.parameters()).device
-    for batch in make_loader(GraphDataset(frames, model.cutoff, cache=False), batch_size, shuffle=False, dtype=dtype):
-        batch = {k: v.to(device) for k, v in batch.items()}
+    for batch in frame_batches(model, frames, batch_size):
         pos = batch[keys.POSITIONS].detach().requires_grad_(True)
         batch[keys.POSITIONS] = pos
         yield model({**batch}, readout=True)[keys.READOUT_FEATURES], pos, model.species(batch[keys.NUMBERS])
