@@ -108,3 +108,57 @@ def test_atom_blocks_change_nothing():
     blocked = ForceStressOutput(model)(batch, forces=True)
     torch.testing.assert_close(blocked[keys.ENERGY], whole[keys.ENERGY])
     torch.testing.assert_close(blocked[keys.FORCES], whole[keys.FORCES])
+
+
+class TestMomentNetworkEquivariantMessages(EnergyModelTests):
+    """With a second layer that receives the neighbours' rank-1 and rank-2 moments."""
+
+    def make_model(self, elements, cutoff):
+        return build_model("moment", elements, preset="small", cutoff=cutoff, layers=2, messages="equivariant")
+
+
+def test_equivariant_messages_rotate_as_tensors():
+    """The second layer's moments (message sums included) rotate as tensors, and the messages
+    are not trivially zero."""
+    torch.manual_seed(5)
+    model = build_model("moment", [8, 14], preset="small", cutoff=4.0, layers=2, messages="equivariant").double()
+    atoms = example_structures()["molecule"]
+    rot = _rotation(-0.7, 0.9, 1.3)
+    rotated = atoms.copy()
+    rotated.positions = atoms.positions @ rot.T
+    m0 = model.environment_moments(batch_of([atoms]), layer=1)
+    m1 = model.environment_moments(batch_of([rotated]), layer=1)
+    R = torch.as_tensor(rot)
+    torch.testing.assert_close(m1[0], m0[0])
+    torch.testing.assert_close(m1[1], torch.einsum("ab,nbc->nac", R, m0[1]))
+    torch.testing.assert_close(m1[2], torch.einsum("ab,de,nbec->nadc", R, R, m0[2]))
+    torch.testing.assert_close(m1[3], torch.einsum("ab,de,fg,nbegc->nadfc", R, R, R, m0[3]))
+    torch.nn.init.zeros_(model.layers[1].equivariant.radial_weights)
+    plain = model.environment_moments(batch_of([atoms]), layer=1)
+    for nu in range(3):
+        assert (plain[nu] - m0[nu]).abs().max() > 1e-4
+
+
+def test_equivariant_messages_see_relative_orientation():
+    """Two neighbours whose environments are the same up to a rotation about their bond to the
+    centre give the same scalar messages; the equivariant messages tell them apart."""
+    from ase import Atoms
+
+    def cluster(angle):
+        import numpy as np
+
+        # centre at 0, neighbours at +-x; each neighbour has a satellite perpendicular to x,
+        # the second one's rotated by ``angle`` about x
+        # (the satellites lie beyond the cutoff from the centre)
+        sat = 1.3
+        pos = [[0, 0, 0], [2.2, 0, 0], [-2.2, 0, 0], [2.2, sat, 0], [-2.2, sat * np.cos(angle), sat * np.sin(angle)]]
+        return Atoms("Si5", positions=pos)
+
+    energies = {}
+    for messages in ("scalar", "equivariant"):
+        torch.manual_seed(6)
+        model = build_model("moment", [14], preset="small", cutoff=2.5, layers=2, messages=messages, zbl=False).double()
+        model.fit_statistics([batch_of([cluster(0.0)])], [0.0], [1.0])
+        e = [float(model(batch_of([cluster(a)]))[keys.ATOMIC_ENERGIES][0].detach()) for a in (0.0, 1.5)]
+        energies[messages] = abs(e[1] - e[0])
+    assert energies["scalar"] < 1e-10 and energies["equivariant"] > 1e-6

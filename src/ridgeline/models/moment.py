@@ -18,6 +18,8 @@ from .base import EnergyModel
 
 DEFAULT_INVARIANTS = ("0", "11", "22", "33", "121", "222", "123", "233", "1221", "2222", "1331")
 
+MESSAGES = ("scalar", "equivariant")  # what layers after the first receive from neighbours
+
 PRESETS = {
     "small": dict(channels=8, n_basis=8, hidden=[32, 32]),
     "medium": dict(channels=16, n_basis=8, hidden=[64, 64]),
@@ -26,15 +28,23 @@ PRESETS = {
 
 
 class MomentLayer(torch.nn.Module):
-    """Radial functions -> moments -> invariants -> per-element standardisation."""
+    """Radial functions -> moments -> invariants -> per-element standardisation.
 
-    def __init__(self, n_elements: int, n_basis: int, channels: int, invariants: tuple[str, ...], n_messages: int = 0):
+    ``n_messages`` > 0: the radial functions are multiplied by a linear map of the neighbour's
+    invariants of the layer before (scalar messages). ``equivariant``: the neighbours' rank-1 and
+    rank-2 moments of the layer before, channel-mixed, travel along the edges too, weighted by
+    their own radial functions and coupled to the edge direction (``EquivariantMessages``); they
+    are added to this layer's moments of the same rank."""
+
+    def __init__(self, n_elements: int, n_basis: int, channels: int, invariants: tuple[str, ...], n_messages: int = 0,
+                 equivariant: bool = False):
         super().__init__()
         self.invariants = MomentInvariants(channels, invariants)
         width = (self.invariants.max_rank + 1) * channels
         # radial weights per ordered element pair (centre, neighbour), per rank and channel
         self.radial_weights = torch.nn.Parameter(torch.randn(n_elements * n_elements, n_basis, width) / n_basis**0.5)
         self.message = torch.nn.Linear(n_messages, width, bias=True) if n_messages else None
+        self.equivariant = EquivariantMessages(n_elements, n_basis, channels) if equivariant else None
         self.standardize = Standardize(n_elements, self.invariants.n_features)
         self.channels = channels
 
@@ -47,6 +57,47 @@ class MomentLayer(torch.nn.Module):
             r = r * self.message(neighbor_features)
         C = self.channels
         return [r[:, nu * C:(nu + 1) * C] for nu in range(self.invariants.max_rank + 1)]
+
+
+class EquivariantMessages(torch.nn.Module):
+    """Messages that carry the neighbours' moments of the layer before (rank 1: vectors, rank 2:
+    matrices; channel-mixed, C -> C), so that the next layer's invariants see how the neighbours'
+    environments are oriented relative to each other and to the bond, which scalar messages
+    (neighbours' invariants) cannot. For centre i and neighbour j, with u = u_ij and
+    radial functions R_k(r_ij) (per element pair and channel, as the moments'):
+
+        rank 0:  R_0 (u . V_j)               rank 1:  R_1 V_j + R_2 (T_j u)
+        rank 2:  R_3 T_j + R_4 (u (x) V_j)
+
+    summed over j and divided by the average number of neighbours; V, T: the mixed rank-1 and
+    rank-2 moments. Each term is equivariant, so the sums rotate as tensors of their rank."""
+
+    n_terms = 5
+
+    def __init__(self, n_elements: int, n_basis: int, channels: int):
+        super().__init__()
+        self.channels = channels
+        self.radial_weights = torch.nn.Parameter(
+            0.5 * torch.randn(n_elements * n_elements, n_basis, self.n_terms * channels) / n_basis**0.5)
+        self.mix_vector = torch.nn.Parameter(torch.eye(channels) + 0.3 * torch.randn(channels, channels) / channels**0.5)
+        self.mix_matrix = torch.nn.Parameter(torch.eye(channels) + 0.3 * torch.randn(channels, channels) / channels**0.5)
+
+    def forward(self, basis, pair, unit, i, j, moments, n_atoms: int, norm) -> list[torch.Tensor]:
+        """[rank 0 (n, C), rank 1 (n, 3, C), rank 2 (n, 3, 3, C)] message sums; ``moments``: the
+        layer before's [M^0, M^1, M^2, ...]."""
+        C = self.channels
+        if self.radial_weights.shape[0] == 1:
+            r = basis @ self.radial_weights[0]
+        else:
+            r = torch.einsum("ek,ekc->ec", basis, self.radial_weights[pair])
+        r = r / norm
+        v = (moments[1] @ self.mix_vector)[j]  # (E, 3, C)
+        t = (moments[2] @ self.mix_matrix)[j]  # (E, 3, 3, C)
+        rk = [r[:, k * C:(k + 1) * C] for k in range(self.n_terms)]
+        s0 = rk[0] * (unit[:, :, None] * v).sum(1)
+        s1 = rk[1][:, None] * v + rk[2][:, None] * (t * unit[:, None, :, None]).sum(2)
+        s2 = rk[3][:, None, None] * t + rk[4][:, None, None] * (unit[:, :, None, None] * v[:, None])
+        return [scatter_sum(x, i, n_atoms) for x in (s0, s1, s2)]
 
 
 class MomentNetwork(EnergyModel):
@@ -62,17 +113,23 @@ class MomentNetwork(EnergyModel):
         hidden: list[int] = (64, 64),
         invariants: list[str] = DEFAULT_INVARIANTS,
         layers: int = 1,
+        messages: str = "scalar",
         zbl: bool = True,
     ):
         super().__init__(elements, cutoff)
+        if messages not in MESSAGES:
+            raise ValueError(f"messages must be one of {', '.join(MESSAGES)}, got {messages!r}")
         self._hp = dict(cutoff=float(cutoff), channels=int(channels), n_basis=int(n_basis), hidden=[int(h) for h in hidden],
-                        invariants=list(invariants), layers=int(layers), zbl=bool(zbl))
+                        invariants=list(invariants), layers=int(layers), messages=messages, zbl=bool(zbl))
         K = self.n_elements
         self.basis = BesselBasis(cutoff, n_basis)
         n_inv = len(invariants) * channels
         self.layers = torch.nn.ModuleList(
-            MomentLayer(K, n_basis, channels, tuple(invariants), n_messages=n_inv if k else 0) for k in range(int(layers))
+            MomentLayer(K, n_basis, channels, tuple(invariants), n_messages=n_inv if k else 0,
+                        equivariant=bool(k) and messages == "equivariant") for k in range(int(layers))
         )
+        if messages == "equivariant" and int(layers) > 1 and self.layers[0].invariants.max_rank < 2:
+            raise ValueError("equivariant messages need moments up to rank 2 (an invariant of rank >= 2)")
         self.moments = CartesianMoments(self.layers[0].invariants.max_rank)
         self.register_buffer("avg_num_neighbors", torch.tensor(1.0))
         self.networks = ElementMLPs(K, n_inv * len(self.layers), self._hp["hidden"])
@@ -81,38 +138,50 @@ class MomentNetwork(EnergyModel):
     def hyperparameters(self) -> dict:
         return dict(elements=self.elements, **self._hp)
 
-    def _layer_moments(self, layer, basis, unit, i, j, species, previous=None) -> list[torch.Tensor]:
-        """Moment tensors of one layer; ``previous``: the layer before's features (messages)."""
+    def _layer_moments(self, layer, basis, unit, i, j, species, previous=None, previous_moments=None) -> list[torch.Tensor]:
+        """Moment tensors of one layer; ``previous``: the layer before's features (messages),
+        ``previous_moments``: its moments (equivariant messages)."""
         pair = species[i] * self.n_elements + species[j]
         radial = layer.radial(basis, pair, None if previous is None else previous[j])
-        return self.moments([r / self.avg_num_neighbors for r in radial], unit, i, len(species))
+        moments = self.moments([r / self.avg_num_neighbors for r in radial], unit, i, len(species))
+        if layer.equivariant is not None:
+            extra = layer.equivariant(basis, pair, unit, i, j, previous_moments, len(species), self.avg_num_neighbors)
+            moments = [m + extra[nu] if nu < len(extra) else m for nu, m in enumerate(moments)]
+        return moments
 
-    def _layer_features(self, layer, basis, unit, i, j, species, previous=None) -> torch.Tensor:
-        """Standardised invariants of one layer, (n_atoms, n_invariants * channels)."""
-        moments = self._layer_moments(layer, basis, unit, i, j, species, previous)
+    def _layer_features(self, layer, basis, unit, i, j, species, previous=None, previous_moments=None):
+        """Standardised invariants of one layer, (n_atoms, n_invariants * channels), and its moments."""
+        moments = self._layer_moments(layer, basis, unit, i, j, species, previous, previous_moments)
         # the per-atom part runs in blocks of atoms: each block's tensors (and their gradients in
         # the backward pass) stay in cache, which keeps the cost per atom flat for large systems
         blocks = []
         for start in range(0, len(species), self.atom_block):
             part = slice(start, start + self.atom_block)
             blocks.append(layer.standardize(layer.invariants([m[part] for m in moments]), species[part]))
-        return torch.cat(blocks) if len(blocks) != 1 else blocks[0]
+        return (torch.cat(blocks) if len(blocks) != 1 else blocks[0]), moments
 
     def _features(self, batch: dict, species: torch.Tensor, n_layers: int | None = None):
         vectors, lengths = self.edge_geometry(batch)
         i, j = batch[keys.EDGE_INDEX]
         basis, unit = self.basis(lengths), vectors / lengths[:, None]
-        features = []
+        features, moments = [], None
         for layer in self.layers[:n_layers]:
-            features.append(self._layer_features(layer, basis, unit, i, j, species, features[-1] if features else None))
+            x, moments = self._layer_features(layer, basis, unit, i, j, species, features[-1] if features else None, moments)
+            features.append(x)
         return features, lengths, i, j
 
-    def environment_moments(self, batch: dict, species: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """First-layer moment tensors M^nu, each (n_atoms, 3, ..., 3, channels) with nu Cartesian axes: equivariant."""
+    def environment_moments(self, batch: dict, species: torch.Tensor | None = None, layer: int = 0) -> list[torch.Tensor]:
+        """Moment tensors M^nu of a layer (messages included), each (n_atoms, 3, ..., 3, channels)
+        with nu Cartesian axes: equivariant."""
         species = self.species(batch[keys.NUMBERS]) if species is None else species
         vectors, lengths = self.edge_geometry(batch)
         i, j = batch[keys.EDGE_INDEX]
-        return self._layer_moments(self.layers[0], self.basis(lengths), vectors / lengths[:, None], i, j, species)
+        basis, unit = self.basis(lengths), vectors / lengths[:, None]
+        x = moments = None
+        for k in range(layer + 1):
+            if k == layer:
+                return self._layer_moments(self.layers[k], basis, unit, i, j, species, x, moments)
+            x, moments = self._layer_features(self.layers[k], basis, unit, i, j, species, x, moments)
 
     def atomic_features(self, batch: dict, species: torch.Tensor | None = None) -> torch.Tensor:
         """Rotation-invariant body-ordered features of all layers (n_atoms, layers * n_invariants * channels)."""
