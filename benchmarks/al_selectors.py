@@ -245,9 +245,11 @@ class Bench:
         return ref
 
     # ------------------------------------------------------------------- AL runs
-    def al_config(self, system: str, selector: str, seed: int) -> dict:
+    def al_config(self, system: str, selector: str, seed: int, budget: int | None = None,
+                  target: float | None = None) -> dict:
+        """The run's config; ``budget``/``target``: the extension's oracle budget and target stop."""
         s, c = self.systems[system], self.common
-        budget, per = s["oracle_budget"], c["per_iteration"]
+        budget, per = budget or s["oracle_budget"], c["per_iteration"]
         return {
             "output_dir": str(self.folder(system) / f"{selector}_s{seed}"),
             "structures": self.structures(system), "seed_frames": c["seed_frames"], "committee": c["committee"],
@@ -258,19 +260,21 @@ class Bench:
                         "friction": s["friction"], "interval": c["explore_interval"]},
             "select": {"method": selector, "per_iteration": per},
             # iterations that label fewer than per_iteration (few candidates) get some slack
-            "stop": {"oracle_budget": budget, "target_forces_rmse": None,
+            "stop": {"oracle_budget": budget, "target_forces_rmse": target,
                      "max_iterations": math.ceil((budget - c["seed_frames"]) / per) + 10},
             "validation": {"file": self.test_set(system)["path"]},
             "model": dict(s["model"]), "training": dict(c["training"]),
         }
 
-    def run_al(self, system: str, selector: str, seed: int) -> None:
+    def run_al(self, system: str, selector: str, seed: int, budget: int | None = None, target: float | None = None) -> None:
+        """Run (or resume) one AL run; with ``budget`` (> the system's) it is the extension: a
+        finished run continues until it reaches ``target`` or ``budget`` calls."""
         import yaml
 
         from ridgeline.active.config import load_active_config
         from ridgeline.active.loop import ActiveLearning
 
-        cfg = load_active_config(base=self.al_config(system, selector, seed))
+        cfg = load_active_config(base=self.al_config(system, selector, seed, budget, target))
         out = self.folder(system) / f"{selector}_s{seed}"
         done = (out / "summary.json").exists()
         if (out / "config.yaml").exists():  # a cached run must be the same experiment (the stop rules may change)
@@ -286,6 +290,11 @@ class Bench:
         out.mkdir(parents=True, exist_ok=True)
         if not (out / "code.json").exists():  # the code this run is made with (see code_version)
             (out / "code.json").write_text(json.dumps(code_version(), indent=1) + "\n")
+        if done and budget:  # the code that extends a run may differ from the code that made it: recorded
+            code = json.loads((out / "code.json").read_text())
+            calls = state["iterations"][-1]["oracle_calls_total"] if state else None
+            code.setdefault("extensions", []).append({"from_calls": calls, "budget": budget, "target": target, **code_version()})
+            (out / "code.json").write_text(json.dumps(code, indent=1) + "\n")
         start = time.perf_counter()
         ActiveLearning(cfg, progress=False).run(resume=done)
         print(f"{system}: AL {selector} seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
@@ -294,6 +303,9 @@ class Bench:
     def _stop_ok(state: dict, cfg) -> bool:
         """A finished run whose stop is still valid under ``cfg`` (a raised budget resumes it)."""
         last = state["iterations"][-1]
+        target = cfg.stop.target_forces_rmse
+        if target is not None and any(r["valid_forces_rmse"] <= target for r in state["iterations"]):
+            return True
         if state["stop_reason"] == "oracle_budget":
             return last["oracle_calls_total"] >= cfg.stop.oracle_budget
         if state["stop_reason"] == "max_iterations":
@@ -344,6 +356,12 @@ def _median(values) -> float:
     return float(np.median([np.inf if v is None else v for v in values])) if values else float("nan")
 
 
+def rmse_at(calls, rmse, budget: int) -> float:
+    """The learning curve's force RMSE at ``budget`` calls (interpolated; its last value if it
+    stops short): the figure at equal calls, also for runs extended beyond the budget."""
+    return float(np.interp(budget, calls, rmse)) if calls[-1] >= budget else float(rmse[-1])
+
+
 def summarise(system: str, runs: dict, reference: dict, budget: int, looser=()) -> dict:
     target = reference["target_forces_rmse"]
     out = {}
@@ -352,11 +370,13 @@ def summarise(system: str, runs: dict, reference: dict, budget: int, looser=()) 
             continue
         for r in seeds:
             r["calls_to_target"] = calls_to_target(r["calls"], r["forces_rmse"], target)
-        final = np.array([r["forces_rmse"][-1] for r in seeds])
+        final = np.array([rmse_at(r["calls"], r["forces_rmse"], budget) for r in seeds])
         out[selector] = {
             "calls_to_target": [r["calls_to_target"] for r in seeds], "seeds": [r["seed"] for r in seeds],
             "median_calls": _median([r["calls_to_target"] for r in seeds]),
             "final_calls": [r["calls"][-1] for r in seeds],
+            # a run that never reaches the target is known not to up to its last call
+            "searched_calls": min(r["calls"][-1] for r in seeds),
             "final_forces_rmse_mean": float(final.mean()), "final_forces_rmse_std": float(final.std()),
             "wall_seconds_mean": float(np.mean([r["wall_seconds"] for r in seeds])),
             "train_seconds_mean": float(np.mean([r["train_seconds"] for r in seeds])),
@@ -367,30 +387,34 @@ def summarise(system: str, runs: dict, reference: dict, budget: int, looser=()) 
             calls = [calls_to_target(r["calls"], r["forces_rmse"], factor * reference["valid_forces_rmse"]) for r in seeds]
             out[selector]["looser"][str(factor)] = {"calls_to_target": calls, "median_calls": _median(calls)}
     if "random" in out:
-        rnd = out["random"]["median_calls"]
+        rnd = out["random"]
         for selector, s in out.items():
-            s["ratio_vs_random"], s["ratio_text"] = ratio(rnd, s["median_calls"], budget)
-            s["rmse_ratio_vs_random"] = out["random"]["final_forces_rmse_mean"] / s["final_forces_rmse_mean"]
+            s["ratio_vs_random"], s["ratio_text"] = ratio(rnd["median_calls"], s["median_calls"], rnd["searched_calls"],
+                                                          s["searched_calls"])
+            s["rmse_ratio_vs_random"] = rnd["final_forces_rmse_mean"] / s["final_forces_rmse_mean"]
             for factor, t in s["looser"].items():
-                t["ratio_vs_random"], t["ratio_text"] = ratio(out["random"]["looser"][factor]["median_calls"],
-                                                              t["median_calls"], budget)
+                t["ratio_vs_random"], t["ratio_text"] = ratio(rnd["looser"][factor]["median_calls"], t["median_calls"],
+                                                              rnd["searched_calls"], s["searched_calls"])
     return out
 
 
-def ratio(random_calls: float, calls: float, budget: int) -> tuple[float | None, str]:
-    """random / selector (medians); bounds where one side never reached the target."""
+def ratio(random_calls: float, calls: float, random_searched: int, searched: int) -> tuple[float | None, str]:
+    """random / selector (medians); bounds where one side never reached the target (``*_searched``:
+    the calls up to which its runs were followed)."""
     if math.isfinite(random_calls) and math.isfinite(calls):
         return random_calls / calls, f"{random_calls / calls:.2f}"
     if math.isfinite(calls):
-        return None, f"> {budget / calls:.2f}"
+        return None, f"> {random_searched / calls:.2f}"
     if math.isfinite(random_calls):
-        return None, f"< {random_calls / budget:.2f}"
+        return None, f"< {random_calls / searched:.2f}"
     return None, "n/a"
 
 
 # ------------------------------------------------------------------------------ report
-def _calls_text(v) -> str:
-    return "> budget" if v is None or not math.isfinite(v) else f"{v:.1f}"
+def _calls_text(v, searched=None) -> str:
+    if v is None or not math.isfinite(v):
+        return f"> {searched}" if searched is not None else "> budget"
+    return f"{v:.1f}"
 
 
 def markdown(r: dict) -> str:
@@ -415,7 +439,13 @@ def markdown(r: dict) -> str:
     best = []
     for system, s in r["systems"].items():
         ref, st = s["reference"], s["settings"]
+        ext = r.get("extension", {}).get(system)
+        ext_text = (f"Extension: the {', '.join(ext['selectors'])} runs continued (resumed, same settings) until they reached the "
+                    f"target or {ext['budget']} calls; \"calls to target\" counts those calls, \"> n\": not reached in n calls. "
+                    "The RMSE columns stay at the budget (interpolated on the curve); wall, training and oracle "
+                    "times include the extension. ") if ext else ""
         lines += [f"## {system} ({st['oracle']}, {st['temperature']:.0f} K, budget {st['oracle_budget']} calls)", "",
+                  *([ext_text, ""] if ext else []),
                   f"Test set: {s['test']['n_frames']} oracle-MD frames. Reference: {ref['train_frames']} random "
                   f"oracle-MD frames -> test F RMSE {ref['valid_forces_rmse']:.4f} eV/Å; "
                   f"**target {ref['target_forces_rmse']:.4f} eV/Å**.", "",
@@ -423,7 +453,7 @@ def markdown(r: dict) -> str:
                   "F RMSE at budget, random / selector | wall per run (s) | training per run (s) | oracle per run (s) |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for name, m in s["summary"].items():
-            per_seed = ", ".join(_calls_text(v) for v in m["calls_to_target"])
+            per_seed = ", ".join(_calls_text(v, n) for v, n in zip(m["calls_to_target"], m["final_calls"]))
             rmse_ratio = f"{m['rmse_ratio_vs_random']:.2f}" if "rmse_ratio_vs_random" in m else ""
             lines.append(f"| {name} | {per_seed} | {_calls_text(m['median_calls'])} | {m.get('ratio_text', '')} | "
                          f"{m['final_forces_rmse_mean']:.4f} ± {m['final_forces_rmse_std']:.4f} | {rmse_ratio} | "
@@ -446,7 +476,8 @@ def markdown(r: dict) -> str:
                 cells = []
                 for f in factors:
                     t = m["looser"][f]
-                    cells.append(f"{', '.join(_calls_text(v) for v in t['calls_to_target'])}; {_calls_text(t['median_calls'])}; "
+                    cells.append(f"{', '.join(_calls_text(v, n) for v, n in zip(t['calls_to_target'], m['final_calls']))}; "
+                                 f"{_calls_text(t['median_calls'])}; "
                                  f"{t.get('ratio_text', '')}")
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -507,7 +538,12 @@ def main():
     parser.add_argument("--seeds", default="0,1", help="AL seeds (default 2: the time budget; add 2 for a third)")
     parser.add_argument("--parts", default="test,reference,runs,report")
     parser.add_argument("--quick", action="store_true", help="a small smoke version (own cache and result files)")
+    parser.add_argument("--extend", default="", help="SYSTEM=CALLS,...: continue the --extend-selectors runs of these systems "
+                        "until they reach the target or CALLS oracle calls (the budget leaves the target undecided)")
+    parser.add_argument("--extend-selectors", default="committee,random")
     args = parser.parse_args()
+    extend = {k: int(v) for k, v in (item.split("=") for item in args.extend.split(",") if item)}
+    extend_selectors = [s for s in args.extend_selectors.split(",") if s]
     systems = [s for s in args.systems.split(",") if s]
     selectors = [s for s in args.selectors.split(",") if s]
     seeds = [int(s) for s in args.seeds.split(",") if s]
@@ -530,11 +566,16 @@ def main():
             for system in systems:
                 for selector in selectors:
                     bench.run_al(system, selector, seed)
+        for seed in seeds:
+            for system, budget in extend.items():
+                for selector in extend_selectors:
+                    bench.run_al(system, selector, seed, budget=budget, target=bench.reference(system)["target_forces_rmse"])
     if "report" not in parts:
         print(f"done in {(time.perf_counter() - start) / 60:.1f} min")
         return
     result = {"machine": machine(), "code": None, "quick": args.quick, "seeds": seeds, "selectors": selectors,
-              "common": bench.common, "systems": {}}
+              "common": bench.common, "systems": {},
+              "extension": {k: {"budget": v, "selectors": extend_selectors} for k, v in extend.items() if k in systems}}
     total = 0.0
     for system in systems:
         test_info = bench.test_set(system)

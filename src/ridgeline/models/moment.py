@@ -22,7 +22,7 @@ MESSAGES = ("scalar", "equivariant")  # what layers after the first receive from
 
 PRESETS = {
     "small": dict(channels=8, n_basis=8, hidden=[32, 32]),
-    "medium": dict(channels=16, n_basis=8, hidden=[64, 64]),
+    "medium": dict(channels=16, n_basis=8, hidden=[16]),  # a narrow readout generalises better (docs/moment_network.md)
     "large": dict(channels=32, n_basis=10, hidden=[128, 128]),
 }
 
