@@ -426,8 +426,17 @@ def markdown(r: dict) -> str:
         text += f" (active-learning sources sha1 {code['active_sources_sha1']})" if code.get("active_sources_sha1") else ""
         return text + (f"; {code['note']}" if code.get("note") else "")
 
+    def extension_text(ext):
+        if ext.get("note"):
+            return f"from {ext['from_calls']} calls: {ext['note']}"
+        return f"from {ext['from_calls']} calls to <= {ext['budget']}: {code_text(ext)}"
+
+    made = list(dict.fromkeys(code_text({k: v for k, v in (code or {}).items() if k != "extensions"}) for code in r["code"]))
+    extended = list(dict.fromkeys(extension_text(e) for code in r["code"] for e in (code or {}).get("extensions", [])))
+
     lines = ["# Active learning: oracle calls to a target test force RMSE, per selector", "",
-             f"Code of the runs: {' | '.join(code_text(c) for c in r['code'])}. "
+             f"Code of the runs: {' | '.join(made)}. "
+             + (f"Extensions resumed with: {' | '.join(extended)}. " if extended else "") +
              f"Machine: {r['machine']}. Seeds {', '.join(map(str, r['seeds']))}; committee of {c['committee']}, "
              f"{c['seed_frames']} seed frames, {c['per_iteration']} calls per iteration, {c['walkers']} walkers "
              f"(target T ramped to {c['temperature_ramp']}x), training {c['training']['epochs']} epochs per iteration "
@@ -538,12 +547,16 @@ def main():
     parser.add_argument("--seeds", default="0,1", help="AL seeds (default 2: the time budget; add 2 for a third)")
     parser.add_argument("--parts", default="test,reference,runs,report")
     parser.add_argument("--quick", action="store_true", help="a small smoke version (own cache and result files)")
-    parser.add_argument("--extend", default="", help="SYSTEM=CALLS,...: continue the --extend-selectors runs of these systems "
-                        "until they reach the target or CALLS oracle calls (the budget leaves the target undecided)")
+    parser.add_argument("--extend", default="", help="SYSTEM=CALLS[:SELECTOR+SELECTOR],...: continue those runs (default: "
+                        "--extend-selectors) of these systems until they reach the target or CALLS oracle calls (where the "
+                        "budget leaves the target undecided); give the same flags to the report part")
     parser.add_argument("--extend-selectors", default="committee,random")
     args = parser.parse_args()
-    extend = {k: int(v) for k, v in (item.split("=") for item in args.extend.split(",") if item)}
-    extend_selectors = [s for s in args.extend_selectors.split(",") if s]
+    extend = {}  # system -> (budget, selectors)
+    for item in filter(None, args.extend.split(",")):
+        system, _, rest = item.partition("=")
+        calls, _, names = rest.partition(":")
+        extend[system] = (int(calls), names.split("+") if names else [s for s in args.extend_selectors.split(",") if s])
     systems = [s for s in args.systems.split(",") if s]
     selectors = [s for s in args.selectors.split(",") if s]
     seeds = [int(s) for s in args.seeds.split(",") if s]
@@ -551,9 +564,12 @@ def main():
     for s in systems:
         if s not in SYSTEMS:
             raise SystemExit(f"unknown system {s!r}; known: {', '.join(SYSTEMS)}")
-    for s in selectors:
+    for s in selectors + [n for _, names in extend.values() for n in names]:
         if s not in ALL_SELECTORS:
             raise SystemExit(f"unknown selector {s!r}; known: {', '.join(ALL_SELECTORS)}")
+    for s in extend:
+        if s not in SYSTEMS:
+            raise SystemExit(f"--extend: unknown system {s!r}; known: {', '.join(SYSTEMS)}")
     bench = Bench(args.quick)
     start = time.perf_counter()
     for system in systems:
@@ -567,15 +583,15 @@ def main():
                 for selector in selectors:
                     bench.run_al(system, selector, seed)
         for seed in seeds:
-            for system, budget in extend.items():
-                for selector in extend_selectors:
+            for system, (budget, names) in extend.items():
+                for selector in names:
                     bench.run_al(system, selector, seed, budget=budget, target=bench.reference(system)["target_forces_rmse"])
     if "report" not in parts:
         print(f"done in {(time.perf_counter() - start) / 60:.1f} min")
         return
     result = {"machine": machine(), "code": None, "quick": args.quick, "seeds": seeds, "selectors": selectors,
               "common": bench.common, "systems": {},
-              "extension": {k: {"budget": v, "selectors": extend_selectors} for k, v in extend.items() if k in systems}}
+              "extension": {k: {"budget": b, "selectors": names} for k, (b, names) in extend.items() if k in systems}}
     total = 0.0
     for system in systems:
         test_info = bench.test_set(system)
