@@ -27,6 +27,14 @@ PRESETS = {
 }
 
 
+def pair_radial(basis: torch.Tensor, weights: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
+    """Radial functions of each edge, (E, width): its basis (E, n_basis) times the weights of its
+    ordered element pair, ``weights`` (n_pairs, n_basis, width)."""
+    if weights.shape[0] == 1:  # one element: a single matrix product
+        return basis @ weights[0]
+    return torch.einsum("ek,ekc->ec", basis, weights[pair])
+
+
 class MomentLayer(torch.nn.Module):
     """Radial functions -> moments -> invariants -> per-element standardisation.
 
@@ -49,10 +57,7 @@ class MomentLayer(torch.nn.Module):
         self.channels = channels
 
     def radial(self, basis, pair, neighbor_features=None) -> list[torch.Tensor]:
-        if self.radial_weights.shape[0] == 1:
-            r = basis @ self.radial_weights[0]
-        else:
-            r = torch.einsum("ek,ekc->ec", basis, self.radial_weights[pair])
+        r = pair_radial(basis, self.radial_weights, pair)
         if self.message is not None:
             r = r * self.message(neighbor_features)
         C = self.channels
@@ -86,11 +91,7 @@ class EquivariantMessages(torch.nn.Module):
         """[rank 0 (n, C), rank 1 (n, 3, C), rank 2 (n, 3, 3, C)] message sums; ``moments``: the
         layer before's [M^0, M^1, M^2, ...]."""
         C = self.channels
-        if self.radial_weights.shape[0] == 1:
-            r = basis @ self.radial_weights[0]
-        else:
-            r = torch.einsum("ek,ekc->ec", basis, self.radial_weights[pair])
-        r = r / norm
+        r = pair_radial(basis, self.radial_weights, pair) / norm
         v = (moments[1] @ self.mix_vector)[j]  # (E, 3, C)
         t = (moments[2] @ self.mix_matrix)[j]  # (E, 3, 3, C)
         rk = [r[:, k * C:(k + 1) * C] for k in range(self.n_terms)]
@@ -178,10 +179,9 @@ class MomentNetwork(EnergyModel):
         i, j = batch[keys.EDGE_INDEX]
         basis, unit = self.basis(lengths), vectors / lengths[:, None]
         x = moments = None
-        for k in range(layer + 1):
-            if k == layer:
-                return self._layer_moments(self.layers[k], basis, unit, i, j, species, x, moments)
-            x, moments = self._layer_features(self.layers[k], basis, unit, i, j, species, x, moments)
+        for before in self.layers[:layer]:  # the layers before give the messages
+            x, moments = self._layer_features(before, basis, unit, i, j, species, x, moments)
+        return self._layer_moments(self.layers[layer], basis, unit, i, j, species, x, moments)
 
     def atomic_features(self, batch: dict, species: torch.Tensor | None = None) -> torch.Tensor:
         """Rotation-invariant body-ordered features of all layers (n_atoms, layers * n_invariants * channels)."""
