@@ -228,3 +228,33 @@ def test_disk_frames_pickle_reopens(tmp_path):
     blob = pickle.dumps(disk)
     assert len(blob) < 1000  # the path, not the mapped arrays
     assert_same(pickle.loads(blob)[1], disk[1])
+
+
+def test_stratified_split_spans_each_group():
+    """mode="stratified": one validation frame from each run of equal count of a group's frames
+    ordered by the strata, so the held-out set spans the range even where a random one would not."""
+    groups = ["md"] * 60 + ["strain"] * 40
+    rng = np.random.default_rng(0)
+    strata = np.r_[rng.permutation(np.linspace(0.5, 1.5, 60)), rng.permutation(np.linspace(0.0, 0.2, 40))]
+    tr, va = split_frames(100, 0.2, seed=1, mode="stratified", groups=groups, strata=strata)
+    assert len(va) == 20 and sorted(np.concatenate([tr, va]).tolist()) == list(range(100))
+    assert (va < 60).sum() == 12 and (va >= 60).sum() == 8  # each group in proportion
+    for members, q in ((np.arange(60), 12), (np.arange(60, 100), 8)):
+        ranks = np.argsort(np.argsort(strata[members]))  # rank of each frame within its group
+        held = ranks[np.isin(members, va)]
+        # exactly one held-out frame in each of the q runs of equal count
+        assert sorted(held // (len(members) // q)) == list(range(q))
+    t2, v2 = split_frames(100, 0.2, seed=1, mode="stratified", groups=groups, strata=strata)
+    assert va.tolist() == v2.tolist()
+    assert split_frames(100, 0.2, seed=2, mode="stratified", groups=groups, strata=strata)[1].tolist() != va.tolist()
+    with pytest.raises(ConfigError, match="one finite number per frame"):
+        split_frames(10, 0.2, 0, mode="stratified", strata=[1.0] * 9)
+
+
+def test_frame_strata_is_the_force_rms(emt_files):
+    from ridgeline.data import frame_strata, read_frames
+
+    frames = read_frames(emt_files["train"])
+    s = frame_strata(frames)
+    assert s.shape == (len(frames),)
+    np.testing.assert_allclose(s[3], np.sqrt(np.mean(frames[3].forces ** 2)))

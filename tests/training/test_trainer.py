@@ -186,3 +186,52 @@ def test_block_validation_split(emt_files, tmp_path):
     _, expected = split_frames(len(frames), 0.3, 2, mode="block", groups=groups, block_size=3)
     assert trainer.valid_frames.indices == expected.tolist() and len(expected) == round(0.3 * len(frames))
     assert len(trainer.train_frames) + len(trainer.valid_frames) == len(frames)
+
+
+def test_final_stage_switches_loss_weights_and_picks_best_within_it(emt_files, tmp_path, monkeypatch):
+    """training.final_stage: the epochs from that fraction of the run on use the final_* loss
+    weights, the best-on-validation weights come from them, and a resume inside the final stage
+    reproduces the uninterrupted run."""
+    stage = dict(epochs=6, energy_weight=1.0, final_stage=0.5, final_energy_weight=100.0, final_forces_weight=2.0)
+    out = tmp_path / "full"
+    _train(small_config(emt_files, out, **stage))
+    rows = _history(out)
+    assert [r["stage"] for r in rows] == [1, 1, 1, 2, 2, 2]
+    for r in rows:
+        we, wf = (1.0, 1.0) if r["stage"] == 1 else (100.0, 2.0)
+        assert float(r["train_loss"]) == pytest.approx(we * float(r["train_energy"]) + wf * float(r["train_forces"]), rel=1e-6)
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["stage"] == 1
+    assert state["best_loss"] == pytest.approx(min(float(r["valid_loss"]) for r in rows[3:]))
+
+    cut = tmp_path / "cut"
+    original = Trainer._train_epoch
+
+    def dying_epoch(self):
+        if self.epoch == 4:
+            raise Interrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", dying_epoch)
+    with pytest.raises(Interrupt):
+        _train(small_config(emt_files, cut, **stage))
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    _train(small_config(emt_files, cut, **stage), resume=True)
+    assert _history(cut) == rows
+    assert (cut / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+
+    for bad, match in ((dict(final_stage=1.5), "training.final_stage"), (dict(final_energy_weight=-1.0), "training.final_energy_weight")):
+        with pytest.raises(ConfigError, match=match):
+            load_config(base=small_config(emt_files, tmp_path / "bad", **bad))
+
+
+def test_stratified_validation_split(emt_files, tmp_path):
+    """training.valid_split=stratified: the trainer stratifies each config_type by force RMS."""
+    from ridgeline.data import frame_config_types, frame_strata, split_frames
+
+    config = load_config(base=small_config(emt_files, tmp_path, valid_fraction=0.3, valid_split="stratified", seed=2))
+    trainer = Trainer(config, progress=False)
+    trainer.load_data()
+    frames = read_frames(emt_files["train"])
+    _, expected = split_frames(len(frames), 0.3, 2, mode="stratified", groups=frame_config_types(frames), strata=frame_strata(frames))
+    assert trainer.valid_frames.indices == expected.tolist() and len(expected) == round(0.3 * len(frames))

@@ -193,7 +193,8 @@ def test_variance_map_without_shape_is_the_plain_scale():
     errors, sigma = synthetic(4.0, n=50_000, seed=12)
     for criterion in ("area", "nll"):
         fit = fit_variance_map(errors, sigma, criterion=criterion, floor=False)
-        assert fit == {"alpha": pytest.approx(fit_variance_scale(errors, sigma, criterion), rel=1e-3), "power": 1.0, "floor": 0.0}
+        assert fit == {"alpha": pytest.approx(fit_variance_scale(errors, sigma, criterion), rel=1e-3), "power": 1.0, "floor": 0.0,
+                       "nu": None}
     # with a floor on data that need none: the floor stays below the smallest calibrated sigma and the
     # calibration is as good (the area hardly changes with a floor that small, so it is not 0)
     fit = fit_variance_map(errors, sigma, floor=True)
@@ -212,3 +213,45 @@ def test_summary_with_calibrated_sigmas():
     a = calibration_summary(errors, sigmas, 4.0)
     b = calibration_summary(errors, sigmas, 4.0, calibrated=2.0 * sigmas)
     assert a == pytest.approx(b, rel=1e-12)
+
+
+@pytest.mark.parametrize("criterion", ["area", "nll"])
+def test_tails_recover_student_t_errors(criterion):
+    """Errors drawn from a Student t (nu = 4) of standard deviation sqrt(alpha) sigma: the fit with
+    tails finds nu and alpha, and its intervals are calibrated where a Gaussian's cannot be."""
+    from scipy import stats
+
+    from ridgeline.uncertainty.calibration import apply_variance_map, fit_variance_map, standard_distribution
+
+    rng = np.random.default_rng(21)
+    n, nu, alpha = 200_000, 4.0, 3.0
+    sigma = 10.0 ** rng.uniform(-2.0, -1.0, n)
+    errors = np.sqrt(alpha) * sigma * stats.t(nu).rvs(n, random_state=rng) / np.sqrt(nu / (nu - 2.0))
+    fit = fit_variance_map(errors, sigma, criterion=criterion, floor=False, tails=True)
+    assert fit["nu"] == 4.0
+    assert fit["alpha"] == pytest.approx(alpha, rel=0.05)
+    calibrated = np.sqrt(apply_variance_map(sigma**2, fit["alpha"]))
+    ece_t = expected_calibration_error(errors, calibrated, nu=fit["nu"])
+    gaussian = fit_variance_map(errors, sigma, criterion="area", floor=False)
+    assert gaussian["nu"] is None
+    assert ece_t < 0.005 and expected_calibration_error(errors, sigma, gaussian["alpha"]) > 2 * ece_t + 0.005
+    # the likelihood under the t is the scipy density's; the unit-variance t has variance 1
+    e, s = errors[:1000], calibrated[:1000]
+    scale = s * np.sqrt((nu - 2.0) / nu)
+    assert gaussian_nll(e, s, nu=nu) == pytest.approx(float(np.mean(-stats.t(nu, scale=scale).logpdf(e))), rel=1e-10)
+    assert standard_distribution(nu).var() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="> 2"):
+        standard_distribution(2.0)
+    # Gaussian errors: the tails fit keeps a Gaussian or a t close to one
+    g_err, g_sig = synthetic(2.0, n=100_000, seed=22)
+    assert fit_variance_map(g_err, g_sig, floor=False, tails=True)["nu"] in (None, 30.0)
+
+
+def test_interval_half_width():
+    from scipy import stats
+
+    from ridgeline.uncertainty.calibration import interval_half_width
+
+    assert interval_half_width(2.0, 0.95) == pytest.approx(2.0 * 1.959964, rel=1e-5)
+    np.testing.assert_allclose(interval_half_width([1.0, 3.0], 0.9, nu=5.0),
+                               np.array([1.0, 3.0]) * stats.t(5.0).ppf(0.95) * np.sqrt(3.0 / 5.0))

@@ -245,13 +245,17 @@ def test_linearised_force_variance_by_hand(frames, tmp_path):
 
 
 def test_linearised_force_variance_vanishes_by_symmetry(frames):
-    """A perfect crystal has zero forces for any weights: zero linearised variance, unlike the proxy."""
+    """A perfect crystal has zero forces for any weights: zero linearised and directional
+    variance, unlike the proxy."""
     model = random_model(5)
     lin = fit_uncertainty(model, frames, None, domains=(), force_variance="linearised")
-    proxy = fit_uncertainty(model, frames, None, domains=())
+    proxy = fit_uncertainty(model, frames, None, domains=(), force_variance="proxy")
+    directional = fit_uncertainty(model, frames, None, domains=())
+    assert directional.laplace.force_variance == "directional"  # the default
     perfect = atoms_to_batch(bulk("Cu", "fcc", a=3.7, cubic=True).repeat((2, 2, 2)), 4.5)
     rattled = atoms_to_batch(cu_cell(seed=7), 4.5)
-    assert float(lin.outputs(perfect)["forces_var"].max()) < 1e-12 * float(lin.outputs(rattled)["forces_var"].mean())
+    for uq in (lin, directional):
+        assert float(uq.outputs(perfect)["forces_var"].max()) < 1e-12 * float(uq.outputs(rattled)["forces_var"].mean())
     assert float(proxy.outputs(perfect)["forces_var"].min()) > 0.1 * float(proxy.outputs(rattled)["forces_var"].mean())
     # energies and stress come out as with the proxy
     a, b = lin.predict_batch(perfect, stress=True, domain=()), proxy.predict_batch(perfect, stress=True, domain=())
@@ -279,3 +283,32 @@ def test_calibration_floor_and_old_alpha(frames, tmp_path):
     arrays = {k: v for k, v in uq.laplace.to_arrays().items() if k != "force_gram"}
     legacy = LastLayerLaplace.from_arrays(arrays, {"n_elements": 1, "n_hidden": uq.laplace.n_hidden, "relative_prior": 1e-4})
     assert legacy.force_variance == "proxy" and legacy.force_weight == 0.0 and float(legacy.force_gram.abs().sum()) == 0.0
+
+
+def test_directional_force_variance_by_hand(frames):
+    """|sum_b f_c(r_ab) / r_ab^2 (s_a + s_b)/2 u_ab|^2 / 3 from the atomic-energy sigmas, rebuilt with ASE's
+    neighbour list; invariant under rotation; large on a one-sided (surface) environment."""
+    from ase.neighborlist import neighbor_list
+
+    from ridgeline.nn.cutoff import PolynomialCutoff
+
+    model = random_model(8)
+    uq = fit_uncertainty(model, frames, None, domains=())
+    atoms = cu_cell(seed=9)
+    res = uq.outputs(atoms_to_batch(atoms, 4.5))
+    s = res["energies_var"].double().sqrt().numpy()
+    i, j, d, D = neighbor_list("ijdD", atoms, 4.5)
+    w = PolynomialCutoff(4.5)(torch.as_tensor(d)).numpy() / d**2 * 0.5 * (s[i] + s[j])
+    vec = np.zeros((len(atoms), 3))
+    np.add.at(vec, i, w[:, None] * D / d[:, None])
+    np.testing.assert_allclose(res["forces_var"].numpy(), (vec**2).sum(1) / 3, rtol=1e-8)
+    rotated = atoms.copy()
+    rotated.rotate(37, (1, 2, 3), rotate_cell=True)
+    np.testing.assert_allclose(uq.outputs(atoms_to_batch(rotated, 4.5))["forces_var"].numpy(), res["forces_var"].numpy(), rtol=1e-6)
+    slab = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 2, 3))
+    slab.center(vacuum=6.0, axis=2)
+    slab.pbc = (True, True, False)
+    var = uq.outputs(atoms_to_batch(slab, 4.5))["forces_var"].numpy()
+    z = slab.positions[:, 2]
+    surface, inner = np.abs(z - z.max()) < 0.1, np.abs(z - np.median(z)) < 1.0
+    assert var[surface].min() > 20 * var[inner].max()

@@ -2,7 +2,6 @@
 
 import json
 
-from ase.io import write
 
 from ridgeline.cli.main import main
 from ridgeline.models.io import read_description
@@ -56,10 +55,12 @@ def test_ensemble_training_calibrate_report(emt_files, trained_model, tmp_path, 
 
 
 def test_cli_domain_names_are_the_fitted_models():
-    from ridgeline.cli.uq import DOMAIN_NAMES
+    from ridgeline.cli.uq import DOMAIN_NAMES, FORCE_VARIANCES
+    from ridgeline.uncertainty.laplace import FORCE_VARIANCES as LAPLACE_FORCE_VARIANCES
     from ridgeline.uncertainty.model import DOMAINS
 
     assert set(DOMAIN_NAMES) == set(DOMAINS)
+    assert FORCE_VARIANCES == LAPLACE_FORCE_VARIANCES
 
 
 def test_uq_errors_exit_2(emt_files, trained_model, tmp_path, capsys):

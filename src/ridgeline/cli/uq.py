@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from .data_args import add_key_arguments, read_labelled
 
-DOMAIN_NAMES = ("nearest", "mahalanobis", "hull")
+DOMAIN_NAMES = ("nearest", "mahalanobis", "hull")  # as uncertainty.model.DOMAINS (the CLI does not import torch to parse)
+FORCE_VARIANCES = ("directional", "proxy", "linearised")  # as uncertainty.laplace.FORCE_VARIANCES
 
 
 def add_arguments(p) -> None:
@@ -21,15 +22,19 @@ def add_arguments(p) -> None:
     c.add_argument("--confidence", type=float, default=0.99, help="in-domain confidence of the domain thresholds (default: %(default)s)")
     c.add_argument("--criterion", choices=("area", "nll"), default="area",
                    help="fit alpha by the miscalibration area (default) or by maximum likelihood")
-    c.add_argument("--force-variance", choices=("proxy", "linearised"), default="proxy",
-                   help="single models: force variance of the last-layer posterior: 'proxy' (neighbourhood mean of atomic-energy "
-                        "variances, no extra cost) or 'linearised' (exact for the last layer, --rank backward passes per call; "
-                        "force components enter the posterior) (default: %(default)s)")
+    c.add_argument("--force-variance", choices=FORCE_VARIANCES, default="directional",
+                   help="single models: force variance of the last-layer posterior: 'directional' (bond vectors weighted by the "
+                        "atomic-energy sigmas; zero where symmetry makes forces vanish; no extra cost), 'proxy' (neighbourhood mean "
+                        "of atomic-energy variances; the default before 'directional', worse calibrated) or 'linearised' (exact for the last layer, --rank backward "
+                        "passes per call; force components enter the posterior) (default: %(default)s)")
     c.add_argument("--rank", type=int, default=4, help="posterior directions of the linearised force variance (default: %(default)s)")
     c.add_argument("--floor", action="store_true",
                    help="also fit a noise floor of the force sigma (sigma^2 -> alpha sigma^2 + floor^2): for forces at the round-off "
                         "level, e.g. of symmetric structures, in the validation data")
     c.add_argument("--power", action="store_true", help="also fit a power of the force variance (sigma^2 -> alpha sigma^2b + floor^2)")
+    c.add_argument("--tails", action="store_true",
+                   help="also fit the force errors' distribution: a Student t (heavy tails; its degrees of freedom stored as "
+                        "forces_nu) or the Gaussian, whichever fits the validation errors better")
     add_key_arguments(c)
     r = sub.add_parser("report", help="calibration, ranking and domain flags on labelled data: table and plots",
                        description="Writes uq_report.{md,json}, reliability.png and sigma_vs_error.png to --output-dir.")
@@ -60,11 +65,12 @@ def run(args) -> int:
             raise ConfigError(f"--rank must be >= 1, got {args.rank}")
         uq = fit_uncertainty(model, train, valid, domains=args.domains, confidence=args.confidence, description=desc,
                              criterion=args.criterion, force_variance=args.force_variance, force_rank=args.rank,
-                             floor=args.floor, power=args.power)
+                             floor=args.floor, power=args.power, tails=args.tails)
         out = Path(args.output or str(Path(args.model).with_suffix("")) + ".uq.safetensors")
         uq.save(out)
         a = uq.alpha
-        print(f"{uq.method}: alpha forces {a['forces']:.4g} (power {a['forces_power']:.3g}, floor {a['forces_floor']:.3g} eV/Å), "
+        nu = "Gaussian" if a["forces_nu"] is None else f"Student t, nu {a['forces_nu']:.3g}"
+        print(f"{uq.method}: alpha forces {a['forces']:.4g} (power {a['forces_power']:.3g}, floor {a['forces_floor']:.3g} eV/Å, {nu}), "
               f"energy {a['energy']:.4g}; domain models: {', '.join(uq.domains)}")
         print(out)
         return 0

@@ -1,6 +1,6 @@
 """Reference data: reading, validation, graphs, datasets and batches."""
 
-from .dataset import DiskFrames, FrameSubset, GraphDataset, frame_config_types, make_loader, split_frames, write_disk_dataset
+from .dataset import DiskFrames, FrameSubset, GraphDataset, frame_config_types, frame_strata, make_loader, split_frames, write_disk_dataset
 from .frame import Frame
 from .graph import collate, frame_to_graph
 from .neighbors import neighbor_list
@@ -20,6 +20,7 @@ __all__ = [
     "make_loader",
     "split_frames",
     "frame_config_types",
+    "frame_strata",
     "frame_to_graph",
     "collate",
     "neighbor_list",

@@ -319,11 +319,11 @@ def make_loader(dataset, batch_size: int, shuffle: bool, seed: int = 0, epoch: i
     )
 
 
-SPLITS = ("random", "block")
+SPLITS = ("random", "block", "stratified")
 
 
 def split_frames(n: int, valid_fraction: float, seed: int, mode: str = "random", groups=None,
-                 block_size: int = 10) -> tuple[np.ndarray, np.ndarray]:
+                 block_size: int = 10, strata=None) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic split of ``range(n)`` into sorted ``(train_idx, valid_idx)``.
 
     ``mode="random"``: a random subset of frames. ``mode="block"``: for time series (MD snapshots),
@@ -333,6 +333,12 @@ def split_frames(n: int, valid_fraction: float, seed: int, mode: str = "random",
     ``block_size`` consecutive frames and whole blocks, chosen by ``seed``, are held out until the
     group's share reaches ``valid_fraction`` (the last block chosen is cut short to hit it, so
     each held-out run is still contiguous). Each group is held out in proportion.
+    ``mode="stratified"``: a validation set that spans the data, for calibration and model
+    selection from few frames: within each group the frames are ordered by ``strata`` (one number
+    per frame, e.g. its force RMS: ``frame_strata``), cut into as many runs of equal count as the
+    group's share of validation frames, and one frame drawn by ``seed`` from each run. A small
+    random split can miss a whole part of the data (an MD run at another temperature); this one
+    cannot.
 
     A positive fraction gives at least one validation and one training frame (when ``n >= 2``).
     """
@@ -347,8 +353,12 @@ def split_frames(n: int, valid_fraction: float, seed: int, mode: str = "random",
     if mode == "random":
         perm = rng.permutation(n)
         return np.sort(perm[n_valid:]).astype(np.int64), np.sort(perm[:n_valid]).astype(np.int64)
-    if int(block_size) < 1:
+    if mode == "block" and int(block_size) < 1:
         raise ConfigError(f"validation block size must be >= 1, got {block_size}")
+    if mode == "stratified":
+        strata = np.zeros(n) if strata is None else np.asarray(strata, dtype=float).ravel()
+        if len(strata) != n or not np.all(np.isfinite(strata)):
+            raise ConfigError(f"split_frames: stratified split needs one finite number per frame ({n}), got {len(strata)}")
     labels = np.zeros(n, dtype=np.int64) if groups is None else np.unique(np.asarray(list(groups), dtype=object).astype(str), return_inverse=True)[1]
     if len(labels) != n:
         raise ConfigError(f"split_frames: {len(labels)} group labels for {n} frames")
@@ -360,6 +370,11 @@ def split_frames(n: int, valid_fraction: float, seed: int, mode: str = "random",
         quota[g] += 1
     valid = []
     for m, q in zip(members, quota):
+        if mode == "stratified":
+            if q > 0:
+                order = m[np.argsort(strata[m], kind="stable")]
+                valid.extend(int(run[rng.integers(len(run))]) for run in np.array_split(order, q))
+            continue
         blocks = [m[k:k + int(block_size)] for k in range(0, len(m), int(block_size))]
         for b in rng.permutation(len(blocks)):
             if q <= 0:
@@ -368,6 +383,18 @@ def split_frames(n: int, valid_fraction: float, seed: int, mode: str = "random",
             q -= len(blocks[b][:q])
     valid = np.sort(np.asarray(valid, dtype=np.int64))
     return np.setdiff1d(np.arange(n), valid).astype(np.int64), valid
+
+
+def frame_strata(frames) -> np.ndarray:
+    """One number per frame for ``split_frames(mode="stratified")``: the RMS of its force
+    components, or, for a frame without forces, its energy per atom (0 without either)."""
+    out = np.zeros(len(frames))
+    for k, f in enumerate(frames):
+        if f.forces is not None and len(f.forces):
+            out[k] = float(np.sqrt(np.mean(np.square(f.forces))))
+        elif f.energy is not None and len(f):
+            out[k] = float(f.energy) / len(f)
+    return out
 
 
 def frame_config_types(frames) -> list:

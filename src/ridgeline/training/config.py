@@ -16,7 +16,7 @@ from ..errors import ConfigError
 
 
 SCHEDULERS = ("cosine", "plateau")
-SPLITS = ("random", "block")  # training.valid_split (as ridgeline.data.dataset.SPLITS)
+SPLITS = ("random", "block", "stratified")  # training.valid_split (as ridgeline.data.dataset.SPLITS)
 
 
 @dataclass
@@ -50,6 +50,12 @@ class TrainingConfig:
     energy_weight: float = 30.0  # on (E/N)^2, eV^2/atom^2
     forces_weight: float = 1.0  # on force components, (eV/Å)^2
     stress_weight: float = 0.0  # on stress components, (eV/Å^3)^2; 0 = not fitted
+    # a final stage (MACE's "stage two"): from this fraction of the run (epochs or max_time,
+    # whichever ends it) on, the loss takes the final_* weights (None: the weight above), and the
+    # best-on-validation weights are chosen among the final stage's epochs; None = one stage
+    final_stage: float | None = None
+    final_energy_weight: float | None = None
+    final_forces_weight: float | None = None
     ema_decay: float = 0.99
     # learning-rate schedule: "cosine" anneals lr -> min_lr over the run's length (epochs or
     # max_time, whichever ends it first), so a time budget is used to the end; "plateau" halves lr
@@ -63,7 +69,9 @@ class TrainingConfig:
     valid_fraction: float = 0.1  # of train_file, used when no valid_file is given
     # how the validation frames are drawn from train_file: "random" frames, or "block": within each
     # config_type, runs of valid_block consecutive frames (in file order) held out whole, so that
-    # neighbouring MD snapshots (nearly the same structure) do not sit on both sides of the split
+    # neighbouring MD snapshots (nearly the same structure) do not sit on both sides of the split;
+    # "stratified": within each config_type, frames spread over the range of their force RMS
+    # (a small validation set that still spans the data; split_frames)
     valid_split: str = "random"
     valid_block: int = 10  # frames per block of valid_split: block
     seed: int = 0  # weights, data order and (unless split_seed is set) the validation split
@@ -227,5 +235,12 @@ def load_config(path=None, overrides: list[str] = (), base: dict | None = None) 
         raise ConfigError(f"config key 'training.valid_split': expected one of {', '.join(SPLITS)}, got {config.training.valid_split!r}")
     if config.training.valid_block < 1:
         raise ConfigError(f"config key 'training.valid_block': expected a positive number of frames, got {config.training.valid_block}")
+    t = config.training
+    if t.final_stage is not None and not 0.0 < t.final_stage < 1.0:
+        raise ConfigError(f"config key 'training.final_stage': expected a fraction of the run between 0 and 1, got {t.final_stage}")
+    for key in ("energy_weight", "forces_weight", "stress_weight", "final_energy_weight", "final_forces_weight"):
+        value = getattr(t, key)
+        if value is not None and not value >= 0:
+            raise ConfigError(f"config key 'training.{key}': expected a weight >= 0, got {value}")
     check_model_hyperparameters(config.model)
     return config

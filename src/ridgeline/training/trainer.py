@@ -18,7 +18,7 @@ import yaml
 from ase.data import chemical_symbols
 from tqdm.auto import tqdm
 
-from ..data import DiskFrames, FrameSubset, GraphDataset, KeyMap, frame_config_types, make_loader, read_frames, split_frames
+from ..data import DiskFrames, FrameSubset, GraphDataset, KeyMap, frame_config_types, frame_strata, make_loader, read_frames, split_frames
 from ..data.statistics import elements_of, fit_atomic_energies, force_rms
 from ..errors import ConfigError
 from ..models import ForceStressOutput, build_model
@@ -83,6 +83,10 @@ class Trainer:
         self.dtype = getattr(torch, config.dtype)
         t = config.training
         self.loss = WeightedLoss(t.energy_weight, t.forces_weight, t.stress_weight)
+        self.final = t.final_stage is not None
+        self.final_loss = WeightedLoss(t.energy_weight if t.final_energy_weight is None else t.final_energy_weight,
+                                       t.forces_weight if t.final_forces_weight is None else t.final_forces_weight, t.stress_weight)
+        self.stage = 0  # 1 in the final stage
         self.checkpoint_path = self.out / "checkpoint.pt"
         self.model_path = self.out / "model.safetensors"
 
@@ -90,16 +94,18 @@ class Trainer:
     def load_data(self):
         """Read the data and make the train/validation split (sets ``train_frames``, ``valid_frames``)."""
         c, t = self.config, self.config.training
-        require = ["energy"] if t.energy_weight > 0 else []
-        require += ["forces"] if t.forces_weight > 0 else []
+        weights = [self.loss.weights] + ([self.final_loss.weights] if self.final else [])
+        require = ["energy"] if any(w["energy"] > 0 for w in weights) else []
+        require += ["forces"] if any(w["forces"] > 0 for w in weights) else []
         require += ["stress"] if t.stress_weight > 0 else []
         frames = load_frames(c.train_file, c, require=tuple(require))
         if c.valid_file:
             self.train_frames, self.valid_frames = frames, load_frames(c.valid_file, c, require=tuple(require))
         else:  # views, not copies: a converted on-disk dataset stays on disk
-            groups = frame_config_types(frames) if t.valid_split == "block" else None
+            groups = frame_config_types(frames) if t.valid_split != "random" else None
+            strata = frame_strata(frames) if t.valid_split == "stratified" else None
             train_idx, valid_idx = split_frames(len(frames), t.valid_fraction, t.seed if t.split_seed is None else t.split_seed,
-                                                mode=t.valid_split, groups=groups, block_size=t.valid_block)
+                                                mode=t.valid_split, groups=groups, block_size=t.valid_block, strata=strata)
             self.train_frames, self.valid_frames = FrameSubset(frames, train_idx), FrameSubset(frames, valid_idx)
         if not len(self.train_frames):
             raise ConfigError(f"{c.train_file}: no training frames")
@@ -192,6 +198,7 @@ class Trainer:
             "history": json.dumps(self.history),
             "stop_reason": self.stop_reason or "",
             "world_size": self.world,  # processes of the data-parallel run that wrote it
+            "stage": self.stage,
         }
 
     def _load_state(self, state: dict):
@@ -215,6 +222,7 @@ class Trainer:
         self.epoch, self.best_loss, self.bad_epochs = state["epoch"], state["best_loss"], state["bad_epochs"]
         self.best_state, self.elapsed = state["best_state"], state["elapsed"]
         self.history, self.stop_reason = json.loads(state["history"]), state["stop_reason"] or None
+        self.stage = int(state.get("stage", 0))
 
     # ----------------------------------------------------------------- loop
     def _train_epoch(self) -> dict:
@@ -225,20 +233,21 @@ class Trainer:
         loader = make_loader(self.train_set, t.batch_size, shuffle=True, seed=t.seed, epoch=self.epoch,
                              dtype=self.dtype, shard=(self.rank, self.world))
         for batch in loader:
-            counts = all_reduce_sum(self.loss.counts(batch))  # label counts of the whole batch
+            loss = self.current_loss
+            counts = all_reduce_sum(loss.counts(batch))  # label counts of the whole batch
             self.optimizer.zero_grad(set_to_none=True)
             terms = {}
             if batch is not None:  # this process's share of the batch may be empty
                 batch = {k: v.to(self.device) for k, v in batch.items()}
-                pred = wrapper(batch, forces=True, stress=self.loss.needs_stress, training=True)
-                total, terms = self.loss(pred, batch, counts)
+                pred = wrapper(batch, forces=True, stress=loss.needs_stress, training=True)
+                total, terms = loss(pred, batch, counts)
                 total.backward()
             sum_gradients(self.model.parameters())
             if t.clip_grad_norm:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.clip_grad_norm)
             self.optimizer.step()
             self.ema.update(self.model)
-            local = [sum(self.loss.weights[k] * v for k, v in terms.items())] + [terms.get(k, 0.0) for k in ("energy", "forces", "stress")]
+            local = [sum(loss.weights[k] * v for k, v in terms.items())] + [terms.get(k, 0.0) for k in ("energy", "forces", "stress")]
             sums += all_reduce_sum(torch.tensor(local, dtype=torch.float64))
             n += 1
         names = ["loss", "energy", "forces"] + (["stress"] if self.loss.needs_stress else [])
@@ -256,7 +265,7 @@ class Trainer:
         model = self._with_weights(self.ema.shadow)
         p = predict(model, self.valid_frames, dataset=self.valid_set, stress=self.loss.needs_stress, device=self.device)
         m = compute_metrics(p)
-        return {"valid_loss": validation_loss(p, self.loss), "valid_energy_mae": m["energy_mae"], "valid_forces_mae": m["forces_mae"]}
+        return {"valid_loss": validation_loss(p, self.current_loss), "valid_energy_mae": m["energy_mae"], "valid_forces_mae": m["forces_mae"]}
 
     def _write_history(self):
         if not self.history:
@@ -288,7 +297,10 @@ class Trainer:
             start = time.perf_counter()
             if self.scheduler is None:
                 self._set_cosine_lr()
+            self._enter_final_stage()
             row = {"epoch": self.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"]}
+            if self.final:
+                row["stage"] = self.stage + 1
             row.update(self._train_epoch())
             row.update(self._validate())
             self.elapsed += time.perf_counter() - start
@@ -312,6 +324,17 @@ class Trainer:
         bar.close()
         barrier()
         return self.finish() if self.rank == 0 else self.model_path
+
+    @property
+    def current_loss(self) -> WeightedLoss:
+        return self.final_loss if self.stage else self.loss
+
+    def _enter_final_stage(self) -> None:
+        """From ``training.final_stage`` of the run on: the final loss weights, and the best
+        weights chosen afresh (validation losses of the two stages weigh errors differently)."""
+        t = self.config.training
+        if self.final and not self.stage and self.fraction_done() >= t.final_stage:
+            self.stage, self.best_loss, self.bad_epochs = 1, math.inf, 0
 
     def _stop_reason(self) -> str | None:
         t = self.config.training

@@ -18,13 +18,24 @@ training atoms and components (one vector-Jacobian product per hidden unit and e
 Without that, directions that only forces constrain stay as wide as the prior, and structures
 the model has fitted closely (forces included) look as uncertain as new ones.
 
-Force variance, two ways (``force_variance``):
+Force variance, three ways (``force_variance``):
 
 - ``"linearised"``: the exact variance of the linear model, var(F_ac) = sum_Z s_Z^2 g^T Sigma_ww g,
   with Sigma_ww the weight block of the posterior covariance, truncated to its ``force_rank``
   leading eigenvectors (Sigma_ww ~ sum_k lambda_k u_k u_k^T): one backward pass per eigenvector and
   element present. It knows symmetry: where forces vanish for any weights (a strained perfect
   crystal), so does their variance.
+- ``"directional"`` (default): a bond-resolved proxy at no extra cost. The force on atom a is a
+  sum of contributions along its bonds; if the error of each bond's contribution is proportional
+  to the uncertainty of the two atomic energies it joins, u_ab = (s_a + s_b) / 2 with
+  s = sqrt(var(E_i)), and shares one sign over a neighbourhood (a systematic error of the fitted
+  interaction, not noise), the force error is a random multiple of
+  d_a = sum_b w(r_ab) u_ab r_ab/|r_ab|, and var(F_ac) ~ |d_a|^2 / 3, with w(r) = f_c(r) / r^2 the
+  fall-off of a bond's share of the force (f_c, the smooth cutoff; the exponent 2 gave the best
+  calibration on the validation split of docs/uncertainty.md's benchmark among 0, 2, 4, 6, 8;
+  the scale is calibration's). Like the forces, d_a is an
+  equivariant vector of the environment: it vanishes wherever symmetry makes the forces vanish
+  (strained perfect crystals), and it is large where an environment is one-sided (surfaces).
 - ``"proxy"``: the cutoff-weighted mean of the atomic-energy variances of the atom and its
   neighbours; no backward pass beyond the forces', but blind to symmetry (a perfect crystal gets
   the same sigma as a disordered structure with the same environments' novelty).
@@ -38,11 +49,11 @@ from .. import keys
 from ..nn.cutoff import PolynomialCutoff
 
 
-FORCE_VARIANCES = ("proxy", "linearised")
+FORCE_VARIANCES = ("directional", "proxy", "linearised")
 
 
 class LastLayerLaplace:
-    def __init__(self, n_elements: int, n_hidden: int, relative_prior: float = 1e-4, force_variance: str = "proxy",
+    def __init__(self, n_elements: int, n_hidden: int, relative_prior: float = 1e-4, force_variance: str = "directional",
                  force_rank: int = 4, force_weight: float = 0.0):
         if force_variance not in FORCE_VARIANCES:
             raise ValueError(f"force_variance must be one of {', '.join(FORCE_VARIANCES)}, got {force_variance!r}")
@@ -140,6 +151,20 @@ class LastLayerLaplace:
         den = torch.ones_like(atomic_var).index_add_(0, i, w)
         return num / den
 
+    @staticmethod
+    def force_variance_directional(atomic_var: torch.Tensor, batch: dict, vectors: torch.Tensor, lengths: torch.Tensor,
+                                   cutoff: float) -> torch.Tensor:
+        """Per-atom force variance (N,): |sum_b w(r_ab) (s_a + s_b)/2 r_ab/|r_ab||^2 / 3 with
+        s = sqrt(atomic-energy variance), w(r) = f_c(r) / r^2, f_c the smooth cutoff function
+        (``"directional"``)."""
+        i, j = batch[keys.EDGE_INDEX]
+        s = atomic_var.double().clamp(min=0).sqrt()
+        lengths = lengths.double()
+        weight = PolynomialCutoff(cutoff)(lengths) / lengths**2 * 0.5 * (s[i] + s[j])
+        d = torch.zeros(len(s), 3, dtype=torch.float64, device=s.device)
+        d.index_add_(0, i, weight[:, None] * vectors.double() / lengths[:, None])
+        return (d**2).sum(1) / 3.0
+
     def linearised_force_variance(self, hidden: torch.Tensor, positions: torch.Tensor, species: torch.Tensor,
                                   scale: torch.Tensor, release: bool = True) -> torch.Tensor:
         """Per-atom force variance (N,), mean over the three components of s_Z^2 g^T Sigma_ww g,
@@ -165,7 +190,7 @@ class LastLayerLaplace:
 
     @classmethod
     def from_arrays(cls, arrays: dict, params: dict) -> "LastLayerLaplace":
-        obj = cls(**params)  # files from before the linearised variance: proxy, no force observations
+        obj = cls(**{"force_variance": "proxy", **params})  # files from before the linearised variance: proxy, no force observations
         obj.gram, obj.counts, obj.covariance = arrays["gram"].double(), arrays["counts"].double(), arrays["covariance"].double()
         if "force_gram" in arrays:
             obj.force_gram = arrays["force_gram"].double()

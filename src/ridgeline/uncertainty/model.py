@@ -10,7 +10,9 @@ Sigmas are standard deviations: ``energy_sigma`` per structure (eV), ``energies_
 (eV), ``forces_sigma`` per atom and Cartesian component (eV/Å, isotropic). Calibration multiplies
 energy variances by ``alpha["energy"]``; force variances go through
 sigma^2 = alpha["forces"] * var^alpha["forces_power"] + alpha["forces_floor"]^2 (power 1 and
-floor 0 unless fitted, so a plain scale by default and in older files; ``calibration.fit_variance_map``).
+floor 0 unless fitted, so a plain scale by default and in older files; ``calibration.fit_variance_map``);
+``alpha["forces_nu"]``: the degrees of freedom of a Student-t predictive distribution of the force
+errors (None: Gaussian), for intervals (``calibration.interval_half_width``) and likelihoods.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ DOMAINS = {c.name: c for c in (NearestNeighbourDomain, MahalanobisDomain, Convex
 # cheap enough for every MD step; "nearest" and "hull" are asked for by name
 DEFAULT_DOMAINS = ("mahalanobis",)
 # energy variances * alpha["energy"]; force variances -> alpha["forces"] * var^forces_power + forces_floor^2
-DEFAULT_ALPHA = {"energy": 1.0, "forces": 1.0, "forces_power": 1.0, "forces_floor": 0.0}
+DEFAULT_ALPHA = {"energy": 1.0, "forces": 1.0, "forces_power": 1.0, "forces_floor": 0.0, "forces_nu": None}
 
 
 @dataclass
@@ -143,8 +145,11 @@ class UncertaintyModel:
             if linearised:
                 fv = self.laplace.linearised_force_variance(hidden, batch[keys.POSITIONS], species, scale)
             else:
-                _, lengths = self.model.edge_geometry(batch)
-                fv = self.laplace.force_variance_proxy(ev, batch, lengths, self.cutoff)
+                vectors, lengths = self.model.edge_geometry(batch)
+                if self.laplace.force_variance == "directional":
+                    fv = self.laplace.force_variance_directional(ev, batch, vectors.detach(), lengths.detach(), self.cutoff)
+                else:
+                    fv = self.laplace.force_variance_proxy(ev, batch, lengths, self.cutoff)
             res = {
                 keys.ENERGY: out[keys.ENERGY].detach(), keys.ATOMIC_ENERGIES: out[keys.ATOMIC_ENERGIES].detach(),
                 keys.FORCES: out[keys.FORCES].detach(), keys.DESCRIPTORS: out[keys.DESCRIPTORS].detach(),
@@ -209,23 +214,25 @@ class UncertaintyModel:
 
     # ------------------------------------------------------------ calibration
     def calibrate(self, frames, batch_size: int = 8, criterion: str = "area", floor: bool = False,
-                  power: bool = False) -> dict:
+                  power: bool = False, tails: bool = False) -> dict:
         """Fit the calibration on validation frames: alpha of the energies (a scale,
         ``calibration.fit_variance_scale``) and the force variance map (``fit_variance_map``: the
         scale alpha, and if asked a noise ``floor`` and a ``power``; ``"area"`` matches the
         calibration curve, ``"nll"`` maximises the likelihood). The floor serves forces at the
         round-off level (symmetric structures), but it also gives the area criterion a second
         parameter to match the validation set with: it helps only where that set resembles the
-        data the model will see (``docs/uncertainty.md``), so it is not the default."""
+        data the model will see (``docs/uncertainty.md``), so it is not the default. ``tails``: fit
+        the force errors' distribution too, a Student t (heavy tails) or the Gaussian, whichever
+        fits the validation errors better (``alpha["forces_nu"]``)."""
         self.alpha = dict(DEFAULT_ALPHA)
         p = self.predict(frames, batch_size, domain=())
         if p.energy_ref is None or p.forces_ref is None:
             raise DataError("calibration frames need reference energies and forces")
         fmap = fit_variance_map(p.forces - p.forces_ref, np.repeat(p.forces_sigma_raw[:, None], 3, axis=1), criterion,
-                                floor=floor, power=power)
+                                floor=floor, power=power, tails=tails)
         self.alpha = {
             "energy": fit_variance_scale((p.energy - p.energy_ref) / p.n_atoms, p.energy_sigma / p.n_atoms, criterion),
-            "forces": fmap["alpha"], "forces_power": fmap["power"], "forces_floor": fmap["floor"],
+            "forces": fmap["alpha"], "forces_power": fmap["power"], "forces_floor": fmap["floor"], "forces_nu": fmap["nu"],
             "criterion": criterion,
         }
         return self.alpha
@@ -248,16 +255,16 @@ def readout_passes(model, frames, batch_size: int = 8):
 
 def fit_uncertainty(model, train_frames, valid_frames, domains=tuple(DOMAINS), confidence: float = 0.99,
                     batch_size: int = 8, description: dict | None = None, criterion: str = "area",
-                    force_variance: str = "proxy", force_rank: int = 4, force_weight: float | None = None,
-                    floor: bool = False, power: bool = False) -> UncertaintyModel:
+                    force_variance: str = "directional", force_rank: int = 4, force_weight: float | None = None,
+                    floor: bool = False, power: bool = False, tails: bool = False) -> UncertaintyModel:
     """Posterior (single models) and domain models from ``train_frames``; the calibration from
     ``valid_frames`` (held out from training: calibrating on training frames is overconfident).
     ``description``: the model file's, whose training record is kept.
 
-    Single models: ``force_variance`` ``"proxy"`` or ``"linearised"`` (``force_rank`` posterior
+    Single models: ``force_variance`` ``"directional"``, ``"proxy"`` or ``"linearised"`` (``force_rank`` posterior
     directions; ``laplace.py``); ``force_weight``: weight of the training force components in the
-    posterior precision (default 1 with the linearised variance, 0 with the proxy; > 0 costs one
-    backward pass per hidden unit and element over the training frames). ``floor``, ``power``: see
+    posterior precision (default 1 with the linearised variance, 0 otherwise; > 0 costs one
+    backward pass per hidden unit and element over the training frames). ``floor``, ``power``, ``tails``: see
     :meth:`UncertaintyModel.calibrate`."""
     n_el = len(model.elements)
     members = model.members if isinstance(model, Ensemble) else [model]
@@ -285,7 +292,7 @@ def fit_uncertainty(model, train_frames, valid_frames, domains=tuple(DOMAINS), c
         fitted[name] = DOMAINS[name](**kwargs).fit(x, s, n_el)
     uq = UncertaintyModel(model, laplace, None, fitted, description)
     if valid_frames is not None and len(valid_frames):
-        uq.calibrate(valid_frames, batch_size, criterion, floor=floor, power=power)
+        uq.calibrate(valid_frames, batch_size, criterion, floor=floor, power=power, tails=tails)
     return uq
 
 

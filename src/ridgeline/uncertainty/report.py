@@ -31,9 +31,10 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float(mannwhitneyu(scores[positive], scores[~positive]).statistic / (n_pos * n_neg))
 
 
-def force_statistics(p: UQPredictions, alpha: float, mask=None) -> dict:
+def force_statistics(p: UQPredictions, alpha: float, mask=None, nu: float | None = None) -> dict:
     """Calibration and ranking of force sigmas (already calibrated in ``p``; ``alpha`` the force
-    scale, to recover the raw sigmas when ``p`` lacks ``forces_sigma_raw``)."""
+    scale, to recover the raw sigmas when ``p`` lacks ``forces_sigma_raw``; ``nu`` the calibrated
+    predictive distribution's degrees of freedom, None: Gaussian)."""
     mask = np.ones(len(p.forces_sigma), bool) if mask is None else mask
     err = (p.forces - p.forces_ref)[mask]
     sigma = p.forces_sigma[mask]
@@ -41,7 +42,7 @@ def force_statistics(p: UQPredictions, alpha: float, mask=None) -> dict:
     raw = sigma / np.sqrt(alpha) if p.forces_sigma_raw is None else p.forces_sigma_raw[mask]
     raw = np.maximum(raw, np.finfo(float).tiny)  # a linearised variance is exactly 0 on a lone atom
     rep = lambda x: np.repeat(x[:, None], 3, axis=1)  # noqa: E731
-    summary = calibration_summary(err, rep(raw), alpha, calibrated=rep(sigma))
+    summary = calibration_summary(err, rep(raw), alpha, calibrated=rep(sigma), nu=nu)
     summary["spearman"] = spearman(sigma, np.linalg.norm(err, axis=1))
     summary["forces_mae"] = float(np.abs(err).mean())
     summary["mean_sigma"] = float(sigma.mean())
@@ -57,14 +58,15 @@ def uncertainty_report(uq: UncertaintyModel, frames, out_dir, domains=None, titl
     if p.forces_ref is None or p.energy_ref is None:
         raise ValueError("an uncertainty report needs frames with reference energies and forces")
     result = {"method": uq.method, "alpha": uq.alpha, "n_frames": len(frames), "n_atoms": int(p.n_atoms.sum())}
-    result["forces"] = force_statistics(p, uq.alpha["forces"])
+    nu = uq.alpha.get("forces_nu")
+    result["forces"] = force_statistics(p, uq.alpha["forces"], nu=nu)
     e_err, e_sig = (p.energy - p.energy_ref) / p.n_atoms, p.energy_sigma / p.n_atoms
     if len(e_err) > 1:
         result["energy"] = calibration_summary(e_err, e_sig / np.sqrt(uq.alpha["energy"]), uq.alpha["energy"])
     ct = p.config_type_of_atom
     result["per_config_type"] = {}
     for name in sorted(set(ct)):
-        row = force_statistics(p, uq.alpha["forces"], ct == name)
+        row = force_statistics(p, uq.alpha["forces"], ct == name, nu=nu)
         row["n_atoms"] = int((ct == name).sum())
         for d in domains:
             row[f"flagged_{d}"] = float(p.domain_flags[d][ct == name].mean())
@@ -74,7 +76,7 @@ def uncertainty_report(uq: UncertaintyModel, frames, out_dir, domains=None, titl
                             "auc_score": roc_auc(p.domain_scores[d], big), "auc_flag": roc_auc(p.domain_flags[d], big)}
                         for d in domains}
     curves = {"forces (raw)": calibration_curve(p.forces - p.forces_ref, np.repeat(np.maximum(p.forces_sigma_raw, np.finfo(float).tiny)[:, None], 3, 1)),
-              "forces (calibrated)": calibration_curve(p.forces - p.forces_ref, np.repeat(p.forces_sigma[:, None], 3, 1))}
+              "forces (calibrated)": calibration_curve(p.forces - p.forces_ref, np.repeat(p.forces_sigma[:, None], 3, 1), nu=nu)}
     reliability_diagram(curves, out / "reliability.png", title=title or f"{uq.method}: {len(frames)} frames")
     _scatter(p, out / "sigma_vs_error.png", title)
     atomic_write_bytes(out / "uq_report.json", json.dumps(result, indent=2, default=float).encode())
@@ -85,7 +87,8 @@ def uncertainty_report(uq: UncertaintyModel, frames, out_dir, domains=None, titl
 def markdown(r: dict) -> str:
     f, a = r["forces"], r["alpha"]
     shape = "".join([f", power {a['forces_power']:.3g}" if a.get("forces_power", 1.0) != 1.0 else "",
-                     f", floor {a['forces_floor']:.3g} eV/Å" if a.get("forces_floor", 0.0) else ""])
+                     f", floor {a['forces_floor']:.3g} eV/Å" if a.get("forces_floor", 0.0) else "",
+                     f", Student t nu {a['forces_nu']:.3g}" if a.get("forces_nu") is not None else ""])
     lines = [f"# Uncertainty report ({r['method']}, alpha forces {a['forces']:.3g}{shape}, energy {a['energy']:.3g})", "",
              f"{r['n_frames']} frames, {r['n_atoms']} atoms.", "",
              "| set | atoms | F MAE (eV/Å) | mean sigma | Spearman rho | ECE raw | ECE calibrated | NLL raw | NLL calibrated |",
