@@ -2,7 +2,6 @@
 
 import json
 
-
 from ridgeline.cli.main import main
 from ridgeline.models.io import read_description
 from ridgeline.simulate.calculator import Calculator
