@@ -255,3 +255,16 @@ def test_interval_half_width():
     assert interval_half_width(2.0, 0.95) == pytest.approx(2.0 * 1.959964, rel=1e-5)
     np.testing.assert_allclose(interval_half_width([1.0, 3.0], 0.9, nu=5.0),
                                np.array([1.0, 3.0]) * stats.t(5.0).ppf(0.95) * np.sqrt(3.0 / 5.0))
+
+
+@pytest.mark.parametrize("criterion", ["area", "nll"])
+def test_variance_map_power_never_reverses_the_order(criterion):
+    """Sigmas anti-correlated with the errors: a negative power would fit the calibration curve by
+    ranking the atoms backwards; the power stays in POWER_RANGE."""
+    from ridgeline.uncertainty.calibration import POWER_RANGE, fit_variance_map
+
+    rng = np.random.default_rng(31)
+    sigma = 10.0 ** rng.uniform(-3.0, -1.0, 50_000)
+    errors = 1e-4 / sigma * rng.standard_normal(sigma.size)
+    fit = fit_variance_map(errors, sigma, criterion=criterion, floor=False, power=True)  # unbounded: power -1
+    assert POWER_RANGE[0] <= fit["power"] <= POWER_RANGE[1]

@@ -139,6 +139,9 @@ def apply_variance_map(variances: ArrayLike, alpha: float = 1.0, power: float = 
 
 
 NU_GRID = (2.5, 3.0, 4.0, 6.0, 10.0, 30.0, None)  # degrees of freedom tried by fit_variance_map(tails=True)
+# the power may reshape the variances but never reverse their order (a negative power would turn
+# the most uncertain atoms into the most certain ones to match a calibration curve)
+POWER_RANGE = (0.25, 2.0)
 
 
 def fit_variance_map(errors: ArrayLike, sigmas: ArrayLike, criterion: str = "area", floor: bool = True,
@@ -209,6 +212,8 @@ def _fit_map(e: np.ndarray, s: np.ndarray, criterion: str, floor: bool, power: b
 
         def f(x):
             b = x[1] if power else 1.0
+            if not POWER_RANGE[0] <= b <= POWER_RANGE[1]:
+                return np.inf
             return loss(x[0], b, x[-1] if floor else None)
 
         best = minimize(f, x0, method="Nelder-Mead", options={"xatol": 1e-5, "fatol": 1e-10, "maxiter": 4000})
@@ -232,6 +237,8 @@ def _fit_map(e: np.ndarray, s: np.ndarray, criterion: str, floor: bool, power: b
         x0 = [la] + ([b] if power else []) + ([lc] if lc is not None else [])
 
         def f(x):
+            if power and not POWER_RANGE[0] <= x[1] <= POWER_RANGE[1]:
+                return np.inf
             return loss(x[0], x[1] if power else 1.0, x[-1] if lc is not None else None)
 
         r = minimize(f, x0, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-9, "maxiter": 2000})
