@@ -112,7 +112,9 @@ def markdown(results: dict) -> str:
     pub = results["published"]
     lines = ["# mlearn: ridgeline moment network vs GAP, MTP and MACE", "",
              f"Machine: {results['machine']}. Training budget {results['minutes']} min per code and element; "
-             "validation split from the training file only; test = the fixed mlearn test split.", "",
+             "validation split from the training file only; test = the fixed mlearn test split. "
+             f"ridgeline: preset `{results['preset']}`"
+             + (f" with `{' '.join(results['overrides'])}`" if results.get("overrides") else " (defaults)") + ".", "",
              "| element | code | E MAE (meV/atom) | F MAE (eV/Å) | train wall (s) | epochs |", "|---|---|---|---|---|---|"]
     for element in sorted(set(results.get("ridgeline", {})) | set(results.get("mace", {}))):
         for name, key in (("ridgeline moment", "ridgeline"), ("MACE 32x0e+32x1o", "mace")):
@@ -147,7 +149,7 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "mlearn_vs_mace.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    results.update(published=published_errors(), minutes=args.minutes, preset=args.preset,
+    results.update(published=published_errors(), minutes=args.minutes, preset=args.preset, overrides=args.overrides,
                    machine=machine())
     parts = args.parts.split(",")
     for element in args.elements:

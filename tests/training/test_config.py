@@ -55,3 +55,16 @@ def test_validation_split_keys():
         load_config(base={"train_file": "a"}, overrides=["training.valid_split=blocks"])
     with pytest.raises(ConfigError, match="'training.valid_block'"):
         load_config(base={"train_file": "a"}, overrides=["training.valid_split=block", "training.valid_block=0"])
+
+
+def test_cutoff_comes_from_the_preset_unless_given():
+    """model.cutoff unset: the preset's cutoff (moment medium: 6 Å), else the architecture's
+    default (5 Å); an explicit cutoff wins and must be positive."""
+    from ridgeline.models import ARCHITECTURES
+
+    assert load_config(base={"train_file": "a", "model": {"name": "bpnn"}}).model.cutoff == 5.0
+    assert load_config(base={"train_file": "a", "model": {"name": "moment"}}).model.cutoff == ARCHITECTURES["moment"][1]["medium"]["cutoff"] == 6.0
+    assert load_config(base={"train_file": "a", "model": {"name": "moment", "preset": "small"}}).model.cutoff == 5.0
+    assert load_config(base={"train_file": "a", "model": {"name": "moment", "cutoff": 4.5}}).model.cutoff == 4.5
+    with pytest.raises(ConfigError, match="'model.cutoff'"):
+        load_config(base={"train_file": "a", "model": {"name": "moment", "cutoff": -1.0}})

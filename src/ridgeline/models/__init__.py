@@ -21,6 +21,14 @@ ARCHITECTURES = {
 }
 
 
+def default_cutoff(architecture: str, preset: str) -> float:
+    """The cutoff (Å) a config gets when it names none: the preset's, else the architecture's default."""
+    import inspect
+
+    cls, presets = ARCHITECTURES[architecture]
+    return float(presets[preset].get("cutoff", inspect.signature(cls.__init__).parameters["cutoff"].default))
+
+
 def build_model(architecture: str, elements: list[int], preset: str | None = None, **hyperparameters) -> EnergyModel:
     """Build a model by architecture name; ``preset`` fills sizes, explicit hyperparameters win."""
     if architecture not in ARCHITECTURES:
@@ -38,4 +46,4 @@ def build_model(architecture: str, elements: list[int], preset: str | None = Non
         raise ConfigError(f"bad hyperparameters for {architecture}: {err}") from None
 
 
-__all__ = ["ARCHITECTURES", "EnergyModel", "Ensemble", "BehlerParrinello", "MomentNetwork", "ForceStressOutput", "hessian", "build_model"]
+__all__ = ["ARCHITECTURES", "default_cutoff", "EnergyModel", "Ensemble", "BehlerParrinello", "MomentNetwork", "ForceStressOutput", "hessian", "build_model"]

@@ -33,7 +33,7 @@ class KeysConfig:
 class ModelConfig:
     name: str = "bpnn"  # architecture
     preset: str = "medium"  # size preset of the architecture
-    cutoff: float = 5.0  # Å
+    cutoff: float | None = None  # Å; None: the preset's cutoff, else the architecture's default (5 Å)
     # any other key is a hyperparameter of the architecture (checked against its signature)
     hyperparameters: dict = field(default_factory=dict)
 
@@ -190,7 +190,8 @@ def read_yaml_mapping(path) -> dict:
 
 
 def check_model_hyperparameters(model: ModelConfig) -> None:
-    """Model keys beyond name/preset/cutoff must be hyperparameters of the chosen architecture."""
+    """Model keys beyond name/preset/cutoff must be hyperparameters of the chosen architecture;
+    an unset cutoff becomes the preset's (``models.default_cutoff``)."""
     from ..models import ARCHITECTURES
 
     if model.name not in ARCHITECTURES:
@@ -205,6 +206,12 @@ def check_model_hyperparameters(model: ModelConfig) -> None:
                 f"unknown config key 'model.{key}' for architecture {model.name}; valid keys of model: "
                 f"name, preset, cutoff, {', '.join(valid)}"
             )
+    if model.cutoff is None:
+        from ..models import default_cutoff
+
+        model.cutoff = default_cutoff(model.name, model.preset)
+    elif not model.cutoff > 0:
+        raise ConfigError(f"config key 'model.cutoff': expected a positive distance in Å, got {model.cutoff}")
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
