@@ -5,7 +5,7 @@
 Train on the Elastic and AIMD-NVT frames of Si_train.xyz only (a validation split of them
 calibrates alpha); test in domain on the test file's Elastic/AIMD-NVT frames and out of domain
 on its Surface and Vacancy frames. Methods: a deep ensemble (``ridgeline train --ensemble``)
-and the last-layer Laplace posterior of one member, with the proxy and with the linearised force
+and the last-layer Laplace posterior of one member, with the directional and with the linearised force
 variance (rank --rank; a sweep over ranks in a second table). For each: Spearman rho between per-atom
 force sigma and |force error|, ECE before/after calibration, NLL, ROC AUC of each domain flag
 (and score) for finding atoms whose force error exceeds 3x the in-domain MAE, inference cost.
@@ -197,12 +197,10 @@ def main():
     train, valid = trainer.train_frames, trainer.valid_frames
     laplace = {
         "directional": fit_uncertainty(member, train, valid, domains=DOMAINS, description=desc, force_variance="directional"),
-        "proxy": fit_uncertainty(member, train, valid, domains=DOMAINS, description=desc, force_variance="proxy"),
         "linearised": fit_uncertainty(member, train, valid, domains=DOMAINS, description=desc, force_variance="linearised",
                                       force_rank=args.rank),
     }
     methods = {f"ensemble ({args.members})": ensemble, "last-layer Laplace, directional (1 model)": laplace["directional"],
-               "last-layer Laplace, proxy (1 model)": laplace["proxy"],
                f"last-layer Laplace, linearised k={args.rank} (1 model)": laplace["linearised"]}
 
     test = read_frames(DATA / "Si_test.xyz", KeyMap(), require=("energy", "forces"))

@@ -14,6 +14,7 @@ from ase.md.verlet import VelocityVerlet
 from ridgeline import keys
 from ridgeline.data import KeyMap, read_frames
 from ridgeline.data.graph import atoms_to_batch
+from ridgeline.errors import ConfigError
 from ridgeline.models import Ensemble, ForceStressOutput, build_model
 from ridgeline.models.io import load_model
 from ridgeline.simulate.calculator import Calculator
@@ -249,8 +250,11 @@ def test_linearised_force_variance_vanishes_by_symmetry(frames):
     variance, unlike the proxy."""
     model = random_model(5)
     lin = fit_uncertainty(model, frames, None, domains=(), force_variance="linearised")
-    proxy = fit_uncertainty(model, frames, None, domains=(), force_variance="proxy")
     directional = fit_uncertainty(model, frames, None, domains=())
+    proxy = copy.deepcopy(directional)
+    proxy.laplace.force_variance = "proxy"  # as a file calibrated before the proxy was retired
+    with pytest.raises(ConfigError, match="'proxy' was retired"):
+        fit_uncertainty(model, frames, None, domains=(), force_variance="proxy")
     assert directional.laplace.force_variance == "directional"  # the default
     perfect = atoms_to_batch(bulk("Cu", "fcc", a=3.7, cubic=True).repeat((2, 2, 2)), 4.5)
     rattled = atoms_to_batch(cu_cell(seed=7), 4.5)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .data_args import add_key_arguments, read_labelled
 
 DOMAIN_NAMES = ("nearest", "mahalanobis", "hull")  # as uncertainty.model.DOMAINS (the CLI does not import torch to parse)
-FORCE_VARIANCES = ("directional", "proxy", "linearised")  # as uncertainty.laplace.FORCE_VARIANCES
+FORCE_VARIANCES = ("directional", "linearised")  # as uncertainty.laplace.FORCE_VARIANCES
 
 
 def add_arguments(p) -> None:
@@ -24,8 +24,7 @@ def add_arguments(p) -> None:
                    help="fit alpha by the miscalibration area (default) or by maximum likelihood")
     c.add_argument("--force-variance", choices=FORCE_VARIANCES, default="directional",
                    help="single models: force variance of the last-layer posterior: 'directional' (bond vectors weighted by the "
-                        "atomic-energy sigmas; zero where symmetry makes forces vanish; no extra cost), 'proxy' (neighbourhood mean "
-                        "of atomic-energy variances; the default before 'directional', worse calibrated) or 'linearised' (exact for the last layer, --rank backward "
+                        "atomic-energy sigmas; zero where symmetry makes forces vanish; no extra cost) or 'linearised' (exact for the last layer, --rank backward "
                         "passes per call; force components enter the posterior) (default: %(default)s)")
     c.add_argument("--rank", type=int, default=4, help="posterior directions of the linearised force variance (default: %(default)s)")
     c.add_argument("--floor", action="store_true",

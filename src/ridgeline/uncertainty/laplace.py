@@ -36,9 +36,10 @@ Force variance, three ways (``force_variance``):
   the scale is calibration's). Like the forces, d_a is an
   equivariant vector of the environment: it vanishes wherever symmetry makes the forces vanish
   (strained perfect crystals), and it is large where an environment is one-sided (surfaces).
-- ``"proxy"``: the cutoff-weighted mean of the atomic-energy variances of the atom and its
-  neighbours; no backward pass beyond the forces', but blind to symmetry (a perfect crystal gets
-  the same sigma as a disordered structure with the same environments' novelty).
+- ``"proxy"`` (retired in session 6; read from older files only): the cutoff-weighted mean of
+  the atomic-energy variances of the atom and its neighbours; blind to symmetry (a perfect
+  crystal gets the same sigma as a disordered structure with the same environments' novelty),
+  and worse ranked and calibrated than ``"directional"`` at the same cost.
 """
 
 from __future__ import annotations
@@ -49,13 +50,14 @@ from .. import keys
 from ..nn.cutoff import PolynomialCutoff
 
 
-FORCE_VARIANCES = ("directional", "proxy", "linearised")
+FORCE_VARIANCES = ("directional", "linearised")  # offered for new posteriors
+LEGACY_FORCE_VARIANCES = ("proxy",)  # still computed for model files calibrated with them
 
 
 class LastLayerLaplace:
     def __init__(self, n_elements: int, n_hidden: int, relative_prior: float = 1e-4, force_variance: str = "directional",
                  force_rank: int = 4, force_weight: float = 0.0):
-        if force_variance not in FORCE_VARIANCES:
+        if force_variance not in FORCE_VARIANCES + LEGACY_FORCE_VARIANCES:
             raise ValueError(f"force_variance must be one of {', '.join(FORCE_VARIANCES)}, got {force_variance!r}")
         if int(force_rank) < 1:
             raise ValueError(f"force_rank must be >= 1, got {force_rank}")

@@ -30,7 +30,7 @@ from ..models.ensemble import Ensemble
 from ..models.io import load_extra_tensors, load_model, save_model
 from .calibration import apply_variance_map, fit_variance_map, fit_variance_scale
 from .domain import ConvexHullDomain, MahalanobisDomain, NearestNeighbourDomain
-from .laplace import LastLayerLaplace
+from .laplace import FORCE_VARIANCES, LastLayerLaplace
 
 DOMAINS = {c.name: c for c in (NearestNeighbourDomain, MahalanobisDomain, ConvexHullDomain)}
 # cheap enough for every MD step; "nearest" and "hull" are asked for by name
@@ -261,7 +261,7 @@ def fit_uncertainty(model, train_frames, valid_frames, domains=tuple(DOMAINS), c
     ``valid_frames`` (held out from training: calibrating on training frames is overconfident).
     ``description``: the model file's, whose training record is kept.
 
-    Single models: ``force_variance`` ``"directional"``, ``"proxy"`` or ``"linearised"`` (``force_rank`` posterior
+    Single models: ``force_variance`` ``"directional"`` or ``"linearised"`` (``force_rank`` posterior
     directions; ``laplace.py``); ``force_weight``: weight of the training force components in the
     posterior precision (default 1 with the linearised variance, 0 otherwise; > 0 costs one
     backward pass per hidden unit and element over the training frames). ``floor``, ``power``, ``tails``: see
@@ -270,6 +270,10 @@ def fit_uncertainty(model, train_frames, valid_frames, domains=tuple(DOMAINS), c
     members = model.members if isinstance(model, Ensemble) else [model]
     laplace = None
     if not isinstance(model, Ensemble):
+        if force_variance not in FORCE_VARIANCES:
+            raise ConfigError(f"force_variance must be one of {', '.join(FORCE_VARIANCES)}, got {force_variance!r}"
+                              + ("; 'proxy' was retired ('directional' ranks and calibrates better at the same cost; "
+                                 "files calibrated with it still load)" if force_variance == "proxy" else ""))
         if force_weight is None:
             force_weight = 1.0 if force_variance == "linearised" else 0.0
         laplace = LastLayerLaplace(n_el, members[0].networks.n_hidden, force_variance=force_variance,
