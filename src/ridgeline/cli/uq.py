@@ -24,8 +24,9 @@ def add_arguments(p) -> None:
                    help="fit alpha by the miscalibration area (default) or by maximum likelihood")
     c.add_argument("--force-variance", choices=FORCE_VARIANCES, default="directional",
                    help="single models: force variance of the last-layer posterior: 'directional' (bond vectors weighted by the "
-                        "atomic-energy sigmas; zero where symmetry makes forces vanish; no extra cost) or 'linearised' (exact for the last layer, --rank backward "
-                        "passes per call; force components enter the posterior) (default: %(default)s)")
+                        "atomic-energy sigmas; zero where symmetry makes forces vanish; no extra cost) or 'linearised' (exact "
+                        "for the last layer, --rank backward passes per call; force components enter the posterior) "
+                        "(default: %(default)s)")
     c.add_argument("--rank", type=int, default=4, help="posterior directions of the linearised force variance (default: %(default)s)")
     c.add_argument("--floor", action="store_true",
                    help="also fit a noise floor of the force sigma (sigma^2 -> alpha sigma^2 + floor^2): for forces at the round-off "
