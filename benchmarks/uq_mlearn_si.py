@@ -79,7 +79,7 @@ def cost(uq: UncertaintyModel, n_atoms: int = 512, seconds: float = 5.0) -> floa
 
 
 def evaluate(name: str, uq: UncertaintyModel, test, nll: dict, scale_only: float, gaussian: dict) -> dict:
-    """Figures of ``uq`` (calibrated by the area criterion: scale, noise floor and tails) on the
+    """Figures of ``uq`` (calibrated by the area criterion: scale, power, noise floor and tails) on the
     test frames; ``nll``: the maximum-likelihood scale, ``scale_only``: the area criterion's
     alpha alone, ``gaussian``: scale and floor with Gaussian errors, for the in-domain ECE they
     would give."""

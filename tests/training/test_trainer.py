@@ -1,6 +1,7 @@
 """Training: exact resume after an interruption, on-disk datasets, reports, config errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,25 +32,30 @@ class Interrupt(Exception):
     pass
 
 
+def _interrupted_then_resumed(config_dict, epoch, monkeypatch):
+    """Train ``config_dict``, killed at the start of epoch ``epoch`` (0-based), then resume it."""
+    original = Trainer._train_epoch
+
+    def dying_epoch(self):
+        if self.epoch == epoch:
+            raise Interrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", dying_epoch)
+    with pytest.raises(Interrupt):
+        _train(config_dict)
+    assert load_checkpoint(Path(config_dict["output_dir"]) / "checkpoint.pt")["epoch"] == epoch
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    _train(config_dict, resume=True)
+
+
 def test_resume_reproduces_uninterrupted_run(emt_files, tmp_path, monkeypatch):
     full = tmp_path / "full"
     _train(small_config(emt_files, full))
 
     # the same run, killed in the middle of its third epoch
     cut = tmp_path / "cut"
-    original = Trainer._train_epoch
-
-    def dying_epoch(self):
-        if self.epoch == 2:
-            raise Interrupt
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", dying_epoch)
-    with pytest.raises(Interrupt):
-        _train(small_config(emt_files, cut))
-    assert load_checkpoint(cut / "checkpoint.pt")["epoch"] == 2
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
-    _train(small_config(emt_files, cut), resume=True)
+    _interrupted_then_resumed(small_config(emt_files, cut), 2, monkeypatch)
 
     assert _history(cut) == _history(full)
     a, b = _weights(full), _weights(cut)
@@ -205,18 +211,7 @@ def test_final_stage_switches_loss_weights_and_picks_best_within_it(emt_files, t
     assert state["best_loss"] == pytest.approx(min(float(r["valid_loss"]) for r in rows[3:]))
 
     cut = tmp_path / "cut"
-    original = Trainer._train_epoch
-
-    def dying_epoch(self):
-        if self.epoch == 4:
-            raise Interrupt
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", dying_epoch)
-    with pytest.raises(Interrupt):
-        _train(small_config(emt_files, cut, **stage))
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
-    _train(small_config(emt_files, cut, **stage), resume=True)
+    _interrupted_then_resumed(small_config(emt_files, cut, **stage), 4, monkeypatch)
     assert _history(cut) == rows
     assert (cut / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
 

@@ -252,8 +252,6 @@ def gaussian_nll(errors: ArrayLike, sigmas: ArrayLike, alpha: float = 1.0, nu: f
     Student t of that variance)."""
     e, s = _clean(errors, sigmas)
     sd = np.sqrt(_check_alpha(alpha)) * s
-    if nu is None:
-        return float(np.mean(0.5 * np.log(2.0 * np.pi * sd**2) + 0.5 * (e / sd) ** 2))
     return float(np.mean(np.log(sd) - standard_distribution(nu).logpdf(e / sd)))
 
 
