@@ -162,3 +162,23 @@ def test_equivariant_messages_see_relative_orientation():
         e = [float(model(batch_of([cluster(a)]))[keys.ATOMIC_ENERGIES][0].detach()) for a in (0.0, 1.5)]
         energies[messages] = abs(e[1] - e[0])
     assert energies["scalar"] < 1e-10 and energies["equivariant"] > 1e-6
+
+
+class TestMomentNetworkRadialNetworkLinearPath(EnergyModelTests):
+    """With radial functions from a small network on the basis (``radial_hidden``) instead of a
+    linear map of it, and a linear path from the invariants to the energy (``linear_path``)."""
+
+    def make_model(self, elements, cutoff):
+        return build_model("moment", elements, preset="small", cutoff=cutoff, radial_hidden=[8], linear_path=True)
+
+
+def test_linear_path_feeds_the_invariants_to_the_last_layer():
+    """The last-layer features (used by the Laplace uncertainty) end with the invariants themselves."""
+    torch.manual_seed(2)
+    model = build_model("moment", [8, 14], preset="small", cutoff=4.0, linear_path=True).double()
+    batch = batch_of([example_structures()["molecule"]])
+    species = model.species(batch[keys.NUMBERS])
+    x = model.atomic_features(batch, species)
+    hidden = model.networks.hidden(x, species)
+    assert model.networks.n_hidden == 32 + x.shape[1] == hidden.shape[1]
+    torch.testing.assert_close(hidden[:, 32:], x)

@@ -46,19 +46,23 @@ class MomentLayer(torch.nn.Module):
     are added to this layer's moments of the same rank."""
 
     def __init__(self, n_elements: int, n_basis: int, channels: int, invariants: tuple[str, ...], n_messages: int = 0,
-                 equivariant: bool = False):
+                 equivariant: bool = False, radial_hidden: tuple[int, ...] = ()):
         super().__init__()
         self.invariants = MomentInvariants(channels, invariants)
         width = (self.invariants.max_rank + 1) * channels
-        # radial weights per ordered element pair (centre, neighbour), per rank and channel
-        self.radial_weights = torch.nn.Parameter(torch.randn(n_elements * n_elements, n_basis, width) / n_basis**0.5)
+        # radial weights per ordered element pair (centre, neighbour): onto the first hidden layer
+        # of the radial network, or (no hidden layers) straight onto each rank and channel
+        sizes = [n_basis, *radial_hidden, width]
+        self.radial_weights = torch.nn.Parameter(torch.randn(n_elements * n_elements, n_basis, sizes[1]) / n_basis**0.5)
+        self.radial_net = torch.nn.Sequential(*[
+            m for a, b in zip(sizes[1:-1], sizes[2:]) for m in (torch.nn.SiLU(), torch.nn.Linear(a, b, bias=False))])
         self.message = torch.nn.Linear(n_messages, width, bias=True) if n_messages else None
         self.equivariant = EquivariantMessages(n_elements, n_basis, channels) if equivariant else None
         self.standardize = Standardize(n_elements, self.invariants.n_features)
         self.channels = channels
 
     def radial(self, basis, pair, neighbor_features=None) -> list[torch.Tensor]:
-        r = pair_radial(basis, self.radial_weights, pair)
+        r = self.radial_net(pair_radial(basis, self.radial_weights, pair))
         if self.message is not None:
             r = r * self.message(neighbor_features)
         C = self.channels
@@ -117,24 +121,28 @@ class MomentNetwork(EnergyModel):
         layers: int = 1,
         messages: str = "scalar",
         zbl: bool = True,
+        radial_hidden: list[int] = (),
+        linear_path: bool = False,
     ):
         super().__init__(elements, cutoff)
         if messages not in MESSAGES:
             raise ValueError(f"messages must be one of {', '.join(MESSAGES)}, got {messages!r}")
         self._hp = dict(cutoff=float(cutoff), channels=int(channels), n_basis=int(n_basis), hidden=[int(h) for h in hidden],
-                        invariants=list(invariants), layers=int(layers), messages=messages, zbl=bool(zbl))
+                        invariants=list(invariants), layers=int(layers), messages=messages, zbl=bool(zbl),
+                        radial_hidden=[int(h) for h in radial_hidden], linear_path=bool(linear_path))
         K = self.n_elements
         self.basis = BesselBasis(cutoff, n_basis)
         n_inv = len(invariants) * channels
         self.layers = torch.nn.ModuleList(
             MomentLayer(K, n_basis, channels, tuple(invariants), n_messages=n_inv if k else 0,
-                        equivariant=bool(k) and messages == "equivariant") for k in range(int(layers))
+                        equivariant=bool(k) and messages == "equivariant", radial_hidden=tuple(self._hp["radial_hidden"]))
+            for k in range(int(layers))
         )
         if messages == "equivariant" and int(layers) > 1 and self.layers[0].invariants.max_rank < 2:
             raise ValueError("equivariant messages need moments up to rank 2 (an invariant of rank >= 2)")
         self.moments = CartesianMoments(self.layers[0].invariants.max_rank)
         self.register_buffer("avg_num_neighbors", torch.tensor(1.0))
-        self.networks = ElementMLPs(K, n_inv * len(self.layers), self._hp["hidden"])
+        self.networks = ElementMLPs(K, n_inv * len(self.layers), self._hp["hidden"], linear_path=self._hp["linear_path"])
         self.zbl = ZBLRepulsion(self.elements) if zbl else None
 
     def hyperparameters(self) -> dict:

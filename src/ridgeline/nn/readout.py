@@ -20,11 +20,22 @@ class ElementMLPs(torch.nn.Module):
 
     ``hidden`` gives the last hidden layer's activations h_i, ``last`` the final linear map
     y_i = w_Z . h_i + b_Z: the last-layer features used by uncertainty estimates.
+    ``linear_path``: the inputs join the last hidden layer, h_i = [mlp hidden(x_i), x_i], so the
+    output has a linear part in the features beside the network's (as MTP's linear model, or the
+    linear readout of MACE's first layer), which extrapolates more tamely.
     """
 
-    def __init__(self, n_elements: int, n_in: int, hidden: list[int]):
+    def __init__(self, n_elements: int, n_in: int, hidden: list[int], linear_path: bool = False):
         super().__init__()
+        self.linear_path = bool(linear_path) and len(hidden) > 0  # a linear network is all linear path
         self.networks = torch.nn.ModuleList(mlp(n_in, hidden) for _ in range(n_elements))
+        if self.linear_path:
+            for net in self.networks:
+                last = net[-1]
+                net[-1] = torch.nn.Linear(last.in_features + n_in, 1)
+                with torch.no_grad():  # the linear part starts small: the network's start is kept
+                    net[-1].weight[:, : last.in_features] = last.weight
+                    net[-1].weight[:, last.in_features:].mul_(0.1)
 
     @property
     def n_hidden(self) -> int:
@@ -40,6 +51,9 @@ class ElementMLPs(torch.nn.Module):
         return out
 
     def hidden(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        if self.linear_path:
+            h = self._per_element(features, species, lambda net: net[:-1], self.n_hidden - features.shape[1])
+            return torch.cat([h, features], dim=1)
         return self._per_element(features, species, lambda net: net[:-1], self.n_hidden)
 
     def last(self, hidden: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
