@@ -207,6 +207,7 @@ class Bench:
     def reference(self, system: str) -> dict:
         """Test force RMSE of a committee trained on random oracle-MD frames; the target is
         ``target_factor`` x that (cached in reference.json)."""
+        from ridgeline.active.config import LOOP_TRAINING
         from ridgeline.active.loop import forces_rmse_and_energy_mae
         from ridgeline.data import KeyMap, read_frames
         from ridgeline.training.config import load_config
@@ -218,8 +219,11 @@ class Bench:
         out_path = folder / "reference.json"
         test = self.test_set(system)
         data = self._oracle_md_file(system, "reference_train", s["reference_frames"], REFERENCE_SEED)
-        # max_time: None is the training config's own default (the AL config needs it explicitly, see COMMON)
-        training = {**{k: v for k, v in c["training"].items() if k != "max_time"}, "epochs": c["reference_epochs"], "seed": 0}
+        # max_time: None is the training config's own default (the AL config needs it explicitly, see COMMON);
+        # the loss stages are the loop's (LOOP_TRAINING), not a standalone run's
+        loop_loss = {k: v for k, v in LOOP_TRAINING.items() if k not in ("epochs", "max_time")}
+        training = {**loop_loss, **{k: v for k, v in c["training"].items() if k != "max_time"},
+                    "epochs": c["reference_epochs"], "seed": 0}
         spec = {"model": s["model"], "training": training, "committee": c["committee"], "data": data["spec"],
                 "test": test["spec"], "target_factor": c["target_factor"]}
         if out_path.exists():

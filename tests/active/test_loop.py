@@ -144,3 +144,16 @@ def test_cli_run_and_resume(config, tmp_path, capsys):
     assert len(read_frames(tmp_path / "run" / "validation.extxyz")) == 3
     assert main(["al", "resume", str(tmp_path / "nowhere")]) == 2
     assert main(["al", "run", str(path), "select.method=nope"]) == 2
+
+
+def test_loop_retrains_in_one_loss_stage_unless_asked(config):
+    """A standalone run has two loss stages by default; the loop's short warm-started retrainings
+    keep one, with the final stage's energy weight, and a config can still ask for two."""
+    from ridgeline.training.config import TrainingConfig
+
+    standalone = TrainingConfig()
+    assert standalone.final_stage is not None and standalone.energy_weight < standalone.final_energy_weight
+    loop = load_active_config(base=config).training
+    assert loop.final_stage is None and loop.energy_weight == standalone.final_energy_weight
+    asked = load_active_config(base={**config, "training": {**config.get("training", {}), "final_stage": 0.5}}).training
+    assert asked.final_stage == 0.5

@@ -99,7 +99,9 @@ class ActiveConfig:
 
 
 BIASES = ("none", "adversarial")
-LOOP_TRAINING = {"epochs": 100, "max_time": 1.0}  # per retraining, minutes
+# per retraining (minutes); one loss stage with the final stage's energy weight: retrainings are
+# short and warm-started (two stages were not measured in the loop)
+LOOP_TRAINING = {"epochs": 100, "max_time": 1.0, "final_stage": None, "energy_weight": TrainingConfig.final_energy_weight}
 LOOP_MODEL = {"name": "moment", "preset": "small"}
 
 

@@ -46,15 +46,18 @@ class TrainingConfig:
     lr: float = 3e-3
     weight_decay: float = 0.0
     clip_grad_norm: float | None = 10.0  # rescale gradients above this norm (a bad batch cannot wreck the weights)
-    # per-atom energy errors are ~30x smaller than force errors: weight 30 lets both be learned
-    energy_weight: float = 30.0  # on (E/N)^2, eV^2/atom^2
+    # two loss stages, as MACE's: a force-heavy first stage, then (from final_stage of the run on)
+    # an energy-weighted final stage; per-atom energy errors are ~30x smaller than force errors,
+    # so weight 30 lets both be learned (docs/moment_network.md: 0.1 then 30 beat 30 throughout)
+    energy_weight: float = 0.1  # on (E/N)^2, eV^2/atom^2
     forces_weight: float = 1.0  # on force components, (eV/Å)^2
     stress_weight: float = 0.0  # on stress components, (eV/Å^3)^2; 0 = not fitted
-    # a final stage (MACE's "stage two"): from this fraction of the run (epochs or max_time,
+    # the final stage (MACE's "stage two"): from this fraction of the run (epochs or max_time,
     # whichever ends it) on, the loss takes the final_* weights (None: the weight above), and the
     # best-on-validation weights are chosen among the final stage's epochs; None = one stage
-    final_stage: float | None = None
-    final_energy_weight: float | None = None
+    # (energy_weight and forces_weight throughout)
+    final_stage: float | None = 0.7
+    final_energy_weight: float | None = 30.0
     final_forces_weight: float | None = None
     ema_decay: float = 0.99
     # learning-rate schedule: "cosine" anneals lr -> min_lr over the run's length (epochs or
