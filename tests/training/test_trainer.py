@@ -96,7 +96,7 @@ def test_report_has_errors_per_config_type(trained_model):
     # a trained potential on EMT Cu: far better than the spread of the data
     assert test["energy_mae"] < 5.0 and test["forces_mae"] < 0.05
     rows = (trained_model.parent / "metrics.csv").read_text().splitlines()
-    assert rows[0].startswith("epoch,lr,train_loss") and len(rows) > 2
+    assert rows[0].startswith("epoch,lr,stage,train_loss") and len(rows) > 2  # two loss stages by default
 
 
 def test_float64_training(emt_files, tmp_path):
