@@ -20,6 +20,10 @@ from typing import Callable, Sequence
 from .oracles import Label, Oracle, OracleError, structure_key
 
 
+# how worker processes start unless asked otherwise (Python 3.14's default on Linux too)
+SAFE_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 def label_structures(structures: Sequence, oracle: Oracle, executor: cf.Executor | str | None = "process",
                      workers: int | None = None, on_result: Callable[[int, Label], None] | None = None,
                      progress: bool = False, mp_context: str | None = None) -> list[Label]:
@@ -27,8 +31,9 @@ def label_structures(structures: Sequence, oracle: Oracle, executor: cf.Executor
 
     ``executor``: ``"serial"`` or ``None`` (in this process, one by one), ``"process"`` (a
     ``ProcessPoolExecutor`` of ``workers`` processes, default ``os.cpu_count()``, made and shut down
-    here; ``mp_context`` e.g. ``"spawn"``/``"forkserver"`` if the parent holds threads that do not
-    survive a fork), or any ``Executor`` (a thread pool, ``dask.distributed.Client.get_executor()``),
+    here; started by ``mp_context``, default ``"forkserver"`` where the platform has it, else
+    ``"spawn"``: a plain fork copies the locks of the parent's OpenMP/torch/tblite threads, and a
+    worker forked while one was held waits on it forever), or any ``Executor`` (a thread pool, ``dask.distributed.Client.get_executor()``),
     used as is and not shut down. Oracle time-outs are enforced serially and in process pools only.
     """
     structures = [atoms.copy() for atoms in structures]  # no calculator, nothing the caller changes later
@@ -36,7 +41,7 @@ def label_structures(structures: Sequence, oracle: Oracle, executor: cf.Executor
         return _serial(structures, oracle, on_result, progress)
     if executor == "process":
         _check_picklable(oracle)
-        context = multiprocessing.get_context(mp_context) if mp_context else None
+        context = multiprocessing.get_context(mp_context or SAFE_START_METHOD)
         pool = cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context)
         try:
             return _parallel(structures, oracle, pool, on_result, progress)
