@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -206,6 +207,33 @@ def test_parallel_labelling_equals_serial_in_submission_order():
     assert_same_labels(in_threads, serial)
 
     assert_same_labels(label_structures(structures, oracle, executor=None), serial)
+
+
+_PARENT_LOCK = threading.Lock()  # held by the test process while it labels
+
+
+class NeedsLock(EMT):
+    """EMT behind a module-level lock: a worker that inherited the lock held (a fork of a parent
+    holding it, as a fork copies the locks of the parent's threads) cannot take it."""
+
+    def calculate(self, *args, **kwargs):
+        if not _PARENT_LOCK.acquire(timeout=2.0):
+            raise RuntimeError("lock inherited held from the parent process")
+        try:
+            super().calculate(*args, **kwargs)
+        finally:
+            _PARENT_LOCK.release()
+
+
+def test_process_pool_workers_do_not_inherit_the_parents_locks():
+    """The default pool starts its workers afresh (forkserver/spawn); a plain fork would copy the
+    held lock into the worker, which then waits on it (the demo's hang, bounded here by a timeout)."""
+    with _PARENT_LOCK:
+        labels = label_structures([rattled_cu()], from_calculator(NeedsLock), executor="process", workers=1)
+        forked = label_structures([rattled_cu()], from_calculator(NeedsLock), executor="process", workers=1,
+                                  mp_context="fork")
+    assert labels[0].ok, labels[0].error
+    assert not forked[0].ok and "inherited held" in forked[0].error
 
 
 def test_process_pool_enforces_timeouts_and_survives_a_crash():

@@ -3,7 +3,7 @@
 import torch
 
 from ridgeline import keys
-from ridgeline.models import build_model
+from ridgeline.models import ARCHITECTURES, build_model
 from ridgeline.testing import EnergyModelTests, example_structures
 from ridgeline.testing.model_tests import batch_of, _rotation
 
@@ -180,5 +180,6 @@ def test_linear_path_feeds_the_invariants_to_the_last_layer():
     species = model.species(batch[keys.NUMBERS])
     x = model.atomic_features(batch, species)
     hidden = model.networks.hidden(x, species)
-    assert model.networks.n_hidden == 32 + x.shape[1] == hidden.shape[1]
-    torch.testing.assert_close(hidden[:, 32:], x)
+    width = ARCHITECTURES["moment"][1]["small"]["hidden"][-1]  # the network's last hidden layer
+    assert model.networks.n_hidden == width + x.shape[1] == hidden.shape[1]
+    torch.testing.assert_close(hidden[:, width:], x)

@@ -33,7 +33,8 @@ def label_structures(structures: Sequence, oracle: Oracle, executor: cf.Executor
     ``ProcessPoolExecutor`` of ``workers`` processes, default ``os.cpu_count()``, made and shut down
     here; started by ``mp_context``, default ``"forkserver"`` where the platform has it, else
     ``"spawn"``: a plain fork copies the locks of the parent's OpenMP/torch/tblite threads, and a
-    worker forked while one was held waits on it forever), or any ``Executor`` (a thread pool, ``dask.distributed.Client.get_executor()``),
+    worker forked while one was held waits on it forever), or any ``Executor`` (a thread pool,
+    ``dask.distributed.Client.get_executor()``),
     used as is and not shut down. Oracle time-outs are enforced serially and in process pools only.
     """
     structures = [atoms.copy() for atoms in structures]  # no calculator, nothing the caller changes later

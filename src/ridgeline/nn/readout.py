@@ -33,7 +33,7 @@ class ElementMLPs(torch.nn.Module):
             for net in self.networks:
                 last = net[-1]
                 net[-1] = torch.nn.Linear(last.in_features + n_in, 1)
-                with torch.no_grad():  # the linear part starts small: the network's start is kept
+                with torch.no_grad():  # the network's weights are kept (a fresh bias); the linear part starts small
                     net[-1].weight[:, : last.in_features] = last.weight
                     net[-1].weight[:, last.in_features:].mul_(0.1)
 
