@@ -13,6 +13,7 @@ _ZBL_C = (0.18175, 0.50986, 0.28022, 0.02817)
 _ZBL_D = (3.19980, 0.94229, 0.40290, 0.20162)
 _COULOMB = 14.399645478425668  # e^2 / (4 pi eps0) in eV Å
 _BOHR = 0.52917721067  # Å
+_SCREENING = 0.8854 * _BOHR  # universal screening length a = 0.8854 a0 / (Z_i^0.23 + Z_j^0.23), Å
 
 
 class ZBLRepulsion(torch.nn.Module):
@@ -26,7 +27,7 @@ class ZBLRepulsion(torch.nn.Module):
 
     def forward(self, lengths: torch.Tensor, species_i: torch.Tensor, species_j: torch.Tensor) -> torch.Tensor:
         zi, zj = self.z[species_i], self.z[species_j]
-        a = 0.46850 * _BOHR / (zi.pow(0.23) + zj.pow(0.23))
+        a = _SCREENING / (zi.pow(0.23) + zj.pow(0.23))
         x = lengths / a
         phi = sum(c * torch.exp(-d * x) for c, d in zip(_ZBL_C, _ZBL_D))
         r_switch = self.radii[species_i] + self.radii[species_j]
