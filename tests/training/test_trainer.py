@@ -230,3 +230,37 @@ def test_stratified_validation_split(emt_files, tmp_path):
     frames = read_frames(emt_files["train"])
     _, expected = split_frames(len(frames), 0.3, 2, mode="stratified", groups=frame_config_types(frames), strata=frame_strata(frames))
     assert trainer.valid_frames.indices == expected.tolist() and len(expected) == round(0.3 * len(frames))
+
+
+def test_huber_force_loss(emt_files, tmp_path):
+    """training.forces_loss=huber: the squared error below huber_delta, linear (slope 2 delta) above,
+    in the training loss and the validation loss alike; bad values are config errors."""
+    from ridgeline.training.loss import penalty
+
+    diff = torch.tensor([-0.3, -0.004, 0.0, 0.002, 0.5], dtype=torch.float64)
+    torch.testing.assert_close(penalty(diff), diff**2)
+    small = diff.abs() <= 0.01
+    huber = penalty(diff, "huber", 0.01)
+    torch.testing.assert_close(huber[small], diff[small] ** 2)
+    torch.testing.assert_close(huber[~small], 0.02 * diff[~small].abs() - 1e-4)
+
+    from types import SimpleNamespace
+
+    from ridgeline.training.loss import WeightedLoss
+    from ridgeline.training.trainer import validation_loss
+
+    forces_err = np.array([[0.3, -0.004, np.nan]])  # a missing label is skipped
+    p = SimpleNamespace(energy_pred=np.array([1.0]), energy_ref=np.array([1.0]), n_atoms=np.array([1]),
+                        forces_pred=forces_err, forces_ref=np.zeros((1, 3)))
+    loss = WeightedLoss(1.0, 2.0, forces_loss="huber", huber_delta=0.01)
+    assert validation_loss(p, loss) == pytest.approx(2.0 * ((0.02 * 0.3 - 1e-4) + 0.004**2) / 2)
+
+    out = tmp_path / "huber"
+    _train(small_config(emt_files, out, epochs=2, forces_loss="huber", huber_delta=0.05, final_stage=None))
+    rows = _history(out)
+    assert all(np.isfinite(float(r["valid_loss"])) for r in rows)
+    trainer = Trainer(load_config(base=small_config(emt_files, out, forces_loss="huber", huber_delta=0.05)), progress=False)
+    assert trainer.loss.forces_loss == "huber" and trainer.final_loss.huber_delta == 0.05
+    for bad, match in ((dict(forces_loss="l3"), "training.forces_loss"), (dict(huber_delta=0.0), "training.huber_delta")):
+        with pytest.raises(ConfigError, match=match):
+            load_config(base=small_config(emt_files, tmp_path / "bad", **bad))

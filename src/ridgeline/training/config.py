@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ConfigError
+from .loss import FORCE_LOSSES
 
 
 SCHEDULERS = ("cosine", "plateau")
@@ -52,6 +53,10 @@ class TrainingConfig:
     energy_weight: float = 0.1  # on (E/N)^2, eV^2/atom^2
     forces_weight: float = 1.0  # on force components, (eV/Å)^2
     stress_weight: float = 0.0  # on stress components, (eV/Å^3)^2; 0 = not fitted
+    # force penalty: "mse" (squared error) or "huber" (squared below huber_delta eV/Å, linear
+    # above: follows the force MAE and lets a few hot atoms weigh less; training/loss.py)
+    forces_loss: str = "mse"
+    huber_delta: float = 0.01
     # the final stage (MACE's "stage two"): from this fraction of the run (epochs or max_time,
     # whichever ends it) on, the loss takes the final_* weights (None: the weight above), and the
     # best-on-validation weights are chosen among the final stage's epochs; None = one stage
@@ -248,6 +253,10 @@ def load_config(path=None, overrides: list[str] = (), base: dict | None = None) 
     t = config.training
     if t.final_stage is not None and not 0.0 < t.final_stage < 1.0:
         raise ConfigError(f"config key 'training.final_stage': expected a fraction of the run between 0 and 1, got {t.final_stage}")
+    if t.forces_loss not in FORCE_LOSSES:
+        raise ConfigError(f"config key 'training.forces_loss': expected one of {', '.join(FORCE_LOSSES)}, got {t.forces_loss!r}")
+    if not t.huber_delta > 0:
+        raise ConfigError(f"config key 'training.huber_delta': expected a force error > 0 (eV/Å), got {t.huber_delta}")
     for key in ("energy_weight", "forces_weight", "stress_weight", "final_energy_weight", "final_forces_weight"):
         value = getattr(t, key)
         if value is not None and not value >= 0:

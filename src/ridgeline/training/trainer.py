@@ -29,7 +29,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
 from .distributed import all_reduce_sum, barrier, init_from_environment, rank_and_world, sum_gradients
 from .ema import EMA
-from .loss import WeightedLoss
+from .loss import WeightedLoss, penalty
 from .metrics import Predictions, compute_metrics, predict
 from .report import parity_plot, write_report
 
@@ -65,9 +65,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 def validation_loss(p: Predictions, loss: WeightedLoss) -> float:
-    mse = lambda d: float(np.nanmean(d**2)) if np.isfinite(d).any() else 0.0  # noqa: E731
+    def mse(d, kind="mse"):
+        d = d[np.isfinite(d)]
+        return float(penalty(torch.from_numpy(d), kind, loss.huber_delta).mean()) if d.size else 0.0
+
     value = loss.weights["energy"] * mse((p.energy_pred - p.energy_ref) / p.n_atoms)
-    value += loss.weights["forces"] * mse(p.forces_pred - p.forces_ref)
+    value += loss.weights["forces"] * mse(p.forces_pred - p.forces_ref, loss.forces_loss)
     if loss.needs_stress:
         value += loss.weights["stress"] * mse(p.stress_pred - p.stress_ref)
     return value
@@ -82,10 +85,11 @@ class Trainer:
         self.rank, self.world = rank_and_world()  # data-parallel processes (torchrun); rank 0 writes files
         self.dtype = getattr(torch, config.dtype)
         t = config.training
-        self.loss = WeightedLoss(t.energy_weight, t.forces_weight, t.stress_weight)
+        self.loss = WeightedLoss(t.energy_weight, t.forces_weight, t.stress_weight, t.forces_loss, t.huber_delta)
         self.final = t.final_stage is not None
         self.final_loss = WeightedLoss(t.energy_weight if t.final_energy_weight is None else t.final_energy_weight,
-                                       t.forces_weight if t.final_forces_weight is None else t.final_forces_weight, t.stress_weight)
+                                       t.forces_weight if t.final_forces_weight is None else t.final_forces_weight, t.stress_weight,
+                                       t.forces_loss, t.huber_delta)
         self.stage = 0  # 1 in the final stage
         self.checkpoint_path = self.out / "checkpoint.pt"
         self.model_path = self.out / "model.safetensors"
