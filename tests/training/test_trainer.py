@@ -254,6 +254,8 @@ def test_huber_force_loss(emt_files, tmp_path):
                         forces_pred=forces_err, forces_ref=np.zeros((1, 3)))
     loss = WeightedLoss(1.0, 2.0, forces_loss="huber", huber_delta=0.01)
     assert validation_loss(p, loss) == pytest.approx(2.0 * ((0.02 * 0.3 - 1e-4) + 0.004**2) / 2)
+    p.forces_pred = np.array([[np.inf, 0.0, np.nan]])  # a diverged prediction is never skipped
+    assert validation_loss(p, loss) == np.inf
 
     out = tmp_path / "huber"
     _train(small_config(emt_files, out, epochs=2, forces_loss="huber", huber_delta=0.05, final_stage=None))

@@ -26,7 +26,7 @@ def penalty(diff: torch.Tensor, kind: str = "mse", delta: float = 0.01) -> torch
     raise ValueError(f"force loss {kind!r}: expected one of {FORCE_LOSSES}")
 
 
-def _masked_sq_sum(diff: torch.Tensor, mask: torch.Tensor, kind: str = "mse", delta: float = 0.01) -> torch.Tensor:
+def _masked_penalty_sum(diff: torch.Tensor, mask: torch.Tensor, kind: str = "mse", delta: float = 0.01) -> torch.Tensor:
     """Sum of the penalty over the labelled entries only (absent labels are never zeros)."""
     return penalty(diff[mask], kind, delta).sum()
 
@@ -52,12 +52,12 @@ class WeightedLoss:
     def _sq_sums(self, pred: dict, batch: dict) -> dict:
         n = batch[keys.N_ATOMS].to(pred[keys.ENERGY].dtype)
         out = {
-            "energy": _masked_sq_sum((pred[keys.ENERGY] - batch[keys.ENERGY]) / n, batch[keys.HAS_ENERGY]),
-            "forces": _masked_sq_sum(pred[keys.FORCES] - batch[keys.FORCES], batch[keys.HAS_FORCES],
+            "energy": _masked_penalty_sum((pred[keys.ENERGY] - batch[keys.ENERGY]) / n, batch[keys.HAS_ENERGY]),
+            "forces": _masked_penalty_sum(pred[keys.FORCES] - batch[keys.FORCES], batch[keys.HAS_FORCES],
                                      self.forces_loss, self.huber_delta),
         }
         if self.needs_stress:
-            out["stress"] = _masked_sq_sum(pred[keys.STRESS] - batch[keys.STRESS], batch[keys.HAS_STRESS])
+            out["stress"] = _masked_penalty_sum(pred[keys.STRESS] - batch[keys.STRESS], batch[keys.HAS_STRESS])
         return out
 
     def counts(self, batch: dict | None) -> torch.Tensor:

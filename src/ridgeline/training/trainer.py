@@ -65,14 +65,14 @@ def resolve_device(name: str) -> torch.device:
 
 
 def validation_loss(p: Predictions, loss: WeightedLoss) -> float:
-    def mse(d, kind="mse"):
-        d = d[np.isfinite(d)]
+    def mean_penalty(d, kind="mse"):
+        d = d[~np.isnan(d)]  # missing labels are NaN; a diverged (infinite) prediction must count
         return float(penalty(torch.from_numpy(d), kind, loss.huber_delta).mean()) if d.size else 0.0
 
-    value = loss.weights["energy"] * mse((p.energy_pred - p.energy_ref) / p.n_atoms)
-    value += loss.weights["forces"] * mse(p.forces_pred - p.forces_ref, loss.forces_loss)
+    value = loss.weights["energy"] * mean_penalty((p.energy_pred - p.energy_ref) / p.n_atoms)
+    value += loss.weights["forces"] * mean_penalty(p.forces_pred - p.forces_ref, loss.forces_loss)
     if loss.needs_stress:
-        value += loss.weights["stress"] * mse(p.stress_pred - p.stress_ref)
+        value += loss.weights["stress"] * mean_penalty(p.stress_pred - p.stress_ref)
     return value
 
 
