@@ -249,13 +249,14 @@ def test_huber_force_loss(emt_files, tmp_path):
     from ridgeline.training.loss import WeightedLoss
     from ridgeline.training.trainer import validation_loss
 
-    forces_err = np.array([[0.3, -0.004, np.nan]])  # a missing label is skipped
     p = SimpleNamespace(energy_pred=np.array([1.0]), energy_ref=np.array([1.0]), n_atoms=np.array([1]),
-                        forces_pred=forces_err, forces_ref=np.zeros((1, 3)))
+                        forces_pred=np.array([[0.3, -0.004, 7.0]]), forces_ref=np.array([[0.0, 0.0, np.nan]]))  # a missing label is skipped
     loss = WeightedLoss(1.0, 2.0, forces_loss="huber", huber_delta=0.01)
     assert validation_loss(p, loss) == pytest.approx(2.0 * ((0.02 * 0.3 - 1e-4) + 0.004**2) / 2)
-    p.forces_pred = np.array([[np.inf, 0.0, np.nan]])  # a diverged prediction is never skipped
+    p.forces_pred = np.array([[np.inf, 0.0, 7.0]])  # a diverged prediction is never skipped
     assert validation_loss(p, loss) == np.inf
+    p.forces_pred = np.array([[np.nan, 0.0, 7.0]])  # nor is a NaN one (never a best epoch: NaN < x is false)
+    assert np.isnan(validation_loss(p, loss))
 
     out = tmp_path / "huber"
     _train(small_config(emt_files, out, epochs=2, forces_loss="huber", huber_delta=0.05, final_stage=None))

@@ -49,12 +49,12 @@ class WeightedLoss:
     def needs_stress(self) -> bool:
         return self.weights["stress"] > 0
 
-    def _sq_sums(self, pred: dict, batch: dict) -> dict:
+    def _penalty_sums(self, pred: dict, batch: dict) -> dict:
         n = batch[keys.N_ATOMS].to(pred[keys.ENERGY].dtype)
         out = {
             "energy": _masked_penalty_sum((pred[keys.ENERGY] - batch[keys.ENERGY]) / n, batch[keys.HAS_ENERGY]),
             "forces": _masked_penalty_sum(pred[keys.FORCES] - batch[keys.FORCES], batch[keys.HAS_FORCES],
-                                     self.forces_loss, self.huber_delta),
+                                          self.forces_loss, self.huber_delta),
         }
         if self.needs_stress:
             out["stress"] = _masked_penalty_sum(pred[keys.STRESS] - batch[keys.STRESS], batch[keys.HAS_STRESS])
@@ -71,7 +71,7 @@ class WeightedLoss:
         ], dtype=torch.float64)
 
     def __call__(self, pred: dict, batch: dict, counts: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-        sums = self._sq_sums(pred, batch)
+        sums = self._penalty_sums(pred, batch)
         counts = self.counts(batch) if counts is None else counts
         terms = {k: sq / max(float(counts[i]), 1.0) for i, (k, sq) in enumerate(sums.items())}
         total = sum(self.weights[k] * v for k, v in terms.items())

@@ -65,14 +65,15 @@ def resolve_device(name: str) -> torch.device:
 
 
 def validation_loss(p: Predictions, loss: WeightedLoss) -> float:
-    def mean_penalty(d, kind="mse"):
-        d = d[~np.isnan(d)]  # missing labels are NaN; a diverged (infinite) prediction must count
+    def mean_penalty(pred, ref, kind="mse"):
+        labelled = ~np.isnan(ref)  # an absent label is NaN; a diverged prediction (inf, NaN) still counts
+        d = (pred - ref)[labelled]
         return float(penalty(torch.from_numpy(d), kind, loss.huber_delta).mean()) if d.size else 0.0
 
-    value = loss.weights["energy"] * mean_penalty((p.energy_pred - p.energy_ref) / p.n_atoms)
-    value += loss.weights["forces"] * mean_penalty(p.forces_pred - p.forces_ref, loss.forces_loss)
+    value = loss.weights["energy"] * mean_penalty(p.energy_pred / p.n_atoms, p.energy_ref / p.n_atoms)
+    value += loss.weights["forces"] * mean_penalty(p.forces_pred, p.forces_ref, loss.forces_loss)
     if loss.needs_stress:
-        value += loss.weights["stress"] * mean_penalty(p.stress_pred - p.stress_ref)
+        value += loss.weights["stress"] * mean_penalty(p.stress_pred, p.stress_ref)
     return value
 
 
