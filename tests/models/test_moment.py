@@ -96,6 +96,60 @@ def test_contractions_equal_their_einsum_definition():
         torch.testing.assert_close(_contract(name, tensors), torch.einsum(equation, *tensors))
 
 
+def test_symmetric_storage_equals_the_full_tensors():
+    """Moments are formed in symmetric storage (one entry per sorted index tuple); expanded they
+    are the full outer-product sums, and a self-contraction weighted by multiplicity equals the
+    full one, for ranks 0 to 4."""
+    from ridgeline.nn.moments import MomentInvariants, expand_symmetric, unit_powers
+
+    torch.manual_seed(5)
+    unit = torch.nn.functional.normalize(torch.randn(7, 3, dtype=torch.float64), dim=1)
+    weights = torch.randn(7, 2, dtype=torch.float64)
+    for nu, power in enumerate(unit_powers(unit, 4)):
+        assert power.shape == (7, [1, 3, 6, 10, 15][nu])
+        full = torch.ones(7, dtype=torch.float64)
+        for _ in range(nu):  # u (x) u (x) ... built index by index
+            full = full[..., None] * unit.reshape(7, *([1] * (full.dim() - 1)), 3)
+        stored = (power[:, :, None] * weights[:, None]).sum(0, keepdim=True)  # one atom, all edges
+        expected = torch.einsum("e...,ec->...c", full, weights)[None]
+        torch.testing.assert_close(expand_symmetric(stored, nu), expected.reshape(1, *([3] * nu), 2))
+        if nu >= 2:
+            name = str(nu) * 2
+            torch.testing.assert_close(MomentInvariants._invariant(name, [stored, 2 * stored]),
+                                       MomentInvariants._invariant(name, [expected, 2 * expected]))
+
+
+def test_rank4_moments_rotate_and_see_cubic_order():
+    """The rank-4 moment rotates as a tensor, and its invariant ("44") tells a bcc site from an fcc
+    site with the same first-shell radial distribution scaled away (ranks <= 3 cannot: their l = 2
+    and l = 3 parts vanish at both sites)."""
+    from ase.build import bulk
+
+    torch.manual_seed(6)
+    model = build_model("moment", [42], preset="small", cutoff=3.0, invariants=["0", "22", "33", "44"], zbl=False).double()
+    atoms = bulk("Mo", "bcc", a=3.15, cubic=True).repeat(2)
+    atoms.rattle(0.1, seed=1)
+    rot = torch.as_tensor(_rotation(0.3, 1.1, -0.7))
+    rotated = atoms.copy()
+    rotated.positions = atoms.positions @ rot.numpy().T
+    rotated.cell = atoms.cell.array @ rot.numpy().T
+    m0 = model.environment_moments(batch_of([atoms]))[4]
+    m1 = model.environment_moments(batch_of([rotated]))[4]
+    torch.testing.assert_close(m1, torch.einsum("ab,cd,ef,gh,nbdfhk->nacegk", rot, rot, rot, rot, m0))
+
+    def first_shell(structure):  # raw invariants (no statistics fitted), rows "0", "22", "33", "44"
+        return model.atomic_features(batch_of([structure]))[0].reshape(4, -1)
+
+    # one shell of neighbours at 2.6 Å inside the 3 Å cutoff: 8 along <111> (bcc), 12 along <110> (fcc)
+    f_bcc = first_shell(bulk("Mo", "bcc", a=2 * 2.6 / 3**0.5, cubic=True))
+    f_fcc = first_shell(bulk("Mo", "fcc", a=2.6 * 2**0.5, cubic=True))
+    # divided by the squared rank-0 invariant, the neighbour count and radial values drop out:
+    # "22" -> 1/3 for both, "33" -> 0 for both, "44" -> sum_jk (u_j . u_k)^4 / N^2: 0.259 against 0.208
+    ratio_bcc, ratio_fcc = f_bcc[1:] / f_bcc[0] ** 2, f_fcc[1:] / f_fcc[0] ** 2
+    torch.testing.assert_close(ratio_bcc[:2], ratio_fcc[:2])
+    assert ((ratio_bcc[2] - ratio_fcc[2]).abs() > 1e-3 * ratio_bcc[2].abs()).all()
+
+
 def test_atom_blocks_change_nothing():
     """The per-atom part evaluated in blocks of atoms gives the same energies and forces."""
     from ridgeline.models import ForceStressOutput
@@ -183,3 +237,10 @@ def test_linear_path_feeds_the_invariants_to_the_last_layer():
     width = ARCHITECTURES["moment"][1]["small"]["hidden"][-1]  # the network's last hidden layer
     assert model.networks.n_hidden == width + x.shape[1] == hidden.shape[1]
     torch.testing.assert_close(hidden[:, width:], x)
+
+
+def test_unknown_invariant_is_a_clear_error():
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown moment invariants.*'77'.*valid names"):
+        build_model("moment", [14], preset="small", invariants=["0", "77"])

@@ -1,4 +1,4 @@
-"""Moment tensor network: learnable radial functions, Cartesian moment tensors up to rank 3,
+"""Moment tensor network: learnable radial functions, Cartesian moment tensors up to rank 4,
 body-ordered invariant contractions (2- to 5-body), a per-element network readout, and a ZBL
 core. One layer is local (MTP/ACE-like); each further layer lets the neighbours' invariant
 features of the layer before weight the radial functions (scalar messages, as the node features
@@ -9,14 +9,16 @@ from __future__ import annotations
 import torch
 
 from .. import keys
-from ..nn.moments import CartesianMoments, MomentInvariants
+from ..nn.moments import CartesianMoments, MomentInvariants, expand_symmetric
 from ..nn.radial import BesselBasis
 from ..nn.readout import ElementMLPs, Standardize
 from ..nn.repulsion import ZBLRepulsion
 from ..nn.scatter import scatter_sum
 from .base import EnergyModel
 
-DEFAULT_INVARIANTS = ("0", "11", "22", "33", "121", "222", "123", "233", "1221", "2222", "1331")
+# "44" (the rank-4, l <= 4 three-body invariant) sees the cubic order of bcc/fcc sites
+# (docs/moment_network.md, session 9)
+DEFAULT_INVARIANTS = ("0", "11", "22", "33", "44", "121", "222", "123", "233", "1221", "2222", "1331")
 
 MESSAGES = ("scalar", "equivariant")  # what layers after the first receive from neighbours
 
@@ -62,12 +64,12 @@ class MomentLayer(torch.nn.Module):
         self.standardize = Standardize(n_elements, self.invariants.n_features)
         self.channels = channels
 
-    def radial(self, basis, pair, neighbor_features=None) -> list[torch.Tensor]:
+    def radial(self, basis, pair, neighbor_features=None) -> torch.Tensor:
+        """(E, (max_rank + 1) * channels): each edge's radial functions for rank 0, 1, ... side by side."""
         r = self.radial_net(pair_radial(basis, self.radial_weights, pair))
         if self.message is not None:
             r = r * self.message(neighbor_features)
-        C = self.channels
-        return [r[:, nu * C:(nu + 1) * C] for nu in range(self.invariants.max_rank + 1)]
+        return r
 
 
 class EquivariantMessages(torch.nn.Module):
@@ -99,7 +101,7 @@ class EquivariantMessages(torch.nn.Module):
         C = self.channels
         r = pair_radial(basis, self.radial_weights, pair) / norm
         v = (moments[1] @ self.mix_vector)[j]  # (E, 3, C)
-        t = (moments[2] @ self.mix_matrix)[j]  # (E, 3, 3, C)
+        t = (expand_symmetric(moments[2], 2) @ self.mix_matrix)[j]  # (E, 3, 3, C)
         rk = [r[:, k * C:(k + 1) * C] for k in range(self.n_terms)]
         s0 = rk[0] * (unit[:, :, None] * v).sum(1)
         s1 = rk[1][:, None] * v + rk[2][:, None] * (t * unit[:, None, :, None]).sum(2)
@@ -126,6 +128,7 @@ class MomentNetwork(EnergyModel):
         linear_path: bool = False,
     ):
         super().__init__(elements, cutoff)
+        invariants = [str(name) for name in invariants]  # YAML reads [0, 11, 22] as integers
         if messages not in MESSAGES:
             raise ValueError(f"messages must be one of {', '.join(MESSAGES)}, got {messages!r}")
         self._hp = dict(cutoff=float(cutoff), channels=int(channels), n_basis=int(n_basis), hidden=[int(h) for h in hidden],
@@ -150,14 +153,15 @@ class MomentNetwork(EnergyModel):
         return dict(elements=self.elements, **self._hp)
 
     def _layer_moments(self, layer, basis, unit, i, j, species, previous=None, previous_moments=None) -> list[torch.Tensor]:
-        """Moment tensors of one layer; ``previous``: the layer before's features (messages),
+        """Moment tensors of one layer (symmetric storage, or full where messages were added); ``previous``: the layer before's features (messages),
         ``previous_moments``: its moments (equivariant messages)."""
         pair = species[i] * self.n_elements + species[j]
         radial = layer.radial(basis, pair, None if previous is None else previous[j])
-        moments = self.moments([r / self.avg_num_neighbors for r in radial], unit, i, len(species))
+        moments = [m / self.avg_num_neighbors for m in self.moments(radial, unit, i, len(species))]
         if layer.equivariant is not None:
             extra = layer.equivariant(basis, pair, unit, i, j, previous_moments, len(species), self.avg_num_neighbors)
-            moments = [m + extra[nu] if nu < len(extra) else m for nu, m in enumerate(moments)]
+            # the messages' rank-2 part is not symmetric: those ranks go on in the full layout
+            moments = [expand_symmetric(m, nu) + extra[nu] if nu < len(extra) else m for nu, m in enumerate(moments)]
         return moments
 
     def _layer_features(self, layer, basis, unit, i, j, species, previous=None, previous_moments=None):
@@ -165,10 +169,9 @@ class MomentNetwork(EnergyModel):
         moments = self._layer_moments(layer, basis, unit, i, j, species, previous, previous_moments)
         # the per-atom part runs in blocks of atoms: each block's tensors (and their gradients in
         # the backward pass) stay in cache, which keeps the cost per atom flat for large systems
-        blocks = []
-        for start in range(0, len(species), self.atom_block):
-            part = slice(start, start + self.atom_block)
-            blocks.append(layer.standardize(layer.invariants([m[part] for m in moments]), species[part]))
+        # (split, not sliced: each slice's backward would fill zeros of the whole moment tensor)
+        pieces = [m.split(self.atom_block) for m in moments]
+        blocks = [layer.standardize(layer.invariants(list(block)), s) for block, s in zip(zip(*pieces), species.split(self.atom_block))]
         return (torch.cat(blocks) if len(blocks) != 1 else blocks[0]), moments
 
     def _features(self, batch: dict, species: torch.Tensor, n_layers: int | None = None):
@@ -191,7 +194,8 @@ class MomentNetwork(EnergyModel):
         x = moments = None
         for before in self.layers[:layer]:  # the layers before give the messages
             x, moments = self._layer_features(before, basis, unit, i, j, species, x, moments)
-        return self._layer_moments(self.layers[layer], basis, unit, i, j, species, x, moments)
+        moments = self._layer_moments(self.layers[layer], basis, unit, i, j, species, x, moments)
+        return [expand_symmetric(m, nu) for nu, m in enumerate(moments)]
 
     def atomic_features(self, batch: dict, species: torch.Tensor | None = None) -> torch.Tensor:
         """Rotation-invariant body-ordered features of all layers (n_atoms, layers * n_invariants * channels)."""

@@ -7,9 +7,22 @@
 Each contraction of k moments is a (k+1)-body invariant. Moments are formed by batched matrix
 products over a dense per-atom neighbour layout: the edge-by-channel-by-tensor product is never
 materialised, which keeps memory and time linear in the number of edges with a small constant.
+
+A moment is symmetric in its Cartesian indices, so it is formed and channel-mixed in symmetric
+storage, (n_atoms, n_sym, C) with one entry per sorted index tuple (1, 3, 6, 10, 15 entries for
+ranks 0-4 against 1, 3, 9, 27, 81), and expanded to the full (n_atoms, 3, ..., 3, C) layout
+only where a contraction needs it. A full self-contraction of two moments of one rank ("22",
+"44") needs no expansion: it is the sum over sorted tuples weighted by their multiplicity.
+Rank 4 (angular momentum up to l = 4) is what tells the cubic order of a bcc or fcc site from
+other environments with the same radial distribution: moments of rank <= 3 hold only l <= 3,
+and their l = 2 and l = 3 parts vanish at a centrosymmetric cubic site.
 """
 
 from __future__ import annotations
+
+import functools
+import itertools
+import math
 
 import torch
 
@@ -20,6 +33,9 @@ CONTRACTIONS = {
     "11": ((1, 1), "nac,nac->nc"),
     "22": ((2, 2), "nabc,nabc->nc"),
     "33": ((3, 3), "nabdc,nabdc->nc"),
+    "44": ((4, 4), "nabdec,nabdec->nc"),
+    "55": ((5, 5), "nabdefc,nabdefc->nc"),
+    "66": ((6, 6), "nabdefgc,nabdefgc->nc"),
     "121": ((1, 2, 1), "nac,nabc,nbc->nc"),
     "222": ((2, 2, 2), "nabc,nbdc,ndac->nc"),
     "123": ((1, 2, 3), "nac,nbdc,nabdc->nc"),
@@ -27,7 +43,40 @@ CONTRACTIONS = {
     "1221": ((1, 2, 2, 1), "nac,nabc,nbdc,ndc->nc"),
     "2222": ((2, 2, 2, 2), "nabc,nbdc,ndec,neac->nc"),
     "1331": ((1, 3, 3, 1), "nac,nabdc,nebdc,nec->nc"),
+    "224": ((2, 2, 4), "nabc,ndec,nabdec->nc"),
+    "444": ((4, 4, 4), "nabdec,ndefgc,nfgabc->nc"),
 }
+
+SELF_CONTRACTIONS = {name for name, (ranks, _) in CONTRACTIONS.items() if len(ranks) == 2 and ranks[0] == ranks[1]}
+
+
+@functools.lru_cache(maxsize=None)
+def symmetric_tuples(nu: int) -> list[tuple[int, ...]]:
+    """The sorted Cartesian index tuples of a symmetric rank-nu tensor (its stored entries)."""
+    return list(itertools.combinations_with_replacement(range(3), nu))
+
+
+@functools.lru_cache(maxsize=None)
+def expansion_index(nu: int) -> torch.Tensor:
+    """For each full index tuple (row-major over 3^nu), the position of its sorted tuple."""
+    position = {t: k for k, t in enumerate(symmetric_tuples(nu))}
+    return torch.tensor([position[tuple(sorted(t))] for t in itertools.product(range(3), repeat=nu)], dtype=torch.long)
+
+
+@functools.lru_cache(maxsize=None)
+def multiplicities(nu: int) -> torch.Tensor:
+    """How many full index tuples each sorted tuple stands for (nu! / (n_x! n_y! n_z!))."""
+    return torch.tensor([math.factorial(nu) // math.prod(math.factorial(t.count(a)) for a in range(3)) for t in symmetric_tuples(nu)],
+                        dtype=torch.float64)
+
+
+def expand_symmetric(m: torch.Tensor, nu: int) -> torch.Tensor:
+    """(n, n_sym, C) symmetric storage -> the full (n, 3, ..., 3, C) tensor (a full one is returned
+    as it is; rank 1 is the same in both)."""
+    if m.dim() == nu + 2:
+        return m
+    full = m.index_select(1, expansion_index(nu).to(m.device))
+    return full.reshape(m.shape[0], *([3] * nu), m.shape[-1])
 
 
 def _matvec(m, v):  # (n,3,3,c) x (n,3,c) -> (n,3,c): sum_b m_ab v_b
@@ -42,7 +91,7 @@ def _contract(name: str, t: list[torch.Tensor]) -> torch.Tensor:
     """The contraction ``CONTRACTIONS[name]`` with broadcast products (faster than einsum here)."""
     if name == "0":
         return t[0]
-    if name in ("11", "22", "33"):
+    if name in SELF_CONTRACTIONS:
         return (t[0] * t[1]).flatten(1, -2).sum(1)
     if name == "121":
         return (_matvec(t[1], t[2]) * t[0]).sum(1)
@@ -61,6 +110,11 @@ def _contract(name: str, t: list[torch.Tensor]) -> torch.Tensor:
         ab = (t[0][:, :, None, None] * t[1]).sum(1)
         dc = (t[3][:, :, None, None] * t[2]).sum(1)
         return (ab * dc).sum((1, 2))
+    if name == "224":  # sum A_ab B_de C_abde
+        return ((t[2] * t[0][:, :, :, None, None]).sum((1, 2)) * t[1]).sum((1, 2))
+    if name == "444":  # trace of the product of the three (ab) x (de) matrices
+        a, b, c = (x.reshape(len(x), 9, 9, x.shape[-1]) for x in t)
+        return (_matmat(a, b) * c.transpose(1, 2)).sum((1, 2))
     raise KeyError(name)
 
 
@@ -72,31 +126,47 @@ def dense_slots(centers: torch.Tensor, n_atoms: int) -> tuple[torch.Tensor, int]
     return rank, int(counts.max()) if len(centers) else 0
 
 
+@functools.lru_cache(maxsize=None)
+def _power_factors(nu: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each sorted tuple of rank nu: the position of its first nu-1 indices among rank nu-1's
+    tuples, and its last index (u^(nu) = u^(nu-1) * u_last, entry by entry)."""
+    before = {t: k for k, t in enumerate(symmetric_tuples(nu - 1))}
+    tuples = symmetric_tuples(nu)
+    return torch.tensor([before[t[:-1]] for t in tuples]), torch.tensor([t[-1] for t in tuples])
+
+
 def unit_powers(unit: torch.Tensor, max_rank: int) -> list[torch.Tensor]:
-    """[1, u, u(x)u, u(x)u(x)u][:max_rank+1], flattened to (E, 3^nu)."""
+    """[1, u, u(x)u, ...][:max_rank+1] in symmetric storage, each (E, n_sym): the monomials
+    u_a u_b ... over the sorted index tuples, each the one of rank nu-1 times one component."""
     powers = [torch.ones_like(unit[:, :1])]
     for nu in range(1, max_rank + 1):
-        powers.append((powers[-1][:, :, None] * unit[:, None, :]).reshape(len(unit), 3**nu))
+        before, last = (x.to(unit.device) for x in _power_factors(nu))
+        powers.append(powers[-1].index_select(1, before) * unit.index_select(1, last))
     return powers
 
 
 class CartesianMoments(torch.nn.Module):
-    """M^nu (n_atoms, 3, ..., 3, channels) for nu = 0..max_rank from per-edge radial weights."""
+    """M^nu for nu = 0..max_rank from per-edge radial weights, in symmetric storage
+    (n_atoms, n_sym, channels); ``expand_symmetric`` gives the full tensors."""
 
     def __init__(self, max_rank: int):
         super().__init__()
         self.max_rank = max_rank
 
-    def forward(self, radial: list[torch.Tensor], unit: torch.Tensor, centers: torch.Tensor, n_atoms: int) -> list[torch.Tensor]:
-        """``radial[nu]``: (E, channels) weights of each edge for rank nu; ``unit``: (E, 3)."""
+    def forward(self, radial: torch.Tensor, unit: torch.Tensor, centers: torch.Tensor, n_atoms: int) -> list[torch.Tensor]:
+        """``radial``: (E, (max_rank + 1) * channels), the weights of each edge for rank 0, 1, ...
+        side by side; ``unit``: (E, 3)."""
         rank, n_max = dense_slots(centers, n_atoms)
-        moments = []
-        for nu, y in enumerate(unit_powers(unit, self.max_rank)):
-            r = radial[nu]
-            r_dense = r.new_zeros(n_atoms, n_max, r.shape[1]).index_put((centers, rank), r)
-            y_dense = y.new_zeros(n_atoms, n_max, y.shape[1]).index_put((centers, rank), y)
-            m = torch.bmm(y_dense.transpose(1, 2), r_dense)  # (n, 3^nu, C)
-            moments.append(m.reshape(n_atoms, *([3] * nu), r.shape[1]))
+        slot = centers * n_max + rank
+        powers = unit_powers(unit, self.max_rank)
+        # dense (atom, slot) layouts filled by index_copy and split, not sliced: a slice's
+        # backward would fill a zero tensor of the whole layout
+        y = torch.cat(powers, dim=1)
+        y_dense = y.new_zeros(n_atoms * n_max, y.shape[1]).index_copy(0, slot, y).view(n_atoms, n_max, y.shape[1])
+        r_dense = radial.new_zeros(n_atoms * n_max, radial.shape[1]).index_copy(0, slot, radial).view(n_atoms, n_max, radial.shape[1])
+        ys = y_dense.split([p.shape[1] for p in powers], dim=2)
+        rs = r_dense.split(radial.shape[1] // (self.max_rank + 1), dim=2)
+        moments = [torch.bmm(a.transpose(1, 2), b) for a, b in zip(ys, rs)]  # (n, n_sym, C)
         return moments
 
 
@@ -108,6 +178,9 @@ class MomentInvariants(torch.nn.Module):
     def __init__(self, channels: int, invariants: tuple[str, ...]):
         super().__init__()
         self.invariants = tuple(invariants)
+        unknown = [name for name in self.invariants if name not in CONTRACTIONS]
+        if unknown or not self.invariants:
+            raise ValueError(f"unknown moment invariants {unknown}; valid names (strings): {', '.join(CONTRACTIONS)}")
         self.max_rank = max(max(CONTRACTIONS[name][0]) for name in self.invariants)
         # one mixing matrix per (invariant, slot), stacked per rank so that each rank is mixed once
         self.slots: list[list[tuple[int, int]]] = []  # per invariant: (rank, index in that rank's stack)
@@ -132,7 +205,8 @@ class MomentInvariants(torch.nn.Module):
         return len(self.invariants) * self.channels
 
     def mixed(self, moments: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Per rank, (S_nu, n, 3, ..., 3, C): the channel mixtures used by the slots."""
+        """Per rank, (S_nu, n, n_sym, C) (or the full (S_nu, n, 3, ..., 3, C) if a moment came in
+        full): the channel mixtures used by the slots."""
         out = []
         for nu, m in enumerate(moments[: self.max_rank + 1]):
             n_slots = self.mixing[nu].shape[1] // self.channels
@@ -141,7 +215,18 @@ class MomentInvariants(torch.nn.Module):
         return out
 
     def forward(self, moments: list[torch.Tensor]) -> torch.Tensor:
+        """``moments``: M^nu in symmetric storage (n, n_sym, C), or full (n, 3, ..., 3, C)."""
         # unbind once: indexing the stack slot by slot would, in backward, fill a zero tensor of
         # the whole stack for every slot (70% of the time when profiled)
         mixed = [m.unbind(0) for m in self.mixed(moments)]
-        return torch.cat([_contract(name, [mixed[nu][s] for nu, s in slots]) for name, slots in zip(self.invariants, self.slots)], dim=1)
+        return torch.cat([self._invariant(name, [mixed[nu][s] for nu, s in slots]) for name, slots in zip(self.invariants, self.slots)], dim=1)
+
+    @staticmethod
+    def _invariant(name: str, t: list[torch.Tensor]) -> torch.Tensor:
+        ranks = CONTRACTIONS[name][0]
+        if name == "0":
+            return t[0].reshape(len(t[0]), -1)
+        if name in SELF_CONTRACTIONS and t[0].dim() == 3 and t[1].dim() == 3:  # both in symmetric storage
+            weight = multiplicities(ranks[0]).to(t[0].device, t[0].dtype)
+            return (t[0] * t[1] * weight[:, None]).sum(1)
+        return _contract(name, [expand_symmetric(x, nu) for x, nu in zip(t, ranks)])
