@@ -10,6 +10,7 @@ from conftest import small_config
 
 from ridgeline.data import write_disk_dataset, read_frames
 from ridgeline.errors import ConfigError
+from ridgeline.models.io import load_model
 from ridgeline.training.checkpoint import load_checkpoint
 from ridgeline.training.config import load_config
 from ridgeline.training.trainer import Trainer
@@ -194,10 +195,11 @@ def test_block_validation_split(emt_files, tmp_path):
     assert len(trainer.train_frames) + len(trainer.valid_frames) == len(frames)
 
 
-def test_final_stage_switches_loss_weights_and_picks_best_within_it(emt_files, tmp_path, monkeypatch):
+def test_final_stage_switches_loss_weights_and_keeps_its_weights(emt_files, tmp_path, monkeypatch):
     """training.final_stage: the epochs from that fraction of the run on use the final_* loss
-    weights, the best-on-validation weights come from them, and a resume inside the final stage
-    reproduces the uninterrupted run."""
+    weights; the model kept is the stage's last EMA weights (final_stage_keep: last) or its best
+    on validation (best), tracked from the stage's first epoch on; a resume inside the final
+    stage reproduces the uninterrupted run."""
     stage = dict(epochs=6, energy_weight=1.0, final_stage=0.5, final_energy_weight=100.0, final_forces_weight=2.0)
     out = tmp_path / "full"
     _train(small_config(emt_files, out, **stage))
@@ -209,13 +211,27 @@ def test_final_stage_switches_loss_weights_and_picks_best_within_it(emt_files, t
     state = load_checkpoint(out / "checkpoint.pt")
     assert state["stage"] == 1
     assert state["best_loss"] == pytest.approx(min(float(r["valid_loss"]) for r in rows[3:]))
+    kept = load_model(out / "model.safetensors")[0].state_dict()
+    for k, v in state["ema"]["shadow"].items():
+        torch.testing.assert_close(kept[k], v.to(kept[k].dtype))
+
+    best = tmp_path / "best"
+    _train(small_config(emt_files, best, **stage, final_stage_keep="best"))
+    state_best = load_checkpoint(best / "checkpoint.pt")
+    kept_best = load_model(best / "model.safetensors")[0].state_dict()
+    for k, v in state_best["best_state"].items():
+        torch.testing.assert_close(kept_best[k], v.to(kept_best[k].dtype))
+    best_epoch = min(rows[3:], key=lambda r: float(r["valid_loss"]))["epoch"]
+    if best_epoch != rows[-1]["epoch"]:  # then the two choices differ
+        assert any(not torch.equal(kept_best[k], kept[k]) for k in kept)
 
     cut = tmp_path / "cut"
     _interrupted_then_resumed(small_config(emt_files, cut, **stage), 4, monkeypatch)
     assert _history(cut) == rows
     assert (cut / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
 
-    for bad, match in ((dict(final_stage=1.5), "training.final_stage"), (dict(final_energy_weight=-1.0), "training.final_energy_weight")):
+    for bad, match in ((dict(final_stage=1.5), "training.final_stage"), (dict(final_energy_weight=-1.0), "training.final_energy_weight"),
+                       (dict(final_stage_keep="first"), "training.final_stage_keep.*last, best")):
         with pytest.raises(ConfigError, match=match):
             load_config(base=small_config(emt_files, tmp_path / "bad", **bad))
 

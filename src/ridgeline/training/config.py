@@ -17,6 +17,7 @@ from .loss import FORCE_LOSSES
 
 
 SCHEDULERS = ("cosine", "plateau")
+KEEP = ("last", "best")  # training.final_stage_keep
 SPLITS = ("random", "block", "stratified")  # training.valid_split (as ridgeline.data.dataset.SPLITS)
 
 
@@ -58,12 +59,16 @@ class TrainingConfig:
     forces_loss: str = "mse"
     huber_delta: float = 0.01
     # the final stage (MACE's "stage two"): from this fraction of the run (epochs or max_time,
-    # whichever ends it) on, the loss takes the final_* weights (None: the weight above), and the
-    # best-on-validation weights are chosen among the final stage's epochs; None = one stage
-    # (energy_weight and forces_weight throughout)
+    # whichever ends it) on, the loss takes the final_* weights (None: the weight above); None =
+    # one stage (energy_weight and forces_weight throughout, the best-on-validation weights kept)
     final_stage: float | None = 0.7
     final_energy_weight: float | None = 30.0
     final_forces_weight: float | None = None
+    # which weights a two-stage run keeps: "last", the final stage's last (EMA) weights, at the
+    # end of the annealed learning rate; or "best", its best-on-validation epoch. The validation
+    # loss is dominated by the force term, so "best" picked the stage's first epochs on Mo, before
+    # the energies were fitted (docs/moment_network.md, session 9)
+    final_stage_keep: str = "last"
     ema_decay: float = 0.99
     # learning-rate schedule: "cosine" anneals lr -> min_lr over the run's length (epochs or
     # max_time, whichever ends it first), so a time budget is used to the end; "plateau" halves lr
@@ -251,6 +256,8 @@ def load_config(path=None, overrides: list[str] = (), base: dict | None = None) 
     if config.training.valid_block < 1:
         raise ConfigError(f"config key 'training.valid_block': expected a positive number of frames, got {config.training.valid_block}")
     t = config.training
+    if t.final_stage_keep not in KEEP:
+        raise ConfigError(f"config key 'training.final_stage_keep': expected one of {', '.join(KEEP)}, got {t.final_stage_keep!r}")
     if t.final_stage is not None and not 0.0 < t.final_stage < 1.0:
         raise ConfigError(f"config key 'training.final_stage': expected a fraction of the run between 0 and 1, got {t.final_stage}")
     if t.forces_loss not in FORCE_LOSSES:

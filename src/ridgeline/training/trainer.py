@@ -35,7 +35,9 @@ from .report import parity_plot, write_report
 
 # keys that may change between a run and its resume
 STATISTICS_FRAMES = 4096
-_RESUMABLE_CHANGES = {"training.epochs", "training.max_time"}
+# config keys a resume may change: the run's length, and which of the weights tracked in any
+# case (best and last) the end keeps
+_RESUMABLE_CHANGES = {"training.epochs", "training.max_time", "training.final_stage_keep"}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -354,8 +356,10 @@ class Trainer:
         return None
 
     def finish(self) -> Path:
-        """Save the best (EMA) model, then evaluate it on the validation and test sets."""
-        model = self._with_weights(self.best_state or self.ema.shadow)
+        """Save the kept (EMA) model, then evaluate it on the validation and test sets: the best
+        on validation, or a final stage's last weights (``training.final_stage_keep``)."""
+        last = self.stage and self.config.training.final_stage_keep == "last"
+        model = self._with_weights(self.ema.shadow if last else (self.best_state or self.ema.shadow))
         info = {"epochs": self.epoch, "stop_reason": self.stop_reason, "train_file": str(self.config.train_file)}
         save_model(model, self.model_path, extra={"training": info})
         reports = {}
