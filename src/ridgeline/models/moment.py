@@ -153,8 +153,9 @@ class MomentNetwork(EnergyModel):
         return dict(elements=self.elements, **self._hp)
 
     def _layer_moments(self, layer, basis, unit, i, j, species, previous=None, previous_moments=None) -> list[torch.Tensor]:
-        """Moment tensors of one layer (symmetric storage, or full where messages were added); ``previous``: the layer before's features (messages),
-        ``previous_moments``: its moments (equivariant messages)."""
+        """Moment tensors of one layer (symmetric storage, or full where equivariant messages were
+        added); ``previous``: the layer before's features (messages), ``previous_moments``: its
+        moments (equivariant messages)."""
         pair = species[i] * self.n_elements + species[j]
         radial = layer.radial(basis, pair, None if previous is None else previous[j])
         moments = [m / self.avg_num_neighbors for m in self.moments(radial, unit, i, len(species))]

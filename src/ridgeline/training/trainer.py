@@ -33,7 +33,6 @@ from .loss import WeightedLoss, penalty
 from .metrics import Predictions, compute_metrics, predict
 from .report import parity_plot, write_report
 
-# keys that may change between a run and its resume
 STATISTICS_FRAMES = 4096
 # config keys a resume may change: the run's length, and which of the weights tracked in any
 # case (best and last) the end keeps
