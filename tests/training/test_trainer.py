@@ -211,19 +211,20 @@ def test_final_stage_switches_loss_weights_and_keeps_its_weights(emt_files, tmp_
     state = load_checkpoint(out / "checkpoint.pt")
     assert state["stage"] == 1
     assert state["best_loss"] == pytest.approx(min(float(r["valid_loss"]) for r in rows[3:]))
-    kept = load_model(out / "model.safetensors")[0].state_dict()
-    for k, v in state["ema"]["shadow"].items():
-        torch.testing.assert_close(kept[k], v.to(kept[k].dtype))
-
-    best = tmp_path / "best"
-    _train(small_config(emt_files, best, **stage, final_stage_keep="best"))
-    state_best = load_checkpoint(best / "checkpoint.pt")
-    kept_best = load_model(best / "model.safetensors")[0].state_dict()
-    for k, v in state_best["best_state"].items():
-        torch.testing.assert_close(kept_best[k], v.to(kept_best[k].dtype))
-    best_epoch = min(rows[3:], key=lambda r: float(r["valid_loss"]))["epoch"]
-    if best_epoch != rows[-1]["epoch"]:  # then the two choices differ
-        assert any(not torch.equal(kept_best[k], kept[k]) for k in kept)
+    # a validation loss that rises every epoch: the final stage's best epoch is its first, so
+    # "best" and "last" keep different weights
+    kept = {}
+    for keep in ("last", "best"):
+        rising = iter(range(100))
+        monkeypatch.setattr("ridgeline.training.trainer.validation_loss", lambda p, loss: float(next(rising)))
+        _train(small_config(emt_files, tmp_path / keep, **stage, final_stage_keep=keep))
+        kept[keep] = load_model(tmp_path / keep / "model.safetensors")[0].state_dict()
+        state_keep = load_checkpoint(tmp_path / keep / "checkpoint.pt")
+        expected = state_keep["ema"]["shadow"] if keep == "last" else state_keep["best_state"]
+        for k, v in expected.items():
+            torch.testing.assert_close(kept[keep][k], v.to(kept[keep][k].dtype))
+    monkeypatch.undo()
+    assert any(not torch.equal(kept["best"][k], kept["last"][k]) for k in kept["last"])
 
     cut = tmp_path / "cut"
     _interrupted_then_resumed(small_config(emt_files, cut, **stage), 4, monkeypatch)
