@@ -244,3 +244,40 @@ def test_unknown_invariant_is_a_clear_error():
 
     with pytest.raises(ValueError, match="unknown moment invariants.*'77'.*valid names"):
         build_model("moment", [14], preset="small", invariants=["0", "77"])
+
+
+def test_standardize_scales_small_features_and_keeps_constant_ones():
+    """A feature is constant only relative to its own size: tiny but varying features (the
+    5-body invariants' raw values are ~1e-8) get unit variance; zero and constant ones keep unit scale."""
+    from ridgeline.nn.readout import Standardize
+
+    torch.manual_seed(0)
+    x = torch.stack([1e-9 * torch.randn(200), torch.zeros(200), torch.full((200,), 3.7), torch.randn(200)], 1).float()
+    s = Standardize(1, 4)
+    s.fit(x, torch.zeros(200, dtype=torch.long))
+    z = s(x, torch.zeros(200, dtype=torch.long))
+    torch.testing.assert_close(z[:, [0, 3]].std(0, unbiased=False), torch.ones(2), rtol=1e-4, atol=0)
+    assert s.std[0, 1] == 1.0 and s.std[0, 2] == 1.0
+    assert z[:, 1:3].abs().max() < 1e-5
+
+
+def test_every_invariant_channel_is_standardised_in_float32():
+    """In a hot bcc crystal every channel of every default invariant (up to the 5-body ones, whose
+    raw values are products of four small moments) varies and comes out with unit spread: none is
+    left unscaled (dead)."""
+    from ase.build import bulk
+
+    torch.manual_seed(0)
+    model = build_model("moment", [42], preset="medium")
+    frames = []
+    for seed in range(4):
+        atoms = bulk("Mo", "bcc", a=3.16, cubic=True).repeat((2, 2, 2))
+        atoms.rattle(0.15, seed=seed)
+        frames.append(atoms)
+    batch = batch_of(frames, dtype=torch.float32, cutoff=model.cutoff)
+    model.fit_statistics([batch], [0.0], [1.0])
+    with torch.no_grad():
+        z = model.atomic_features(batch)
+    spread = z.std(0, unbiased=False).reshape(len(model.layers[0].invariants.invariants), -1)
+    assert (model.layers[0].standardize.std != 1.0).all()
+    torch.testing.assert_close(spread, torch.ones_like(spread), rtol=1e-3, atol=0)

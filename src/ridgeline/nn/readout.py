@@ -82,6 +82,11 @@ class PerElementScaleShift(torch.nn.Module):
         return self.scale[species] * y + self.shift[species] + self.atomic_energies[species]
 
 
+# a feature whose spread over the training set is below this fraction of its size is constant
+# (float32 rounding of identical environments differs by ~1e-7 of the value)
+CONSTANT_FEATURE_RTOL = 1e-5
+
+
 class Standardize(torch.nn.Module):
     """(x - mean_Z) / std_Z per element of the centre, with statistics from the training set."""
 
@@ -100,6 +105,12 @@ class Standardize(torch.nn.Module):
             if len(x) == 0:
                 continue
             self.mean[e] = x.mean(0)
-            # features that never vary (e.g. an absent neighbour element) keep unit scale
-            std = x.std(0, unbiased=False) if len(x) > 1 else torch.ones_like(x[0])
-            self.std[e] = torch.where(std > 1e-8 * (1 + x.abs().mean(0)), std, torch.ones_like(std))
+            # features that never vary (e.g. an absent neighbour element) keep unit scale. The test
+            # is relative to the feature's own size: high body-order invariants are products of
+            # small moments (raw values ~1e-8) that vary as much as any other feature, and an
+            # absolute threshold left them unscaled, i.e. dead (docs/moment_network.md, session 10)
+            x64 = x.double()
+            std = x64.std(0, unbiased=False) if len(x) > 1 else torch.zeros_like(x64[0])
+            rms = x64.pow(2).mean(0).sqrt()
+            varies = std > CONSTANT_FEATURE_RTOL * rms
+            self.std[e] = torch.where(varies, std, torch.ones_like(std)).to(self.std.dtype)
