@@ -237,6 +237,36 @@ def test_final_stage_switches_loss_weights_and_keeps_its_weights(emt_files, tmp_
             load_config(base=small_config(emt_files, tmp_path / "bad", **bad))
 
 
+def test_final_stage_starts_from_the_best_first_stage_weights(emt_files, tmp_path, monkeypatch):
+    """training.final_stage_start: best: the final stage's first epoch starts from the first
+    stage's best-on-validation EMA weights (under a rising validation loss, epoch 1's), not from
+    where the first stage ended (last, the default)."""
+    stage = dict(epochs=4, energy_weight=1.0, final_stage=0.5, final_energy_weight=100.0)
+    for start in ("last", "best"):
+        rising = iter(range(100))
+        monkeypatch.setattr("ridgeline.training.trainer.validation_loss", lambda p, loss: float(next(rising)))
+        seen = []  # (model weights, EMA weights) at the start of each epoch
+        train_epoch = Trainer._train_epoch
+
+        def spy(self):
+            seen.append(({k: v.clone() for k, v in self.model.state_dict().items()},
+                         {k: v.clone() for k, v in self.ema.shadow.items()}))
+            return train_epoch(self)
+
+        monkeypatch.setattr(Trainer, "_train_epoch", spy)
+        _train(small_config(emt_files, tmp_path / start, **stage, final_stage_start=start))
+        monkeypatch.undo()
+        assert [r["stage"] for r in _history(tmp_path / start)] == [1, 1, 2, 2]
+        epoch3_model, epoch3_ema = seen[2]
+        after_epoch1_ema = seen[1][1]  # the best first-stage weights under a rising loss
+        same = all(torch.equal(epoch3_model[k], after_epoch1_ema[k]) for k in epoch3_model)
+        assert same == (start == "best")
+        if start == "best":
+            assert all(torch.equal(epoch3_ema[k], after_epoch1_ema[k]) for k in epoch3_ema)
+    with pytest.raises(ConfigError, match="training.final_stage_start"):
+        load_config(base=small_config(emt_files, tmp_path / "bad", final_stage_start="middle"))
+
+
 def test_stratified_validation_split(emt_files, tmp_path):
     """training.valid_split=stratified: the trainer stratifies each config_type by force RMS."""
     from ridgeline.data import frame_config_types, frame_strata, split_frames

@@ -17,7 +17,7 @@ from .loss import FORCE_LOSSES
 
 
 SCHEDULERS = ("cosine", "plateau")
-KEEP = ("last", "best")  # training.final_stage_keep
+KEEP = ("last", "best")  # training.final_stage_keep and training.final_stage_start
 SPLITS = ("random", "block", "stratified")  # training.valid_split (as ridgeline.data.dataset.SPLITS)
 
 
@@ -69,6 +69,10 @@ class TrainingConfig:
     # loss is dominated by the force term, so "best" picked the stage's first epochs on Mo, before
     # the energies were fitted (docs/moment_network.md, session 9)
     final_stage_keep: str = "last"
+    # which weights the final stage starts from: "last", the first stage's last weights; or
+    # "best", its best-on-validation (EMA) weights, which undoes a first stage that overfits
+    # (validation error rising over its last part) before the energies are fitted
+    final_stage_start: str = "last"
     ema_decay: float = 0.99
     # learning-rate schedule: "cosine" anneals lr -> min_lr over the run's length (epochs or
     # max_time, whichever ends it first), so a time budget is used to the end; "plateau" halves lr
@@ -258,6 +262,8 @@ def load_config(path=None, overrides: list[str] = (), base: dict | None = None) 
     t = config.training
     if t.final_stage_keep not in KEEP:
         raise ConfigError(f"config key 'training.final_stage_keep': expected one of {', '.join(KEEP)}, got {t.final_stage_keep!r}")
+    if t.final_stage_start not in KEEP:
+        raise ConfigError(f"config key 'training.final_stage_start': expected one of {', '.join(KEEP)}, got {t.final_stage_start!r}")
     if t.final_stage is not None and not 0.0 < t.final_stage < 1.0:
         raise ConfigError(f"config key 'training.final_stage': expected a fraction of the run between 0 and 1, got {t.final_stage}")
     if t.forces_loss not in FORCE_LOSSES:

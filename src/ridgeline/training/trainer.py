@@ -337,9 +337,13 @@ class Trainer:
 
     def _enter_final_stage(self) -> None:
         """From ``training.final_stage`` of the run on: the final loss weights, and the best
-        weights chosen afresh (validation losses of the two stages weigh errors differently)."""
+        weights chosen afresh (validation losses of the two stages weigh errors differently).
+        ``final_stage_start: best``: the stage starts from the first stage's best weights."""
         t = self.config.training
         if self.final and not self.stage and self.fraction_done() >= t.final_stage:
+            if t.final_stage_start == "best" and self.best_state is not None:
+                self.model.load_state_dict(self.best_state)
+                self.ema.load_state_dict({"shadow": self.best_state, "n_updates": self.ema.n_updates})
             self.stage, self.best_loss, self.bad_epochs = 1, math.inf, 0
 
     def _stop_reason(self) -> str | None:
