@@ -58,12 +58,12 @@ def test_validation_split_keys():
 
 
 def test_cutoff_comes_from_the_preset_unless_given():
-    """model.cutoff unset: the preset's cutoff (moment medium: 6 Å), else the architecture's
+    """model.cutoff unset: the preset's cutoff (moment medium: 6.5 Å), else the architecture's
     default (5 Å); an explicit cutoff wins and must be positive."""
     from ridgeline.models import ARCHITECTURES
 
     assert load_config(base={"train_file": "a", "model": {"name": "bpnn"}}).model.cutoff == 5.0
-    assert load_config(base={"train_file": "a", "model": {"name": "moment"}}).model.cutoff == ARCHITECTURES["moment"][1]["medium"]["cutoff"] == 6.0
+    assert load_config(base={"train_file": "a", "model": {"name": "moment"}}).model.cutoff == ARCHITECTURES["moment"][1]["medium"]["cutoff"] == 6.5
     assert load_config(base={"train_file": "a", "model": {"name": "moment", "preset": "small"}}).model.cutoff == 5.0
     assert load_config(base={"train_file": "a", "model": {"name": "moment", "cutoff": 4.5}}).model.cutoff == 4.5
     with pytest.raises(ConfigError, match="'model.cutoff'"):
