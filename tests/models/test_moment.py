@@ -248,17 +248,19 @@ def test_unknown_invariant_is_a_clear_error():
 
 def test_standardize_scales_small_features_and_keeps_constant_ones():
     """A feature is constant only relative to its own size: tiny but varying features (the
-    5-body invariants' raw values are ~1e-8) get unit variance; zero and constant ones keep unit scale."""
+    5-body invariants' raw values are ~1e-8) get unit variance; zero and constant ones keep unit
+    scale, and so do tails negligible against every other feature (1e-18 of them)."""
     from ridgeline.nn.readout import Standardize
 
     torch.manual_seed(0)
-    x = torch.stack([1e-9 * torch.randn(200), torch.zeros(200), torch.full((200,), 3.7), torch.randn(200)], 1).float()
-    s = Standardize(1, 4)
+    x = torch.stack([1e-9 * torch.randn(200), torch.zeros(200), torch.full((200,), 3.7), 1e-4 * torch.randn(200),
+                     1e-22 * torch.randn(200)], 1).float()
+    s = Standardize(1, 5)
     s.fit(x, torch.zeros(200, dtype=torch.long))
     z = s(x, torch.zeros(200, dtype=torch.long))
     torch.testing.assert_close(z[:, [0, 3]].std(0, unbiased=False), torch.ones(2), rtol=1e-4, atol=0)
-    assert s.std[0, 1] == 1.0 and s.std[0, 2] == 1.0
-    assert z[:, 1:3].abs().max() < 1e-5
+    assert s.std[0, 1] == 1.0 and s.std[0, 2] == 1.0 and s.std[0, 4] == 1.0
+    assert z[:, [1, 2, 4]].abs().max() < 1e-5
 
 
 def test_every_invariant_channel_is_standardised_in_float32():

@@ -85,6 +85,10 @@ class PerElementScaleShift(torch.nn.Module):
 # a feature whose spread over the training set is below this fraction of its size is constant
 # (float32 rounding of identical environments differs by ~1e-7 of the value)
 CONSTANT_FEATURE_RTOL = 1e-5
+# a feature whose spread is below this fraction of the largest spread among its element's
+# features is negligible (the moment network's 5-body invariants sit at 1e-9 to 1e-5 of its
+# 2-body ones; a symmetry function's far Gaussian tail at 1e-18)
+NEGLIGIBLE_FEATURE_RTOL = 1e-13
 
 
 class Standardize(torch.nn.Module):
@@ -112,5 +116,7 @@ class Standardize(torch.nn.Module):
             x64 = x.double()
             std = x64.std(0, unbiased=False) if len(x) > 1 else torch.zeros_like(x64[0])
             rms = x64.pow(2).mean(0).sqrt()
-            varies = std > CONSTANT_FEATURE_RTOL * rms
+            # ... and tails far below every other feature (a symmetry function's Gaussian tail at
+            # 1e-18) are left unscaled too: scaled up, they would be noise with steep gradients
+            varies = (std > CONSTANT_FEATURE_RTOL * rms) & (std > NEGLIGIBLE_FEATURE_RTOL * std.max())
             self.std[e] = torch.where(varies, std, torch.ones_like(std)).to(self.std.dtype)

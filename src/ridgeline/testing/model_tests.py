@@ -136,7 +136,8 @@ class EnergyModelTests:
                 f_expected = f0 @ rot.T
             e1, f1 = self._energy_forces(model, moved, dtype)
             assert e1 == pytest.approx(e0, abs=tol * max(1, abs(e0)))
-            np.testing.assert_allclose(f1, f_expected, atol=tol * 10)
+            # relative to the largest force, as the energy (an untrained model's forces reach ~100)
+            np.testing.assert_allclose(f1, f_expected, atol=tol * max(10.0, np.abs(f0).max()))
 
     @pytest.mark.parametrize("dtype", DTYPES)
     def test_permutation_and_wrapping_invariance(self, model64, dtype):
