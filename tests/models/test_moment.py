@@ -20,6 +20,73 @@ class TestMomentNetworkTwoLayers(EnergyModelTests):
         return build_model("moment", elements, preset="small", cutoff=cutoff, layers=2)
 
 
+class TestMomentNetworkShortMessages(EnergyModelTests):
+    """A second layer with its own, shorter cutoff and fewer invariants (``message_cutoff``,
+    ``message_invariants``): the edges it sees are a subset of the first layer's."""
+
+    def make_model(self, elements, cutoff):
+        return build_model("moment", elements, preset="small", cutoff=cutoff, layers=2,
+                           message_cutoff=0.7 * cutoff, message_invariants=["0", "11", "121"])
+
+
+def test_message_cutoff_sets_the_receptive_field():
+    """With message_cutoff r_m, atom 0 feels atom 2 through atom 1 only if |r_01| < r_m: the
+    receptive field is r_c + r_m."""
+    from ase import Atoms
+
+    moved_energy = {}
+    for d01 in (1.8, 2.5):  # atom 1 inside, then outside r_m = 2 Å (both inside r_c = 3 Å)
+        torch.manual_seed(4)
+        model = build_model("moment", [14], preset="small", cutoff=3.0, layers=2, message_cutoff=2.0, zbl=False).double()
+        chain = Atoms("Si3", positions=[[0, 0, 0], [d01, 0, 0], [d01 + 2.5, 0, 0]])  # atom 2 beyond r_c of atom 0
+        model.fit_statistics([batch_of([chain])], [0.0], [1.0])
+        moved = chain.copy()
+        moved.positions[2, 1] += 0.3
+        e0 = model(batch_of([chain]))[keys.ATOMIC_ENERGIES][0].detach()
+        e1 = model(batch_of([moved]))[keys.ATOMIC_ENERGIES][0].detach()
+        moved_energy[d01] = float(abs(e1 - e0))
+    assert moved_energy[1.8] > 1e-8 and moved_energy[2.5] == 0.0
+
+
+def test_message_layer_neighbour_average():
+    """Each message layer normalises its moments by the average number of neighbours within its
+    own cutoff, fitted on the training structures."""
+    from ase.build import bulk
+
+    model = build_model("moment", [14], preset="small", cutoff=5.0, layers=2, message_cutoff=3.0).double()
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.rattle(0.05, seed=1)
+    model.fit_statistics([batch_of([atoms], cutoff=5.0)], [0.0], [1.0])
+    from ase.neighborlist import neighbor_list
+
+    assert float(model.avg_num_neighbors) == len(neighbor_list("i", atoms, 5.0)) / len(atoms)
+    assert float(model.layers[1].avg_num_neighbors) == len(neighbor_list("i", atoms, 3.0)) / len(atoms)
+    assert float(model.layers[1].avg_num_neighbors) < float(model.avg_num_neighbors)
+
+
+def test_two_layer_state_from_before_message_cutoffs_loads():
+    """A two-layer model saved before message layers had their own basis and neighbour average
+    (their cutoff was the model's) loads and gives the same energies."""
+    from ase.build import bulk
+
+    torch.manual_seed(2)
+    model = build_model("moment", [14], preset="small", cutoff=4.0, layers=2).double()
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.rattle(0.05, seed=2)
+    model.fit_statistics([batch_of([atoms])], [0.0], [1.0])
+    old = {k: v for k, v in model.state_dict().items() if k not in ("layers.1.avg_num_neighbors", "layers.1.basis.frequencies")}
+    again = build_model("moment", [14], preset="small", cutoff=4.0, layers=2).double()
+    again.load_state_dict(old, strict=True)
+    torch.testing.assert_close(again(batch_of([atoms]))[keys.ENERGY], model(batch_of([atoms]))[keys.ENERGY])
+
+
+def test_message_cutoff_must_not_exceed_the_cutoff():
+    import pytest
+
+    with pytest.raises(ValueError, match="message_cutoff"):
+        build_model("moment", [14], preset="small", cutoff=3.0, layers=2, message_cutoff=3.5)
+
+
 def test_second_layer_reaches_twice_the_cutoff():
     """A change beyond r_c but within 2 r_c of an atom moves its energy only with two layers."""
     from ase import Atoms

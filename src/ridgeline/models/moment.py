@@ -2,7 +2,8 @@
 body-ordered invariant contractions (2- to 5-body), a per-element network readout, and a ZBL
 core. One layer is local (MTP/ACE-like); each further layer lets the neighbours' invariant
 features of the layer before weight the radial functions (scalar messages, as the node features
-of MACE's interaction), which doubles the receptive field. Cost linear in atoms."""
+of MACE's interaction), within its own ``message_cutoff`` (<= cutoff), which widens the receptive
+field to cutoff + message_cutoff. Cost linear in atoms."""
 
 from __future__ import annotations
 
@@ -49,9 +50,16 @@ class MomentLayer(torch.nn.Module):
     are added to this layer's moments of the same rank."""
 
     def __init__(self, n_elements: int, n_basis: int, channels: int, invariants: tuple[str, ...], n_messages: int = 0,
-                 equivariant: bool = False, radial_hidden: tuple[int, ...] = ()):
+                 equivariant: bool = False, radial_hidden: tuple[int, ...] = (), cutoff: float | None = None):
         super().__init__()
         self.invariants = MomentInvariants(channels, invariants)
+        self.moments = CartesianMoments(self.invariants.max_rank)
+        # a message layer has its own cutoff (<= the model's), radial basis on it and average
+        # number of neighbours within it; the first layer uses the model's
+        self.cutoff = cutoff
+        if cutoff is not None:
+            self.basis = BesselBasis(cutoff, n_basis)
+            self.register_buffer("avg_num_neighbors", torch.tensor(1.0))
         width = (self.invariants.max_rank + 1) * channels
         # radial weights per ordered element pair (centre, neighbour): onto the first hidden layer
         # of the radial network, or (no hidden layers) straight onto each rank and channel
@@ -126,48 +134,77 @@ class MomentNetwork(EnergyModel):
         zbl: bool = True,
         radial_hidden: list[int] = (),
         linear_path: bool = False,
+        message_cutoff: float | None = None,
+        message_invariants: list[str] | None = None,
     ):
         super().__init__(elements, cutoff)
         invariants = [str(name) for name in invariants]  # YAML reads [0, 11, 22] as integers
+        message_invariants = invariants if message_invariants is None else [str(name) for name in message_invariants]
+        message_cutoff = float(cutoff) if message_cutoff is None else float(message_cutoff)
+        if not 0 < message_cutoff <= float(cutoff):
+            raise ValueError(f"message_cutoff must be in (0, cutoff = {cutoff}], got {message_cutoff}")
         if messages not in MESSAGES:
             raise ValueError(f"messages must be one of {', '.join(MESSAGES)}, got {messages!r}")
         self._hp = dict(cutoff=float(cutoff), channels=int(channels), n_basis=int(n_basis), hidden=[int(h) for h in hidden],
                         invariants=list(invariants), layers=int(layers), messages=messages, zbl=bool(zbl),
-                        radial_hidden=[int(h) for h in radial_hidden], linear_path=bool(linear_path))
+                        radial_hidden=[int(h) for h in radial_hidden], linear_path=bool(linear_path),
+                        message_cutoff=message_cutoff, message_invariants=list(message_invariants))
         K = self.n_elements
         self.basis = BesselBasis(cutoff, n_basis)
-        n_inv = len(invariants) * channels
-        self.layers = torch.nn.ModuleList(
-            MomentLayer(K, n_basis, channels, tuple(invariants), n_messages=n_inv if k else 0,
-                        equivariant=bool(k) and messages == "equivariant", radial_hidden=tuple(self._hp["radial_hidden"]))
-            for k in range(int(layers))
-        )
+        self.layers = torch.nn.ModuleList([MomentLayer(K, n_basis, channels, tuple(invariants), radial_hidden=tuple(self._hp["radial_hidden"]))])
+        for _ in range(1, int(layers)):
+            self.layers.append(MomentLayer(K, n_basis, channels, tuple(message_invariants), n_messages=self.layers[-1].invariants.n_features,
+                                           equivariant=messages == "equivariant", radial_hidden=tuple(self._hp["radial_hidden"]),
+                                           cutoff=message_cutoff))
         if messages == "equivariant" and int(layers) > 1 and self.layers[0].invariants.max_rank < 2:
             raise ValueError("equivariant messages need moments up to rank 2 (an invariant of rank >= 2)")
-        self.moments = CartesianMoments(self.layers[0].invariants.max_rank)
         self.register_buffer("avg_num_neighbors", torch.tensor(1.0))
-        self.networks = ElementMLPs(K, n_inv * len(self.layers), self._hp["hidden"], linear_path=self._hp["linear_path"])
+        n_features = sum(layer.invariants.n_features for layer in self.layers)
+        self.networks = ElementMLPs(K, n_features, self._hp["hidden"], linear_path=self._hp["linear_path"])
         self.zbl = ZBLRepulsion(self.elements) if zbl else None
+        self._register_load_state_dict_pre_hook(self._message_layers_from_before)
+
+    @staticmethod
+    def _message_layers_from_before(state, prefix, *args):
+        """Models saved before message layers had their own cutoff: theirs was the model's."""
+        k = 1
+        while f"{prefix}layers.{k}.radial_weights" in state:
+            for name in ("avg_num_neighbors", "basis.frequencies"):
+                state.setdefault(f"{prefix}layers.{k}.{name}", state[f"{prefix}{name}"])
+            k += 1
 
     def hyperparameters(self) -> dict:
         return dict(elements=self.elements, **self._hp)
 
-    def _layer_moments(self, layer, basis, unit, i, j, species, previous=None, previous_moments=None) -> list[torch.Tensor]:
+    def _layer_edges(self, layer, lengths, unit, i, j, basis):
+        """The edges a layer sees: (basis, unit vectors, centres, neighbours, normalisation); a
+        message layer with a shorter cutoff keeps the edges within it (in order, so still sorted
+        by centre)."""
+        if layer.cutoff is None:
+            return basis, unit, i, j, self.avg_num_neighbors
+        if layer.cutoff < self.cutoff:
+            inside = torch.nonzero(lengths < layer.cutoff).squeeze(1)
+            lengths, unit, i, j = lengths[inside], unit[inside], i[inside], j[inside]
+            basis = layer.basis(lengths)
+        return basis, unit, i, j, layer.avg_num_neighbors
+
+    def _layer_moments(self, layer, edges, species, previous=None, previous_moments=None) -> list[torch.Tensor]:
         """Moment tensors of one layer (symmetric storage, or full where equivariant messages were
         added); ``previous``: the layer before's features (messages), ``previous_moments``: its
         moments (equivariant messages)."""
+        basis, unit, i, j, norm = edges
         pair = species[i] * self.n_elements + species[j]
         radial = layer.radial(basis, pair, None if previous is None else previous[j])
-        moments = [m / self.avg_num_neighbors for m in self.moments(radial, unit, i, len(species))]
+        moments = [m / norm for m in layer.moments(radial, unit, i, len(species))]
         if layer.equivariant is not None:
-            extra = layer.equivariant(basis, pair, unit, i, j, previous_moments, len(species), self.avg_num_neighbors)
+            extra = layer.equivariant(basis, pair, unit, i, j, previous_moments, len(species), norm)
             # the messages' rank-2 part is not symmetric: those ranks go on in the full layout
             moments = [expand_symmetric(m, nu) + extra[nu] if nu < len(extra) else m for nu, m in enumerate(moments)]
         return moments
 
-    def _layer_features(self, layer, basis, unit, i, j, species, previous=None, previous_moments=None):
+    def _layer_features(self, layer, edges, species, previous=None, previous_moments=None):
         """Standardised invariants of one layer, (n_atoms, n_invariants * channels), and its moments."""
-        moments = self._layer_moments(layer, basis, unit, i, j, species, previous, previous_moments)
+        moments = self._layer_moments(layer, edges, species, previous, previous_moments)
         # the per-atom part runs in blocks of atoms: each block's tensors (and their gradients in
         # the backward pass) stay in cache, which keeps the cost per atom flat for large systems
         # (split, not sliced: each slice's backward would fill zeros of the whole moment tensor)
@@ -181,7 +218,8 @@ class MomentNetwork(EnergyModel):
         basis, unit = self.basis(lengths), vectors / lengths[:, None]
         features, moments = [], None
         for layer in self.layers[:n_layers]:
-            x, moments = self._layer_features(layer, basis, unit, i, j, species, features[-1] if features else None, moments)
+            edges = self._layer_edges(layer, lengths, unit, i, j, basis)
+            x, moments = self._layer_features(layer, edges, species, features[-1] if features else None, moments)
             features.append(x)
         return features, lengths, i, j
 
@@ -194,8 +232,9 @@ class MomentNetwork(EnergyModel):
         basis, unit = self.basis(lengths), vectors / lengths[:, None]
         x = moments = None
         for before in self.layers[:layer]:  # the layers before give the messages
-            x, moments = self._layer_features(before, basis, unit, i, j, species, x, moments)
-        moments = self._layer_moments(self.layers[layer], basis, unit, i, j, species, x, moments)
+            x, moments = self._layer_features(before, self._layer_edges(before, lengths, unit, i, j, basis), species, x, moments)
+        edges = self._layer_edges(self.layers[layer], lengths, unit, i, j, basis)
+        moments = self._layer_moments(self.layers[layer], edges, species, x, moments)
         return [expand_symmetric(m, nu) for nu, m in enumerate(moments)]
 
     def atomic_features(self, batch: dict, species: torch.Tensor | None = None) -> torch.Tensor:
@@ -217,6 +256,10 @@ class MomentNetwork(EnergyModel):
         n_edges = sum(b[keys.EDGE_INDEX].shape[1] for b in batches)
         n_atoms = sum(len(b[keys.NUMBERS]) for b in batches)
         self.avg_num_neighbors.fill_(max(n_edges / max(n_atoms, 1), 1.0))
+        for layer in self.layers:
+            if layer.cutoff is not None:
+                inside = sum(int((self.edge_geometry(b)[1] < layer.cutoff).sum()) for b in batches)
+                layer.avg_num_neighbors.fill_(max(inside / max(n_atoms, 1), 1.0))
         for k, layer in enumerate(self.layers):
             layer.standardize.mean.zero_()
             layer.standardize.std.fill_(1.0)
