@@ -50,8 +50,9 @@ def published_errors() -> dict:
     return rows
 
 
-def train_ridgeline(element: str, architecture: str, preset: str, minutes: float, overrides: list[str]) -> dict:
-    """Train on {element}_train.xyz (validation split from it), test on {element}_test.xyz; cached."""
+def train_ridgeline(element: str, architecture: str, preset: str, minutes: float, overrides: list[str], epochs: int | None = None) -> dict:
+    """Train on {element}_train.xyz (validation split from it), test on {element}_test.xyz; cached.
+    ``epochs``: None = the default number, within the time budget."""
     from ridgeline.training.checkpoint import load_checkpoint
     from ridgeline.training.config import load_config
     from ridgeline.training.trainer import Trainer
@@ -63,7 +64,7 @@ def train_ridgeline(element: str, architecture: str, preset: str, minutes: float
         "test_file": str(DATA / f"{element}_test.xyz"),
         "output_dir": str(out),
         "model": {"name": architecture, "preset": preset},
-        "training": {"max_time": minutes, "epochs": 100000},  # the time budget binds
+        "training": {"max_time": minutes, **({} if epochs is None else {"epochs": epochs})},
     }, overrides=overrides)
     checkpoint = out / "checkpoint.pt"
     if checkpoint.exists() and load_checkpoint(checkpoint)["stop_reason"] and (out / "report.json").exists():

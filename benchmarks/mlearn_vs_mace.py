@@ -111,7 +111,8 @@ def plot(results: dict) -> None:
 def markdown(results: dict) -> str:
     pub = results["published"]
     lines = ["# mlearn: ridgeline moment network vs GAP, MTP and MACE", "",
-             f"Machine: {results['machine']}. Training budget {results['minutes']} min per code and element; "
+             f"Machine: {results['machine']}. Training budget {results['minutes']} min per code and element "
+             "(ridgeline trains its default number of epochs, which may end sooner); "
              "validation split from the training file only; test = the fixed mlearn test split. "
              f"ridgeline: preset `{results['preset']}`"
              + (f" with `{' '.join(results['overrides'])}`" if results.get("overrides") else " (defaults)") + ".", "",

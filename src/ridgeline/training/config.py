@@ -42,7 +42,10 @@ class ModelConfig:
 
 @dataclass
 class TrainingConfig:
-    epochs: int = 1000
+    # the run's length for the cosine schedule, unless max_time ends it first: on the mlearn Si and
+    # Mo sets (~200 frames) validation force errors are no lower after 400-500 epochs than after
+    # ~180, and on Mo higher (overfitting; docs/moment_network.md, session 11)
+    epochs: int = 200
     max_time: float | None = None  # minutes of training wall time, then stop as if converged
     batch_size: int = 4  # structures per batch
     lr: float = 3e-3
