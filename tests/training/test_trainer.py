@@ -314,3 +314,36 @@ def test_huber_force_loss(emt_files, tmp_path):
     for bad, match in ((dict(forces_loss="l3"), "training.forces_loss"), (dict(huber_delta=0.0), "training.huber_delta")):
         with pytest.raises(ConfigError, match=match):
             load_config(base=small_config(emt_files, tmp_path / "bad", **bad))
+
+
+def test_stress_is_fitted_where_labelled(emt_files, tmp_path):
+    """training.stress_weight > 0: frames without a stress label are masked out of the stress term
+    (a data set may mix molecules and crystals); if no frame has one, the term is left out with
+    a warning that names the file and key."""
+    from ase.io import read, write
+
+    from ridgeline.training.loss import WeightedLoss
+    from ridgeline.data import collate, frame_to_graph
+
+    frames = read(emt_files["train"], ":")
+    for atoms in frames[::2]:
+        del atoms.info["REF_stress"]
+    mixed = tmp_path / "mixed.xyz"
+    write(mixed, frames, format="extxyz")
+    graphs = [frame_to_graph(f, 4.5) for f in read_frames(mixed, require=("energy", "forces"))[:4]]
+    batch = collate(graphs, dtype=torch.float64)
+    assert WeightedLoss(1.0, 1.0, 10.0).counts(batch)[2] == 9.0 * 2  # two of the four frames carry a stress
+
+    out = tmp_path / "stress"
+    _train({**small_config(emt_files, out, epochs=2, stress_weight=10.0), "train_file": str(mixed)})
+    rows = _history(out)
+    assert all(np.isfinite(r["train_stress"]) and r["train_stress"] > 0 for r in rows)
+
+    for atoms in frames:
+        atoms.info.pop("REF_stress", None)
+    none = tmp_path / "none.xyz"
+    write(none, frames, format="extxyz")
+    out = tmp_path / "no_stress"
+    with pytest.warns(UserWarning, match=r"none\.xyz: no training frame carries a stress \(key 'REF_stress'\)"):
+        _train({**small_config(emt_files, out, epochs=1, stress_weight=10.0), "train_file": str(none)})
+    assert "train_stress" not in _history(out)[0]

@@ -1,6 +1,6 @@
 """Reference data: reading, validation, graphs, datasets and batches."""
 
-from .dataset import DiskFrames, FrameSubset, GraphDataset, frame_config_types, frame_strata, make_loader, split_frames, write_disk_dataset
+from .dataset import DiskFrames, FrameSubset, GraphDataset, count_labelled, frame_config_types, frame_strata, make_loader, split_frames, write_disk_dataset
 from .frame import Frame
 from .graph import collate, frame_to_graph
 from .neighbors import neighbor_list
@@ -16,6 +16,7 @@ __all__ = [
     "GraphDataset",
     "DiskFrames",
     "FrameSubset",
+    "count_labelled",
     "write_disk_dataset",
     "make_loader",
     "split_frames",

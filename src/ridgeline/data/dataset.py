@@ -254,6 +254,17 @@ class FrameSubset(Sequence):
         return self.base[self.indices[k]]
 
 
+def count_labelled(frames, quantity: str) -> int:
+    """How many frames carry ``quantity`` ("energy", "forces" or "stress"); on-disk frames are
+    counted from their stored flags, without loading the frames."""
+    flag = {"energy": "has_energy", "forces": "has_forces", "stress": "has_stress"}[quantity]
+    if isinstance(frames, DiskFrames):
+        return int(np.asarray(frames._a[flag]).sum())
+    if isinstance(frames, FrameSubset) and isinstance(frames.base, DiskFrames):
+        return int(np.asarray(frames.base._a[flag])[frames.indices].sum())
+    return sum(getattr(f, quantity) is not None for f in frames)
+
+
 def _on_disk(frames) -> bool:
     return isinstance(frames, DiskFrames) or isinstance(getattr(frames, "base", None), DiskFrames)
 

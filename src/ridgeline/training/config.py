@@ -56,7 +56,10 @@ class TrainingConfig:
     # so weight 30 lets both be learned (docs/moment_network.md: 0.1 then 30 beat 30 throughout)
     energy_weight: float = 0.1  # on (E/N)^2, eV^2/atom^2
     forces_weight: float = 1.0  # on force components, (eV/Å)^2
-    stress_weight: float = 0.0  # on stress components, (eV/Å^3)^2; 0 = not fitted
+    # on stress components, (eV/Å^3)^2, of the frames that carry a stress (others are masked); 0 =
+    # not fitted. Not on by default: on mlearn, 10 improved Si's energies and worsened Mo's
+    # (docs/moment_network.md, session 11)
+    stress_weight: float = 0.0
     # force penalty: "mse" (squared error) or "huber" (squared below huber_delta eV/Å, linear
     # above: follows the force MAE and lets a few hot atoms weigh less; training/loss.py)
     forces_loss: str = "mse"

@@ -10,6 +10,7 @@ import itertools
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import yaml
 from ase.data import chemical_symbols
 from tqdm.auto import tqdm
 
-from ..data import DiskFrames, FrameSubset, GraphDataset, KeyMap, frame_config_types, frame_strata, make_loader, read_frames, split_frames
+from ..data import DiskFrames, FrameSubset, GraphDataset, KeyMap, count_labelled, frame_config_types, frame_strata, make_loader, read_frames, split_frames
 from ..data.statistics import elements_of, fit_atomic_energies, force_rms
 from ..errors import ConfigError
 from ..models import ForceStressOutput, build_model
@@ -103,7 +104,7 @@ class Trainer:
         weights = [self.loss.weights] + ([self.final_loss.weights] if self.final else [])
         require = ["energy"] if any(w["energy"] > 0 for w in weights) else []
         require += ["forces"] if any(w["forces"] > 0 for w in weights) else []
-        require += ["stress"] if t.stress_weight > 0 else []
+        # stress is fitted on the frames that carry it (periodic cells), the others are masked
         frames = load_frames(c.train_file, c, require=tuple(require))
         if c.valid_file:
             self.train_frames, self.valid_frames = frames, load_frames(c.valid_file, c, require=tuple(require))
@@ -115,6 +116,12 @@ class Trainer:
             self.train_frames, self.valid_frames = FrameSubset(frames, train_idx), FrameSubset(frames, valid_idx)
         if not len(self.train_frames):
             raise ConfigError(f"{c.train_file}: no training frames")
+        if self.loss.needs_stress and not count_labelled(self.train_frames, "stress"):
+            if self.rank == 0:
+                warnings.warn(f"{c.train_file}: no training frame carries a stress (key {c.keys.stress!r}): "
+                              "the stress term is left out of the loss", stacklevel=2)
+            for loss in (self.loss, self.final_loss):
+                loss.weights["stress"] = 0.0
         self.elements = elements_of(self.train_frames)
         # graphs are cached in memory unless the frames live on disk (bounded memory)
         self.train_set = GraphDataset(self.train_frames, c.model.cutoff)
