@@ -138,6 +138,9 @@ def write_disk_dataset(frames_iterable, out_dir, source: str | None = None, over
     return out
 
 
+LABEL_FLAGS = {"energy": "has_energy", "forces": "has_forces", "stress": "has_stress"}  # label -> its stored flag
+
+
 class DiskFrames(Sequence):
     """A disk dataset as a read-only sequence of ``Frame``s, memory-mapped; an item copies only its slices."""
 
@@ -189,9 +192,8 @@ class DiskFrames(Sequence):
     def check(self, require=(), elements=None) -> "DiskFrames":
         """Raise a DataError naming the first frame that lacks a required label, or the elements
         outside ``elements`` (atomic numbers): the checks the readers make, on the stored arrays."""
-        flags = {"energy": "has_energy", "forces": "has_forces", "stress": "has_stress"}
         for q in require:
-            missing = np.flatnonzero(~np.asarray(self._a[flags[q]]))
+            missing = np.flatnonzero(~np.asarray(self._a[LABEL_FLAGS[q]]))
             if len(missing):
                 raise DataError(f"{self.path} frame {missing[0]}: no {q} ({len(missing)} of {len(self)} frames lack it)")
         if elements is not None:
@@ -257,7 +259,7 @@ class FrameSubset(Sequence):
 def count_labelled(frames, quantity: str) -> int:
     """How many frames carry ``quantity`` ("energy", "forces" or "stress"); on-disk frames are
     counted from their stored flags, without loading the frames."""
-    flag = {"energy": "has_energy", "forces": "has_forces", "stress": "has_stress"}[quantity]
+    flag = LABEL_FLAGS[quantity]
     if isinstance(frames, DiskFrames):
         return int(np.asarray(frames._a[flag]).sum())
     if isinstance(frames, FrameSubset) and isinstance(frames.base, DiskFrames):
