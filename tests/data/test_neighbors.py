@@ -10,6 +10,7 @@ def pair_set(positions, cell, pbc, cutoff, backend):
     assert len(i) == len(j) == len(s)
     # sorted by centre then neighbour, as documented
     assert np.all(np.diff(i) >= 0)
+    assert np.all((np.diff(i) > 0) | (np.diff(j) >= 0))
     vec = positions[j] - positions[i] + s @ cell
     d = np.linalg.norm(vec, axis=1)
     assert np.all(d < cutoff)

@@ -52,9 +52,12 @@ class EnergyModel(torch.nn.Module):
     @staticmethod
     def edge_geometry(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """r_ij = r_j - r_i + S_ij @ cell, computed here so gradients reach positions and cell."""
-        pos, (i, j) = batch[keys.POSITIONS], batch[keys.EDGE_INDEX]
-        cell_of_edge = batch[keys.CELL][batch[keys.BATCH][i]]  # (E, 3, 3)
-        vectors = pos[j] - pos[i] + torch.einsum("ek,ekl->el", batch[keys.EDGE_SHIFTS], cell_of_edge)
+        pos, (i, j), cell = batch[keys.POSITIONS], batch[keys.EDGE_INDEX], batch[keys.CELL]
+        if cell.shape[0] == 1:  # one structure (the calculator): one small matrix product, no per-edge cells
+            shift = batch[keys.EDGE_SHIFTS] @ cell[0]
+        else:
+            shift = torch.einsum("ek,ekl->el", batch[keys.EDGE_SHIFTS], cell[batch[keys.BATCH][i]])
+        vectors = pos[j] - pos[i] + shift
         return vectors, torch.linalg.norm(vectors, dim=-1)
 
     def atomic_features(self, batch: dict) -> torch.Tensor:
