@@ -200,7 +200,8 @@ def test_final_stage_switches_loss_weights_and_keeps_its_weights(emt_files, tmp_
     weights; the model kept is the stage's last EMA weights (final_stage_keep: last) or its best
     on validation (best), tracked from the stage's first epoch on; a resume inside the final
     stage reproduces the uninterrupted run."""
-    stage = dict(epochs=6, energy_weight=1.0, final_stage=0.5, final_energy_weight=100.0, final_forces_weight=2.0)
+    stage = dict(epochs=6, energy_weight=1.0, final_stage=0.5, final_energy_weight=100.0, final_forces_weight=2.0,
+                 final_stage_ramp=0.0)  # the weights switch at once (the ramp: the next test)
     out = tmp_path / "full"
     _train(small_config(emt_files, out, **stage))
     rows = _history(out)
@@ -235,6 +236,37 @@ def test_final_stage_switches_loss_weights_and_keeps_its_weights(emt_files, tmp_
                        (dict(final_stage_keep="first"), "training.final_stage_keep.*last, best")):
         with pytest.raises(ConfigError, match=match):
             load_config(base=small_config(emt_files, tmp_path / "bad", **bad))
+
+
+def test_final_stage_ramps_its_weights_geometrically(emt_files, tmp_path, monkeypatch):
+    """training.final_stage_ramp: over that fraction of the final stage, each loss weight moves
+    from the first stage's to the final one geometrically, epoch by epoch (by the run's fraction
+    at the epoch's start), then stays there; validation is measured by the final weights
+    throughout the stage; a resume inside the ramp reproduces the uninterrupted run."""
+    stage = dict(epochs=8, energy_weight=1.0, final_stage=0.5, final_energy_weight=100.0, final_forces_weight=2.0,
+                 final_stage_ramp=0.5)  # over 0.25 of the run
+    seen = []
+    monkeypatch.setattr("ridgeline.training.trainer.validation_loss",
+                        lambda p, loss: seen.append(dict(loss.weights)) or 1.0)
+    out = tmp_path / "ramp"
+    _train(small_config(emt_files, out, **stage))
+    monkeypatch.undo()
+    rows = _history(out)
+    assert [r["stage"] for r in rows] == [1] * 4 + [2] * 4
+    # fractions 0.5, 0.625, 0.75, 0.875 at the final stage's epochs: s = 0, 0.5, 1, 1
+    expected = [(1.0, 1.0)] * 5 + [(10.0, 2.0 ** 0.5), (100.0, 2.0), (100.0, 2.0)]
+    for r, (we, wf) in zip(rows, expected):
+        assert float(r["train_loss"]) == pytest.approx(we * float(r["train_energy"]) + wf * float(r["train_forces"]), rel=1e-6)
+    assert [(w["energy"], w["forces"]) for w in seen] == [(1.0, 1.0)] * 4 + [(100.0, 2.0)] * 4
+
+    cut = tmp_path / "cut"
+    _interrupted_then_resumed(small_config(emt_files, cut, **stage), 5, monkeypatch)
+    plain = tmp_path / "plain"
+    _train(small_config(emt_files, plain, **stage))
+    assert _history(cut) == _history(plain)
+
+    with pytest.raises(ConfigError, match="training.final_stage_ramp.*between 0 and 1"):
+        load_config(base=small_config(emt_files, tmp_path / "bad", **{**stage, "final_stage_ramp": 1.5}))
 
 
 def test_final_stage_starts_from_the_best_first_stage_weights(emt_files, tmp_path, monkeypatch):

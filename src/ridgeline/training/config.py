@@ -70,6 +70,12 @@ class TrainingConfig:
     final_stage: float | None = 0.7
     final_energy_weight: float | None = 30.0
     final_forces_weight: float | None = None
+    # the final weights are reached over this fraction of the final stage (1/3: 0.1 of the run),
+    # from the first stage's geometrically, epoch by epoch; 0 = at once. A 300x step in the energy
+    # weight makes Adam, whose second moments remember the small gradients before it, take steps
+    # ~30x too large: the first final-stage epochs undid the force fit (docs/moment_network.md,
+    # session 12)
+    final_stage_ramp: float = 1 / 3
     # which weights a two-stage run keeps: "last", the final stage's last (EMA) weights, at the
     # end of the annealed learning rate; or "best", its best-on-validation epoch. The validation
     # loss is dominated by the force term, so "best" picked the stage's first epochs on Mo, before
@@ -272,6 +278,9 @@ def load_config(path=None, overrides: list[str] = (), base: dict | None = None) 
         raise ConfigError(f"config key 'training.final_stage_start': expected one of {', '.join(KEEP)}, got {t.final_stage_start!r}")
     if t.final_stage is not None and not 0.0 < t.final_stage < 1.0:
         raise ConfigError(f"config key 'training.final_stage': expected a fraction of the run between 0 and 1, got {t.final_stage}")
+    if not 0.0 <= t.final_stage_ramp <= 1.0:
+        raise ConfigError(f"config key 'training.final_stage_ramp': expected a fraction of the final stage between 0 and 1, "
+                          f"got {t.final_stage_ramp}")
     if t.forces_loss not in FORCE_LOSSES:
         raise ConfigError(f"config key 'training.forces_loss': expected one of {', '.join(FORCE_LOSSES)}, got {t.forces_loss!r}")
     if not t.huber_delta > 0:

@@ -245,8 +245,8 @@ class Trainer:
         sums, n = torch.zeros(4, dtype=torch.float64), 0
         loader = make_loader(self.train_set, t.batch_size, shuffle=True, seed=t.seed, epoch=self.epoch,
                              dtype=self.dtype, shard=(self.rank, self.world))
+        loss = self.training_loss
         for batch in loader:
-            loss = self.current_loss
             counts = all_reduce_sum(loss.counts(batch))  # label counts of the whole batch
             self.optimizer.zero_grad(set_to_none=True)
             terms = {}
@@ -340,7 +340,24 @@ class Trainer:
 
     @property
     def current_loss(self) -> WeightedLoss:
+        """The stage's loss: what its validation loss (and best epoch) is measured by."""
         return self.final_loss if self.stage else self.loss
+
+    @property
+    def training_loss(self) -> WeightedLoss:
+        """The loss this epoch trains on: the stage's, except over the first ``final_stage_ramp``
+        of the final stage, where each weight moves from the first stage's to the final one
+        geometrically (linearly where one of them is 0), by the run's fraction at the epoch's start."""
+        t = self.config.training
+        if not self.stage or not t.final_stage_ramp:
+            return self.current_loss
+        s = (self.fraction_done() - t.final_stage) / (t.final_stage_ramp * (1.0 - t.final_stage))
+        if s >= 1.0:
+            return self.final_loss
+        s = max(s, 0.0)
+        a, b = self.loss.weights, self.final_loss.weights
+        w = {k: a[k] ** (1 - s) * b[k] ** s if a[k] > 0 and b[k] > 0 else (1 - s) * a[k] + s * b[k] for k in a}
+        return WeightedLoss(w["energy"], w["forces"], w["stress"], t.forces_loss, t.huber_delta)
 
     def _enter_final_stage(self) -> None:
         """From ``training.final_stage`` of the run on: the final loss weights, and the best
