@@ -11,7 +11,7 @@ from conftest import small_config
 from ridgeline.data import write_disk_dataset, read_frames
 from ridgeline.errors import ConfigError
 from ridgeline.models.io import load_model
-from ridgeline.training.checkpoint import load_checkpoint
+from ridgeline.training.checkpoint import load_checkpoint, save_checkpoint
 from ridgeline.training.config import load_config
 from ridgeline.training.trainer import Trainer
 
@@ -267,6 +267,33 @@ def test_final_stage_ramps_its_weights_geometrically(emt_files, tmp_path, monkey
 
     with pytest.raises(ConfigError, match="training.final_stage_ramp.*between 0 and 1"):
         load_config(base=small_config(emt_files, tmp_path / "bad", **{**stage, "final_stage_ramp": 1.5}))
+
+
+def test_checkpoint_from_before_the_ramp_resumes_without_it(emt_files, tmp_path, monkeypatch):
+    """A checkpoint written before training.final_stage_ramp existed trained with a step switch:
+    it resumes with final_stage_ramp: 0, and the default ramp is refused by name."""
+    config = small_config(emt_files, tmp_path / "old", epochs=3, final_stage=0.5, final_stage_ramp=0.0)
+    original = Trainer._train_epoch
+
+    def dying_epoch(self):
+        if self.epoch == 1:
+            raise Interrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", dying_epoch)
+    with pytest.raises(Interrupt):
+        _train(config)
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    path = Path(config["output_dir"]) / "checkpoint.pt"
+    state = load_checkpoint(path)
+    saved = json.loads(state["config"])
+    del saved["training"]["final_stage_ramp"]  # as an older version wrote it
+    state["config"] = json.dumps(saved)
+    save_checkpoint(state, path)
+    with pytest.raises(ConfigError, match="training.final_stage_ramp"):
+        _train({**config, "training": {**config["training"], "final_stage_ramp": 1 / 3}}, resume=True)
+    _train(config, resume=True)
+    assert load_checkpoint(path)["epoch"] == 3
 
 
 def test_final_stage_starts_from_the_best_first_stage_weights(emt_files, tmp_path, monkeypatch):

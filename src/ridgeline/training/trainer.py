@@ -38,6 +38,9 @@ STATISTICS_FRAMES = 4096
 # config keys a resume may change: the run's length, and which of the weights tracked in any
 # case (best and last) the end keeps
 _RESUMABLE_CHANGES = {"training.epochs", "training.max_time", "training.final_stage_keep"}
+# keys added after checkpoints were first written, with the value that reproduces how such a run
+# trained: a checkpoint without the key resumes only with that value
+_ADDED_KEYS = {"training.final_stage_ramp": 0.0}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -216,6 +219,8 @@ class Trainer:
 
     def _load_state(self, state: dict):
         saved, now = _flatten(json.loads(state["config"])), _flatten(self.config.to_dict())
+        for key, value in _ADDED_KEYS.items():
+            saved.setdefault(key, value)
         changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k not in _RESUMABLE_CHANGES]
         if changed:
             raise ConfigError(
