@@ -50,22 +50,30 @@ def published_errors() -> dict:
     return rows
 
 
+def ridgeline_config(element: str, architecture: str, preset: str, minutes: float, overrides: list[str], epochs: int | None = None,
+                     suffix: str = ""):
+    """The training config of a cached benchmark run: output in benchmarks/cache/, named by the
+    element, preset, budget and overrides (+ ``suffix``)."""
+    from ridgeline.training.config import load_config
+
+    tag = "".join("_" + re.sub(r"[^\w.=-]", "", o).replace("training.", "").replace("=", "") for o in overrides)
+    return load_config(base={
+        "train_file": str(DATA / f"{element}_train.xyz"),
+        "test_file": str(DATA / f"{element}_test.xyz"),
+        "output_dir": str(CACHE / f"{architecture}_{element}_{preset}_{minutes:g}min{tag}{suffix}"),
+        "model": {"name": architecture, "preset": preset},
+        "training": {"max_time": minutes, **({} if epochs is None else {"epochs": epochs})},
+    }, overrides=overrides)
+
+
 def train_ridgeline(element: str, architecture: str, preset: str, minutes: float, overrides: list[str], epochs: int | None = None) -> dict:
     """Train on {element}_train.xyz (validation split from it), test on {element}_test.xyz; cached.
     ``epochs``: None = the default number, within the time budget."""
     from ridgeline.training.checkpoint import load_checkpoint
-    from ridgeline.training.config import load_config
     from ridgeline.training.trainer import Trainer
 
-    tag = "".join("_" + re.sub(r"[^\w.=-]", "", o).replace("training.", "").replace("=", "") for o in overrides)
-    out = CACHE / f"{architecture}_{element}_{preset}_{minutes:g}min{tag}"
-    config = load_config(base={
-        "train_file": str(DATA / f"{element}_train.xyz"),
-        "test_file": str(DATA / f"{element}_test.xyz"),
-        "output_dir": str(out),
-        "model": {"name": architecture, "preset": preset},
-        "training": {"max_time": minutes, **({} if epochs is None else {"epochs": epochs})},
-    }, overrides=overrides)
+    config = ridgeline_config(element, architecture, preset, minutes, overrides, epochs)
+    out = Path(config.output_dir)
     checkpoint = out / "checkpoint.pt"
     if checkpoint.exists() and load_checkpoint(checkpoint)["stop_reason"] and (out / "report.json").exists():
         print(f"{element}: cached run in {out}")

@@ -2,6 +2,12 @@
 against MACE trained side by side on the same data, budget and machine.
 
     python benchmarks/mlearn_vs_mace.py --parts train,mace,throughput,plot [--minutes 30] [--elements Si Mo]
+    python benchmarks/mlearn_vs_mace.py --parts ensemble,throughput --ensemble 2   # a committee besides
+
+The ensemble part (not a default part) trains the members that ``ridgeline train --ensemble``
+would (seed k, the seed-0 split; member 0 is the default run), calibrates them as one file and
+reports the members' mean; its throughput is then measured beside the single model's (the
+calculator adds calibrated sigmas and domain scores).
 
 Parts are cached in benchmarks/cache/ (interrupted ridgeline runs resume), so they can run
 separately. MACE (mace-torch) lives in its own virtual environment, benchmarks/.venv-mace, made
@@ -15,8 +21,10 @@ import argparse
 import json
 import subprocess
 import time
+from pathlib import Path
 
-from common import CACHE, DATA, RESULTS, ROOT, machine, mlearn_arguments, published_errors, require_data, ridgeline_python, throughput, train_ridgeline
+from common import (CACHE, DATA, RESULTS, ROOT, machine, mlearn_arguments, published_errors, require_data, ridgeline_config,
+                    ridgeline_python, throughput, train_ridgeline)
 
 MACE_VENV = ROOT / "benchmarks" / ".venv-mace"
 # the small MACE the issue quotes (32 channels, L = 1), MACE's default training otherwise
@@ -24,6 +32,34 @@ MACE_ARGS = ["--model", "MACE", "--num_channels", "32", "--max_L", "1", "--r_max
              "--energy_key", "REF_energy", "--forces_key", "REF_forces", "--stress_key", "REF_stress",
              "--device", "cpu", "--default_dtype", "float32", "--batch_size", "4", "--valid_fraction", "0.1",
              "--seed", "0", "--ema", "--ema_decay", "0.99", "--eval_interval", "1"]
+
+
+def ridgeline_ensemble(element: str, preset: str, minutes: float, overrides: list[str], size: int) -> dict:
+    """A committee as ``ridgeline train --ensemble`` makes it (member k: seed k, all on the seed-0
+    validation split; calibrated, with domain models): member 0 is the default run, the others
+    cached runs of their own. Test errors of the members' mean; wall time summed over members."""
+    from ridgeline.training.ensemble import train_ensemble
+    from ridgeline.training.metrics import compute_metrics, predict
+    from ridgeline.training.trainer import load_frames
+    from ridgeline.uncertainty.model import UncertaintyModel
+
+    if any(o.split("=")[0] in ("training.seed", "training.split_seed") for o in overrides):
+        raise SystemExit("the ensemble part sets the members' seeds itself: drop training.seed / training.split_seed")
+    runs = [train_ridgeline(element, "moment", preset, minutes, overrides)]
+    runs += [train_ridgeline(element, "moment", preset, minutes, [*overrides, f"training.seed={k}", "training.split_seed=0"])
+             for k in range(1, size)]
+    config = ridgeline_config(element, "moment", preset, minutes, overrides, suffix=f"_ensemble{size}")
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for k, run in enumerate(runs):  # the finished runs are the members (train_ensemble does not retrain them)
+        member = out / f"member_{k}"
+        if not member.exists():
+            member.symlink_to(Path(run["model"]).parent.resolve(), target_is_directory=True)
+    path = train_ensemble(config, size, progress=False)
+    uq = UncertaintyModel.load(path)
+    test = compute_metrics(predict(uq.model, load_frames(config.test_file, config)))
+    return {"model": str(path), "size": size, "train_wall_s": sum(r["train_wall_s"] for r in runs),
+            "epochs": runs[0]["epochs"], "test": test, "members_test": [r["test"] for r in runs]}
 
 
 def mace_python() -> str:
@@ -67,6 +103,21 @@ def train_mace(element: str, minutes: float) -> dict:
               "history": mace_history(out)}
     done.write_text(json.dumps(result, indent=2))
     return result
+
+
+def mace_speed_model(element: str = "Si") -> str:
+    """A MACE model of the benchmark's architecture trained for one epoch, for throughput alone
+    (the cost of a call does not depend on the weights) when the 30-minute run's model file is
+    not on this machine (its errors are kept in the results file)."""
+    out = CACHE / f"mace_{element}_speed"
+    model = out / f"mace_{element}_speed.model"
+    if not model.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        subprocess.run([mace_python(), "-m", "mace.cli.run_train", "--name", f"mace_{element}_speed",
+                        "--train_file", str(DATA / f"{element}_train.xyz"), *MACE_ARGS, "--max_num_epochs", "1",
+                        "--work_dir", str(out), "--model_dir", str(out), "--log_dir", str(out / "logs"),
+                        "--checkpoints_dir", str(out / "checkpoints"), "--results_dir", str(out / "results")], check=True)
+    return str(model)
 
 
 def mace_history(out) -> list[dict]:
@@ -118,7 +169,9 @@ def markdown(results: dict) -> str:
              + (f" with `{' '.join(results['overrides'])}`" if results.get("overrides") else " (defaults)") + ".", "",
              "| element | code | E MAE (meV/atom) | F MAE (eV/Å) | train wall (s) | epochs |", "|---|---|---|---|---|---|"]
     for element in sorted(set(results.get("ridgeline", {})) | set(results.get("mace", {}))):
-        for name, key in (("ridgeline moment", "ridgeline"), ("MACE 32x0e+32x1o", "mace")):
+        size = results.get("ridgeline_ensemble", {}).get(element, {}).get("size")
+        for name, key in (("ridgeline moment", "ridgeline"), (f"ridgeline moment, ensemble of {size}", "ridgeline_ensemble"),
+                          ("MACE 32x0e+32x1o", "mace")):
             r = results.get(key, {}).get(element)
             if r:
                 lines.append(f"| {element} | {name} | {r['test']['energy_mae']:.2f} | {r['test']['forces_mae']:.4f} | {r['train_wall_s']:.0f} | {r['epochs']} |")
@@ -137,15 +190,18 @@ def markdown(results: dict) -> str:
             title += (f"; median of {len(results['throughput_rounds'])} rounds, ridgeline and MACE back to back in each "
                       "(ratio: median of the rounds' ratios, " + "; ".join(
                           f"{n} atoms: " + ", ".join(f"{x:.1f}x" for x in r["rounds"]) for n, r in ratios.items()) + ")")
+        if results.get("mace_speed_model"):
+            title += "; MACE's speed from a one-epoch model of the same architecture (a call's cost does not depend on the weights)"
         lines += ["", title + ":", "",
                   "| code | atoms | atom-steps/s | ms/call | memory (kB/atom) | ridgeline / MACE |", "|---|---|---|---|---|---|"]
         mace = {r["n_atoms"]: r for r in results["throughput"].get("mace", [])}
         for code, rows in results["throughput"].items():
             for r in rows:
                 ratio = None
-                if code == "ridgeline" and str(r["n_atoms"]) in ratios:
-                    ratio = ratios[str(r["n_atoms"])]["median"]
-                elif code == "ridgeline" and r["n_atoms"] in mace:
+                of_code = {"ridgeline": ratios, "ridgeline_ensemble": results.get("throughput_ratio_ensemble", {})}.get(code, {})
+                if str(r["n_atoms"]) in of_code:
+                    ratio = of_code[str(r["n_atoms"])]["median"]
+                elif code.startswith("ridgeline") and r["n_atoms"] in mace:
                     ratio = r["atom_steps_per_s"] / mace[r["n_atoms"]]["atom_steps_per_s"]
                 lines.append(f"| {code} | {r['n_atoms']} | {r['atom_steps_per_s']:.0f} | {r['ms_per_call']:.1f} | {r['memory_per_atom_kb']:.1f} | "
                              f"{'' if ratio is None else f'{ratio:.1f}x'} |")
@@ -156,13 +212,20 @@ def measure_throughput(results: dict, rounds: int) -> dict:
     """``rounds`` rounds, each measuring ridgeline then MACE back to back (the host's load drifts
     over minutes, so a ratio is taken within a round); per code and size the median round's row,
     and the median of the rounds' ridgeline / MACE ratios."""
-    codes = {"ridgeline": (ridgeline_python, results["ridgeline"]["Si"]["model"])}
+    codes = {"ridgeline": (ridgeline_python, "ridgeline", results["ridgeline"]["Si"]["model"])}
+    if results.get("ridgeline_ensemble", {}).get("Si"):
+        codes["ridgeline_ensemble"] = (ridgeline_python, "ridgeline", results["ridgeline_ensemble"]["Si"]["model"])
     if results.get("mace", {}).get("Si"):
-        codes["mace"] = (mace_python, results["mace"]["Si"]["model"])
+        model = results["mace"]["Si"]["model"]
+        if not Path(model).exists():
+            print(f"MACE model {model} not on this machine: throughput from a one-epoch model of the same architecture")
+            model = mace_speed_model("Si")
+        codes["mace"] = (mace_python, "mace", model)
+    speed_model = None if "mace" not in codes or codes["mace"][2] == results["mace"]["Si"]["model"] else codes["mace"][2]
     runs = []
     for k in range(rounds):
         print(f"== throughput, round {k + 1} of {rounds}")
-        runs.append({code: throughput(python(), code, model) for code, (python, model) in codes.items()})
+        runs.append({code: throughput(python(), kind, model) for code, (python, kind, model) in codes.items()})
     median = {}
     for code in codes:
         median[code] = []
@@ -170,16 +233,20 @@ def measure_throughput(results: dict, rounds: int) -> dict:
             rows = sorted((run[code][i] for run in runs), key=lambda r: r["atom_steps_per_s"])
             median[code].append(rows[len(rows) // 2])
     ratios = {}
+    ensemble_ratios = {}
     if "mace" in codes:
-        for i, row in enumerate(runs[0]["ridgeline"]):
-            per_round = sorted(run["ridgeline"][i]["atom_steps_per_s"] / run["mace"][i]["atom_steps_per_s"] for run in runs)
-            ratios[str(row["n_atoms"])] = {"median": per_round[len(per_round) // 2], "rounds": per_round}
-    return {"throughput": median, "throughput_rounds": runs, "throughput_ratio": ratios}
+        for code, into in (("ridgeline", ratios), ("ridgeline_ensemble", ensemble_ratios)):
+            for i, row in enumerate(runs[0].get(code, [])):
+                per_round = sorted(run[code][i]["atom_steps_per_s"] / run["mace"][i]["atom_steps_per_s"] for run in runs)
+                into[str(row["n_atoms"])] = {"median": per_round[len(per_round) // 2], "rounds": per_round}
+    return {"throughput": median, "throughput_rounds": runs, "throughput_ratio": ratios,
+            "throughput_ratio_ensemble": ensemble_ratios, "mace_speed_model": speed_model}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     mlearn_arguments(parser, minutes=30.0, parts="train,mace,throughput,plot")
+    parser.add_argument("--ensemble", type=int, default=2, help="members of the ensemble part (not in the default parts)")
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (ridgeline and MACE back to back); medians reported")
     args = parser.parse_args()
     require_data()
@@ -193,6 +260,9 @@ def main():
         if "train" in parts:
             print(f"== ridgeline moment, {element}")
             results.setdefault("ridgeline", {})[element] = train_ridgeline(element, "moment", args.preset, args.minutes, args.overrides)
+        if "ensemble" in parts:
+            print(f"== ridgeline moment, ensemble of {args.ensemble}, {element}")
+            results.setdefault("ridgeline_ensemble", {})[element] = ridgeline_ensemble(element, args.preset, args.minutes, args.overrides, args.ensemble)
         if "mace" in parts and element == "Si":  # the issue asks MACE on Si
             print(f"== MACE, {element}")
             results.setdefault("mace", {})[element] = train_mace(element, args.minutes)
