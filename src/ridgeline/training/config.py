@@ -70,11 +70,11 @@ class TrainingConfig:
     final_stage: float | None = 0.7
     final_energy_weight: float | None = 30.0
     final_forces_weight: float | None = None
-    # the final weights are reached over this fraction of the final stage (1/3: 0.1 of the run),
-    # from the first stage's geometrically, epoch by epoch; 0 = at once. A 300x step in the energy
-    # weight makes Adam, whose second moments remember the small gradients before it, take steps
-    # ~30x too large: the first final-stage epochs undid the force fit (docs/moment_network.md,
-    # session 12)
+    # the final weights are reached over this fraction of the final stage (1/3: 0.1 of the run
+    # at final_stage 0.7), from the first stage's geometrically, epoch by epoch; 0 = at once. A
+    # 300x step in the energy weight makes Adam, whose second moments remember the small gradients
+    # before it, take steps ~30x too large: the first final-stage epochs undid the force fit
+    # (docs/moment_network.md, session 12)
     final_stage_ramp: float = 1 / 3
     # which weights a two-stage run keeps: "last", the final stage's last (EMA) weights, at the
     # end of the annealed learning rate; or "best", its best-on-validation epoch. The validation
