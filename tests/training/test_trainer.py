@@ -406,3 +406,21 @@ def test_stress_is_fitted_where_labelled(emt_files, tmp_path):
     with pytest.warns(UserWarning, match=r"none\.xyz: no training frame carries a stress \(key 'REF_stress'\)"):
         _train({**small_config(emt_files, out, epochs=1, stress_weight=10.0), "train_file": str(none)})
     assert "train_stress" not in _history(out)[0]
+
+
+def test_amsgrad_trains_and_resumes_exactly(emt_files, tmp_path, monkeypatch):
+    """training.amsgrad: Adam with the running maximum of its second moments (MACE's default); its
+    extra state is checkpointed, so an interrupted run resumes to the same weights."""
+    full = tmp_path / "full"
+    _train(small_config(emt_files, full, amsgrad=True))
+    state = load_checkpoint(full / "checkpoint.pt")["optimizer"]["state"]
+    assert state and all("max_exp_avg_sq" in s for s in state.values())
+    plain = tmp_path / "plain"
+    _train(small_config(emt_files, plain))
+    a, b = _weights(full), _weights(plain)
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the optimizer took other steps
+
+    cut = tmp_path / "cut"
+    _interrupted_then_resumed(small_config(emt_files, cut, amsgrad=True), 2, monkeypatch)
+    a, b = _weights(full), _weights(cut)
+    assert all(torch.equal(a[k], b[k]) for k in a)

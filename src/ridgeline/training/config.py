@@ -50,6 +50,9 @@ class TrainingConfig:
     batch_size: int = 4  # structures per batch
     lr: float = 3e-3
     weight_decay: float = 0.0
+    # AMSGrad (Adam with the running maximum of the second moments, MACE's default): steps can only
+    # shrink where a gradient was once large
+    amsgrad: bool = False
     clip_grad_norm: float | None = 10.0  # rescale gradients above this norm (a bad batch cannot wreck the weights)
     # two loss stages, as MACE's: a force-heavy first stage, then (from final_stage of the run on)
     # an energy-weighted final stage; per-atom energy errors are ~30x smaller than force errors,

@@ -40,7 +40,7 @@ STATISTICS_FRAMES = 4096
 _RESUMABLE_CHANGES = {"training.epochs", "training.max_time", "training.final_stage_keep"}
 # keys added after checkpoints were first written, with the value that reproduces how such a run
 # trained: a checkpoint without the key resumes only with that value
-_ADDED_KEYS = {"training.final_stage_ramp": 0.0}
+_ADDED_KEYS = {"training.final_stage_ramp": 0.0, "training.amsgrad": False}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -177,7 +177,7 @@ class Trainer:
 
     def _make_optimizer(self):
         t = self.config.training
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay, amsgrad=t.amsgrad)
         self.scheduler = None
         if t.scheduler == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
