@@ -33,8 +33,8 @@ class Interrupt(Exception):
     pass
 
 
-def _interrupted_then_resumed(config_dict, epoch, monkeypatch):
-    """Train ``config_dict``, killed at the start of epoch ``epoch`` (0-based), then resume it."""
+def _interrupted(config_dict, epoch, monkeypatch) -> Path:
+    """Train ``config_dict``, killed at the start of epoch ``epoch`` (0-based); its checkpoint."""
     original = Trainer._train_epoch
 
     def dying_epoch(self):
@@ -45,8 +45,15 @@ def _interrupted_then_resumed(config_dict, epoch, monkeypatch):
     monkeypatch.setattr(Trainer, "_train_epoch", dying_epoch)
     with pytest.raises(Interrupt):
         _train(config_dict)
-    assert load_checkpoint(Path(config_dict["output_dir"]) / "checkpoint.pt")["epoch"] == epoch
     monkeypatch.setattr(Trainer, "_train_epoch", original)
+    path = Path(config_dict["output_dir"]) / "checkpoint.pt"
+    assert load_checkpoint(path)["epoch"] == epoch
+    return path
+
+
+def _interrupted_then_resumed(config_dict, epoch, monkeypatch):
+    """Train ``config_dict``, killed at the start of epoch ``epoch`` (0-based), then resume it."""
+    _interrupted(config_dict, epoch, monkeypatch)
     _train(config_dict, resume=True)
 
 
@@ -269,29 +276,21 @@ def test_final_stage_ramps_its_weights_geometrically(emt_files, tmp_path, monkey
         load_config(base=small_config(emt_files, tmp_path / "bad", **{**stage, "final_stage_ramp": 1.5}))
 
 
-def test_checkpoint_from_before_the_ramp_resumes_without_it(emt_files, tmp_path, monkeypatch):
-    """A checkpoint written before training.final_stage_ramp existed trained with a step switch:
-    it resumes with final_stage_ramp: 0, and the default ramp is refused by name."""
+def test_checkpoint_from_before_added_keys_resumes_as_it_trained(emt_files, tmp_path, monkeypatch):
+    """A checkpoint written before training.final_stage_ramp and training.amsgrad existed trained
+    with a step switch and plain Adam: it resumes with final_stage_ramp: 0 and amsgrad off, and
+    the default ramp or AMSGrad is refused by name."""
     config = small_config(emt_files, tmp_path / "old", epochs=3, final_stage=0.5, final_stage_ramp=0.0)
-    original = Trainer._train_epoch
-
-    def dying_epoch(self):
-        if self.epoch == 1:
-            raise Interrupt
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", dying_epoch)
-    with pytest.raises(Interrupt):
-        _train(config)
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
-    path = Path(config["output_dir"]) / "checkpoint.pt"
+    path = _interrupted(config, 1, monkeypatch)
     state = load_checkpoint(path)
     saved = json.loads(state["config"])
-    del saved["training"]["final_stage_ramp"]  # as an older version wrote it
+    del saved["training"]["final_stage_ramp"], saved["training"]["amsgrad"]  # as an older version wrote it
     state["config"] = json.dumps(saved)
     save_checkpoint(state, path)
     with pytest.raises(ConfigError, match="training.final_stage_ramp"):
         _train({**config, "training": {**config["training"], "final_stage_ramp": 1 / 3}}, resume=True)
+    with pytest.raises(ConfigError, match="training.amsgrad"):
+        _train({**config, "training": {**config["training"], "amsgrad": True}}, resume=True)
     _train(config, resume=True)
     assert load_checkpoint(path)["epoch"] == 3
 
