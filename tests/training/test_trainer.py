@@ -277,20 +277,24 @@ def test_final_stage_ramps_its_weights_geometrically(emt_files, tmp_path, monkey
 
 
 def test_checkpoint_from_before_added_keys_resumes_as_it_trained(emt_files, tmp_path, monkeypatch):
-    """A checkpoint written before training.final_stage_ramp and training.amsgrad existed trained
-    with a step switch and plain Adam: it resumes with final_stage_ramp: 0 and amsgrad off, and
-    the default ramp or AMSGrad is refused by name."""
+    """A checkpoint written before training.final_stage_ramp, training.amsgrad and
+    training.stress_components existed trained with a step switch, plain Adam and the full stress:
+    it resumes with final_stage_ramp: 0, amsgrad off and stress_components full, and the default
+    ramp, AMSGrad or the deviatoric stress is refused by name."""
     config = small_config(emt_files, tmp_path / "old", epochs=3, final_stage=0.5, final_stage_ramp=0.0)
     path = _interrupted(config, 1, monkeypatch)
     state = load_checkpoint(path)
     saved = json.loads(state["config"])
-    del saved["training"]["final_stage_ramp"], saved["training"]["amsgrad"]  # as an older version wrote it
+    for key in ("final_stage_ramp", "amsgrad", "stress_components"):  # as an older version wrote it
+        del saved["training"][key]
     state["config"] = json.dumps(saved)
     save_checkpoint(state, path)
     with pytest.raises(ConfigError, match="training.final_stage_ramp"):
         _train({**config, "training": {**config["training"], "final_stage_ramp": 1 / 3}}, resume=True)
     with pytest.raises(ConfigError, match="training.amsgrad"):
         _train({**config, "training": {**config["training"], "amsgrad": True}}, resume=True)
+    with pytest.raises(ConfigError, match="training.stress_components"):
+        _train({**config, "training": {**config["training"], "stress_components": "deviatoric"}}, resume=True)
     _train(config, resume=True)
     assert load_checkpoint(path)["epoch"] == 3
 
@@ -405,6 +409,55 @@ def test_stress_is_fitted_where_labelled(emt_files, tmp_path):
     with pytest.warns(UserWarning, match=r"none\.xyz: no training frame carries a stress \(key 'REF_stress'\)"):
         _train({**small_config(emt_files, out, epochs=1, stress_weight=10.0), "train_file": str(none)})
     assert "train_stress" not in _history(out)[0]
+
+
+def test_deviatoric_stress_ignores_an_isotropic_offset(emt_files, tmp_path):
+    """training.stress_components=deviatoric: the stress term sees the traceless part of the error
+    only, in the training loss and the validation loss alike, so labels offset by a pressure (a
+    plane-wave code's Pulay stress) train the same weights; a shear error still counts."""
+    from types import SimpleNamespace
+
+    from ase.io import read, write
+
+    from ridgeline import keys
+    from ridgeline.training.loss import WeightedLoss
+    from ridgeline.training.trainer import validation_loss
+
+    eye = torch.eye(3, dtype=torch.float64)
+    shear = torch.tensor([[0.0, 0.01, 0.0], [0.01, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    batch = {keys.N_ATOMS: torch.tensor([2]), keys.ENERGY: torch.zeros(1), keys.HAS_ENERGY: torch.tensor([True]),
+             keys.FORCES: torch.zeros(2, 3), keys.HAS_FORCES: torch.tensor([True, True]),
+             keys.STRESS: (0.03 * eye)[None], keys.HAS_STRESS: torch.tensor([True])}
+    pred = {keys.ENERGY: torch.zeros(1), keys.FORCES: torch.zeros(2, 3), keys.STRESS: (shear - 0.02 * eye)[None]}
+    full, dev = WeightedLoss(0.0, 0.0, 1.0), WeightedLoss(0.0, 0.0, 1.0, stress_components="deviatoric")
+    assert full(pred, batch)[1]["stress"] == pytest.approx((3 * 0.05**2 + 2 * 0.01**2) / 9)
+    assert dev(pred, batch)[1]["stress"] == pytest.approx(2 * 0.01**2 / 9)  # the pressure part is gone, the shear is not
+    voigt = lambda t: np.array([[t[0, 0], t[1, 1], t[2, 2], t[1, 2], t[0, 2], t[0, 1]]])  # noqa: E731
+    p = SimpleNamespace(energy_pred=np.zeros(1), energy_ref=np.zeros(1), n_atoms=np.array([2]),
+                        forces_pred=np.zeros((2, 3)), forces_ref=np.zeros((2, 3)),
+                        stress_pred=voigt(shear - 0.02 * eye), stress_ref=voigt(0.03 * eye))
+    assert validation_loss(p, dev) == pytest.approx(0.01**2 / 6)
+    assert validation_loss(p, full) == pytest.approx((3 * 0.05**2 + 0.01**2) / 6)
+
+    frames = read(emt_files["train"], ":")
+    for atoms in frames:
+        atoms.info["REF_stress"] = atoms.info["REF_stress"] + np.array([0.004] * 3 + [0.0] * 3)
+    shifted = tmp_path / "shifted.xyz"
+    write(shifted, frames, format="extxyz")
+    runs = {}
+    for name, train_file in (("plain", emt_files["train"]), ("shifted", shifted)):
+        for components in ("full", "deviatoric"):
+            out = tmp_path / f"{name}_{components}"
+            _train({**small_config(emt_files, out, epochs=2, stress_weight=10.0, stress_components=components),
+                    "train_file": str(train_file)})
+            runs[name, components] = _weights(out)
+    a, b = runs["plain", "deviatoric"], runs["shifted", "deviatoric"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6)
+    a, b = runs["plain", "full"], runs["shifted", "full"]
+    assert any(not torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-5) for k in a)  # the full stress sees the offset
+    with pytest.raises(ConfigError, match="training.stress_components"):
+        load_config(base=small_config(emt_files, tmp_path / "bad", stress_components="trace"))
 
 
 def test_amsgrad_trains_and_resumes_exactly(emt_files, tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ConfigError
-from .loss import FORCE_LOSSES
+from .loss import FORCE_LOSSES, STRESS_COMPONENTS
 
 
 SCHEDULERS = ("cosine", "plateau")
@@ -63,6 +63,10 @@ class TrainingConfig:
     # not fitted. Not on by default: on mlearn, 10 improved Si's energies and worsened Mo's
     # (docs/moment_network.md, session 11)
     stress_weight: float = 0.0
+    # which part of the stress error is fitted: "full", or "deviatoric" (the traceless part: shear
+    # and anisotropic normal stress), which ignores an isotropic offset of the labels such as a
+    # plane-wave DFT code's Pulay stress (a basis too small for the strained cell)
+    stress_components: str = "full"
     # force penalty: "mse" (squared error) or "huber" (squared below huber_delta eV/Å, linear
     # above: follows the force MAE and lets a few hot atoms weigh less; training/loss.py)
     forces_loss: str = "mse"
@@ -286,6 +290,9 @@ def load_config(path=None, overrides: list[str] = (), base: dict | None = None) 
                           f"got {t.final_stage_ramp}")
     if t.forces_loss not in FORCE_LOSSES:
         raise ConfigError(f"config key 'training.forces_loss': expected one of {', '.join(FORCE_LOSSES)}, got {t.forces_loss!r}")
+    if t.stress_components not in STRESS_COMPONENTS:
+        raise ConfigError(f"config key 'training.stress_components': expected one of {', '.join(STRESS_COMPONENTS)}, "
+                          f"got {t.stress_components!r}")
     if not t.huber_delta > 0:
         raise ConfigError(f"config key 'training.huber_delta': expected a force error > 0 (eV/Å), got {t.huber_delta}")
     for key in ("energy_weight", "forces_weight", "stress_weight", "final_energy_weight", "final_forces_weight"):

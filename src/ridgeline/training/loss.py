@@ -14,6 +14,9 @@ from .. import keys
 
 
 FORCE_LOSSES = ("mse", "huber")
+# which part of the stress error is fitted: all of it, or its deviatoric (traceless) part only,
+# which an isotropic offset of the labels (a plane-wave code's Pulay stress) does not reach
+STRESS_COMPONENTS = ("full", "deviatoric")
 
 
 def penalty(diff: torch.Tensor, kind: str = "mse", delta: float = 0.01) -> torch.Tensor:
@@ -26,6 +29,12 @@ def penalty(diff: torch.Tensor, kind: str = "mse", delta: float = 0.01) -> torch
     raise ValueError(f"force loss {kind!r}: expected one of {FORCE_LOSSES}")
 
 
+def deviatoric(diff: torch.Tensor) -> torch.Tensor:
+    """The traceless part of (..., 3, 3) stress tensors: diff - tr(diff)/3 I."""
+    trace = diff.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return diff - (trace / 3.0)[..., None, None] * torch.eye(3, dtype=diff.dtype, device=diff.device)
+
+
 def _masked_penalty_sum(diff: torch.Tensor, mask: torch.Tensor, kind: str = "mse", delta: float = 0.01) -> torch.Tensor:
     """Sum of the penalty over the labelled entries only (absent labels are never zeros)."""
     return penalty(diff[mask], kind, delta).sum()
@@ -33,17 +42,21 @@ def _masked_penalty_sum(diff: torch.Tensor, mask: torch.Tensor, kind: str = "mse
 
 class WeightedLoss:
     """w_E mean((dE/N)^2) + w_F mean(p(dF)) + w_S mean(dsigma^2) over the labelled entries, p the
-    force penalty (``forces_loss``: "mse" = dF^2, or "huber" with ``huber_delta`` in eV/Å).
+    force penalty (``forces_loss``: "mse" = dF^2, or "huber" with ``huber_delta`` in eV/Å);
+    ``stress_components``: "deviatoric" fits the traceless part of the stress error only.
 
     ``counts`` (from ``counts()``, summed over processes in a data-parallel run) replaces the local
     number of entries in each mean, so that the shares of a batch add up to the whole-batch loss.
     """
 
-    def __init__(self, energy_weight=1.0, forces_weight=1.0, stress_weight=0.0, forces_loss="mse", huber_delta=0.01):
+    def __init__(self, energy_weight=1.0, forces_weight=1.0, stress_weight=0.0, forces_loss="mse", huber_delta=0.01,
+                 stress_components="full"):
         if forces_loss not in FORCE_LOSSES:
             raise ValueError(f"force loss {forces_loss!r}: expected one of {FORCE_LOSSES}")
+        if stress_components not in STRESS_COMPONENTS:
+            raise ValueError(f"stress components {stress_components!r}: expected one of {STRESS_COMPONENTS}")
         self.weights = {"energy": energy_weight, "forces": forces_weight, "stress": stress_weight}
-        self.forces_loss, self.huber_delta = forces_loss, huber_delta
+        self.forces_loss, self.huber_delta, self.stress_components = forces_loss, huber_delta, stress_components
 
     @property
     def needs_stress(self) -> bool:
@@ -57,7 +70,9 @@ class WeightedLoss:
                                           self.forces_loss, self.huber_delta),
         }
         if self.needs_stress:
-            out["stress"] = _masked_penalty_sum(pred[keys.STRESS] - batch[keys.STRESS], batch[keys.HAS_STRESS])
+            diff = pred[keys.STRESS] - batch[keys.STRESS]
+            out["stress"] = _masked_penalty_sum(deviatoric(diff) if self.stress_components == "deviatoric" else diff,
+                                                batch[keys.HAS_STRESS])
         return out
 
     def counts(self, batch: dict | None) -> torch.Tensor:

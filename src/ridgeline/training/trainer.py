@@ -40,7 +40,7 @@ STATISTICS_FRAMES = 4096
 _RESUMABLE_CHANGES = {"training.epochs", "training.max_time", "training.final_stage_keep"}
 # keys added after checkpoints were first written, with the value that reproduces how such a run
 # trained: a checkpoint without the key resumes only with that value
-_ADDED_KEYS = {"training.final_stage_ramp": 0.0, "training.amsgrad": False}
+_ADDED_KEYS = {"training.final_stage_ramp": 0.0, "training.amsgrad": False, "training.stress_components": "full"}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -78,7 +78,10 @@ def validation_loss(p: Predictions, loss: WeightedLoss) -> float:
     value = loss.weights["energy"] * mean_penalty(p.energy_pred / p.n_atoms, p.energy_ref / p.n_atoms)
     value += loss.weights["forces"] * mean_penalty(p.forces_pred, p.forces_ref, loss.forces_loss)
     if loss.needs_stress:
-        value += loss.weights["stress"] * mean_penalty(p.stress_pred, p.stress_ref)
+        pred, ref = p.stress_pred, p.stress_ref  # Voigt: xx yy zz yz xz xy
+        if loss.stress_components == "deviatoric":
+            pred, ref = (s - np.concatenate([s[:, :3].mean(1, keepdims=True).repeat(3, 1), 0 * s[:, 3:]], 1) for s in (pred, ref))
+        value += loss.weights["stress"] * mean_penalty(pred, ref)
     return value
 
 
@@ -91,11 +94,11 @@ class Trainer:
         self.rank, self.world = rank_and_world()  # data-parallel processes (torchrun); rank 0 writes files
         self.dtype = getattr(torch, config.dtype)
         t = config.training
-        self.loss = WeightedLoss(t.energy_weight, t.forces_weight, t.stress_weight, t.forces_loss, t.huber_delta)
+        self.loss = WeightedLoss(t.energy_weight, t.forces_weight, t.stress_weight, t.forces_loss, t.huber_delta, t.stress_components)
         self.final = t.final_stage is not None
         self.final_loss = WeightedLoss(t.energy_weight if t.final_energy_weight is None else t.final_energy_weight,
                                        t.forces_weight if t.final_forces_weight is None else t.final_forces_weight, t.stress_weight,
-                                       t.forces_loss, t.huber_delta)
+                                       t.forces_loss, t.huber_delta, t.stress_components)
         self.stage = 0  # 1 in the final stage
         self.checkpoint_path = self.out / "checkpoint.pt"
         self.model_path = self.out / "model.safetensors"
@@ -362,7 +365,7 @@ class Trainer:
         s = max(s, 0.0)
         a, b = self.loss.weights, self.final_loss.weights
         w = {k: a[k] ** (1 - s) * b[k] ** s if a[k] > 0 and b[k] > 0 else (1 - s) * a[k] + s * b[k] for k in a}
-        return WeightedLoss(w["energy"], w["forces"], w["stress"], t.forces_loss, t.huber_delta)
+        return WeightedLoss(w["energy"], w["forces"], w["stress"], t.forces_loss, t.huber_delta, t.stress_components)
 
     def _enter_final_stage(self) -> None:
         """From ``training.final_stage`` of the run on: the final loss weights, and the best
