@@ -72,17 +72,24 @@ def train_ridgeline(element: str, architecture: str, preset: str, minutes: float
     from ridgeline.training.checkpoint import load_checkpoint
     from ridgeline.training.trainer import Trainer
 
+    import torch
+
+    from ridgeline.files import atomic_write_bytes
+
     config = ridgeline_config(element, architecture, preset, minutes, overrides, epochs)
     out = Path(config.output_dir)
     checkpoint = out / "checkpoint.pt"
+    info = out / "run_info.json"  # how the run was trained (threads): the wall time depends on it
     if checkpoint.exists() and load_checkpoint(checkpoint)["stop_reason"] and (out / "report.json").exists():
         print(f"{element}: cached run in {out}")
     else:
         Trainer(config, progress=True).run(resume=checkpoint.exists())
+        atomic_write_bytes(info, json.dumps({"torch_threads": torch.get_num_threads(), "machine": machine()}).encode())
     state = load_checkpoint(checkpoint)
     report = json.loads((out / "report.json").read_text())
     return {"model": str(out / "model.safetensors"), "train_wall_s": state["elapsed"], "epochs": state["epoch"],
-            "stop_reason": state["stop_reason"], "test": report["test"], "valid": report["valid"],
+            "train_threads": json.loads(info.read_text())["torch_threads"] if info.exists() else None,
+            "stop_reason": state["stop_reason"], "test": report["test"], "valid": report.get("valid"),
             "history": json.loads(state["history"])}
 
 

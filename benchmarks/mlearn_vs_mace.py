@@ -58,7 +58,7 @@ def ridgeline_ensemble(element: str, preset: str, minutes: float, overrides: lis
     path = train_ensemble(config, size, progress=False)
     uq = UncertaintyModel.load(path)
     test = compute_metrics(predict(uq.model, load_frames(config.test_file, config)))
-    return {"model": str(path), "size": size, "train_wall_s": sum(r["train_wall_s"] for r in runs),
+    return {"model": str(path), "size": size, "train_wall_s": sum(r["train_wall_s"] for r in runs), "train_threads": runs[0]["train_threads"],
             "epochs": runs[0]["epochs"], "test": test, "members_test": [r["test"] for r in runs]}
 
 
@@ -99,10 +99,17 @@ def train_mace(element: str, minutes: float) -> dict:
     model = out / f"mace_{element}.model"
     evaluation = subprocess.run([python, str(ROOT / "benchmarks" / "mace_eval.py"), str(model), str(DATA / f"{element}_test.xyz")],
                                 capture_output=True, text=True, check=True)
-    result = {"model": str(model), "train_wall_s": wall, "epochs": last_epoch, "test": json.loads(evaluation.stdout.strip().splitlines()[-1]),
+    result = {"model": str(model), "train_wall_s": wall, "epochs": last_epoch, "train_threads": mace_threads(python),
+              "test": json.loads(evaluation.stdout.strip().splitlines()[-1]),
               "history": mace_history(out)}
     done.write_text(json.dumps(result, indent=2))
     return result
+
+
+def mace_threads(python: str) -> int:
+    """The torch threads a MACE process gets here (MACE sets none itself: torch's default)."""
+    out = subprocess.run([python, "-c", "import torch; print(torch.get_num_threads())"], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip())
 
 
 def mace_speed_model(element: str = "Si") -> str:
@@ -151,7 +158,7 @@ def plot(results: dict) -> None:
             per_epoch = r["train_wall_s"] / max(r["epochs"], 1)  # MACE logs no wall time: spread it evenly
             ax.plot([(row["epoch"] + 1) * per_epoch / 60 for row in h], [row["valid_forces_mae"] for row in h], label=f"MACE ({element}, validation)")
         ax.scatter([r["train_wall_s"] / 60], [r["test"]["forces_mae"]], marker="X", s=100, label=f"MACE test ({element})")
-    ax.set_xlabel("training wall time (min), 2 CPU cores")
+    ax.set_xlabel("training wall time (min), 2-core CPU (threads per run: see the table)")
     ax.set_ylabel("force MAE (eV/Å)")
     ax.set_yscale("log")
     ax.legend(fontsize=7)
@@ -167,18 +174,26 @@ def markdown(results: dict) -> str:
              "validation split from the training file only; test = the fixed mlearn test split. "
              f"ridgeline: preset `{results['preset']}`"
              + (f" with `{' '.join(results['overrides'])}`" if results.get("overrides") else " (defaults)") + ".", "",
-             "| element | code | E MAE (meV/atom) | F MAE (eV/Å) | train wall (s) | epochs |", "|---|---|---|---|---|---|"]
+             "The machine line gives the torch threads of this script; each training run's own threads are in the table "
+             "(runs cached from earlier calls keep theirs; – where not recorded).", "",
+             "| element | code | E MAE (meV/atom) | F MAE (eV/Å) | train wall (s) | training threads | epochs |",
+             "|---|---|---|---|---|---|---|"]
     for element in sorted(set(results.get("ridgeline", {})) | set(results.get("mace", {}))):
         size = results.get("ridgeline_ensemble", {}).get(element, {}).get("size")
         for name, key in (("ridgeline moment", "ridgeline"), (f"ridgeline moment, ensemble of {size}", "ridgeline_ensemble"),
                           ("MACE 32x0e+32x1o", "mace")):
             r = results.get(key, {}).get(element)
             if r:
-                lines.append(f"| {element} | {name} | {r['test']['energy_mae']:.2f} | {r['test']['forces_mae']:.4f} | {r['train_wall_s']:.0f} | {r['epochs']} |")
+                lines.append(f"| {element} | {name} | {r['test']['energy_mae']:.2f} | {r['test']['forces_mae']:.4f} | {r['train_wall_s']:.0f} | "
+                             f"{r.get('train_threads') or '–'} | {r['epochs']} |")
         for code in ("GAP", "MTP"):
             p = pub.get(element, {}).get(code)
             if p:
-                lines.append(f"| {element} | {code} (published) | {p['energy_mae']} | {p['forces_mae']} | – | – |")
+                lines.append(f"| {element} | {code} (published) | {p['energy_mae']} | {p['forces_mae']} | – | – | – |")
+    # where a cached result came from another host or session, its "provenance" says so
+    notes = [f"- {element}, {key}: {r['provenance']}" for key in ("ridgeline", "ridgeline_ensemble", "mace")
+             for element, r in sorted(results.get(key, {}).items()) if r.get("provenance")]
+    lines += ["", *notes] if notes else []
     lines += ["", "Per config_type (ridgeline):", "", "| element | config_type | E MAE (meV/atom) | F MAE (eV/Å) |", "|---|---|---|---|"]
     for element, r in results.get("ridgeline", {}).items():
         for ct, m in r["test"]["per_config_type"].items():
