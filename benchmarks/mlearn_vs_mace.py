@@ -228,8 +228,11 @@ def measure_throughput(results: dict, rounds: int) -> dict:
     over minutes, so a ratio is taken within a round); per code and size the median round's row,
     and the median of the rounds' ridgeline / MACE ratios."""
     codes = {"ridgeline": (ridgeline_python, "ridgeline", results["ridgeline"]["Si"]["model"])}
-    if results.get("ridgeline_ensemble", {}).get("Si"):
-        codes["ridgeline_ensemble"] = (ridgeline_python, "ridgeline", results["ridgeline_ensemble"]["Si"]["model"])
+    ensemble = results.get("ridgeline_ensemble", {}).get("Si", {}).get("model")
+    if ensemble and Path(ensemble).exists():
+        codes["ridgeline_ensemble"] = (ridgeline_python, "ridgeline", ensemble)
+    elif ensemble:
+        print(f"ensemble model {ensemble} not on this machine: its throughput is not measured (run the ensemble part first)")
     speed_model = None  # the one-epoch MACE model, where the 30-minute one is not on this machine
     if results.get("mace", {}).get("Si"):
         model = results["mace"]["Si"]["model"]

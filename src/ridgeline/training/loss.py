@@ -35,6 +35,14 @@ def deviatoric(diff: torch.Tensor) -> torch.Tensor:
     return diff - (trace / 3.0)[..., None, None] * torch.eye(3, dtype=diff.dtype, device=diff.device)
 
 
+def deviatoric_voigt(stress):
+    """The traceless part of (F, 6) Voigt stresses (xx yy zz yz xz xy; numpy): the mean of the
+    normal components taken off each of them."""
+    out = stress.copy()
+    out[:, :3] -= stress[:, :3].mean(1, keepdims=True)
+    return out
+
+
 def _masked_penalty_sum(diff: torch.Tensor, mask: torch.Tensor, kind: str = "mse", delta: float = 0.01) -> torch.Tensor:
     """Sum of the penalty over the labelled entries only (absent labels are never zeros)."""
     return penalty(diff[mask], kind, delta).sum()

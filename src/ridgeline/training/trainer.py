@@ -30,7 +30,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
 from .distributed import all_reduce_sum, barrier, init_from_environment, rank_and_world, sum_gradients
 from .ema import EMA
-from .loss import WeightedLoss, penalty
+from .loss import WeightedLoss, deviatoric_voigt, penalty
 from .metrics import Predictions, compute_metrics, predict
 from .report import parity_plot, write_report
 
@@ -78,9 +78,9 @@ def validation_loss(p: Predictions, loss: WeightedLoss) -> float:
     value = loss.weights["energy"] * mean_penalty(p.energy_pred / p.n_atoms, p.energy_ref / p.n_atoms)
     value += loss.weights["forces"] * mean_penalty(p.forces_pred, p.forces_ref, loss.forces_loss)
     if loss.needs_stress:
-        pred, ref = p.stress_pred, p.stress_ref  # Voigt: xx yy zz yz xz xy
+        pred, ref = p.stress_pred, p.stress_ref
         if loss.stress_components == "deviatoric":
-            pred, ref = (s - np.concatenate([s[:, :3].mean(1, keepdims=True).repeat(3, 1), 0 * s[:, 3:]], 1) for s in (pred, ref))
+            pred, ref = deviatoric_voigt(pred), deviatoric_voigt(ref)
         value += loss.weights["stress"] * mean_penalty(pred, ref)
     return value
 
