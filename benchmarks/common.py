@@ -69,12 +69,11 @@ def ridgeline_config(element: str, architecture: str, preset: str, minutes: floa
 def train_ridgeline(element: str, architecture: str, preset: str, minutes: float, overrides: list[str], epochs: int | None = None) -> dict:
     """Train on {element}_train.xyz (validation split from it), test on {element}_test.xyz; cached.
     ``epochs``: None = the default number, within the time budget."""
-    from ridgeline.training.checkpoint import load_checkpoint
-    from ridgeline.training.trainer import Trainer
-
     import torch
 
     from ridgeline.files import atomic_write_bytes
+    from ridgeline.training.checkpoint import load_checkpoint
+    from ridgeline.training.trainer import Trainer
 
     config = ridgeline_config(element, architecture, preset, minutes, overrides, epochs)
     out = Path(config.output_dir)
