@@ -138,3 +138,19 @@ def test_train_bad_data_exits_2_without_traceback(emt_files, tmp_path):
     result = subprocess.run([sys.executable, "-m", "ridgeline.cli.main", "train", str(config)], capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "nan.xyz" in result.stderr and "NaN" in result.stderr
+
+
+def test_eval_check_stress_names_a_file_whose_shear_order_is_swapped(trained_model, emt_files, tmp_path, capsys):
+    code, out, err = _run(["eval", str(trained_model), str(emt_files["test"]), "--check-stress", "--json"], capsys)
+    assert code == 0 and "warning" not in err
+    check = json.loads(out)["stress_labels"]
+    assert check and not any(c["flagged"] for c in check.values())
+
+    def swap(frames):
+        for atoms in frames:
+            atoms.info["REF_stress"] = atoms.info["REF_stress"][[0, 1, 2, 4, 3, 5]]
+
+    path = _bad_file(tmp_path, emt_files, swap, "swapped.xyz")
+    code, out, err = _run(["eval", str(trained_model), str(path), "--check-stress"], capsys)
+    assert code == 0 and "stress labels against the model's stresses" in out
+    assert f"warning: {path}: config_type " in err and "(xz yz xy)" in err
