@@ -16,6 +16,17 @@ from ridgeline.training.config import load_config
 from ridgeline.training.trainer import Trainer
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Runs compared bitwise need one torch thread: with two, the stress term's matrix products
+    (fitted by default since session 15) came out ~1e-7 apart between two identical runs on a busy
+    machine (the BLAS library may use fewer threads than asked, which changes its summation order)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _train(config_dict, resume=False):
     return Trainer(load_config(base=config_dict), progress=False).run(resume=resume)
 
@@ -207,7 +218,8 @@ def test_final_stage_switches_loss_weights_and_keeps_its_weights(emt_files, tmp_
     weights; the model kept is the stage's last EMA weights (final_stage_keep: last) or its best
     on validation (best), tracked from the stage's first epoch on; a resume inside the final
     stage reproduces the uninterrupted run."""
-    stage = dict(epochs=6, energy_weight=1.0, final_stage=0.5, final_energy_weight=100.0, final_forces_weight=2.0,
+    # stress_weight 0: the loss below is the energy and force terms alone
+    stage = dict(stress_weight=0.0, epochs=6, energy_weight=1.0, final_stage=0.5, final_energy_weight=100.0, final_forces_weight=2.0,
                  final_stage_ramp=0.0)  # the weights switch at once (the ramp: the next test)
     out = tmp_path / "full"
     _train(small_config(emt_files, out, **stage))
@@ -250,7 +262,7 @@ def test_final_stage_ramps_its_weights_geometrically(emt_files, tmp_path, monkey
     from the first stage's to the final one geometrically, epoch by epoch (by the run's fraction
     at the epoch's start), then stays there; validation is measured by the final weights
     throughout the stage; a resume inside the ramp reproduces the uninterrupted run."""
-    stage = dict(epochs=8, energy_weight=1.0, final_stage=0.5, final_energy_weight=100.0, final_forces_weight=2.0,
+    stage = dict(stress_weight=0.0, epochs=8, energy_weight=1.0, final_stage=0.5, final_energy_weight=100.0, final_forces_weight=2.0,
                  final_stage_ramp=0.5)  # over 0.25 of the run
     seen = []
     monkeypatch.setattr("ridgeline.training.trainer.validation_loss",
@@ -409,6 +421,33 @@ def test_stress_is_fitted_where_labelled(emt_files, tmp_path):
     with pytest.warns(UserWarning, match=r"none\.xyz: no training frame carries a stress \(key 'REF_stress'\)"):
         _train({**small_config(emt_files, out, epochs=1, stress_weight=10.0), "train_file": str(none)})
     assert "train_stress" not in _history(out)[0]
+
+
+def test_stress_is_fitted_by_default_where_frames_carry_one(emt_files, tmp_path):
+    """training.stress_weight unset: loss.DEFAULT_STRESS_WEIGHT for data with stress labels; data
+    without any (molecules) trains without the term and without a warning."""
+    import warnings
+
+    from ase.io import read, write
+
+    from ridgeline.training.loss import DEFAULT_STRESS_WEIGHT
+
+    out = tmp_path / "with"
+    trainer = Trainer(load_config(base=small_config(emt_files, out, epochs=1)), progress=False)
+    trainer.run()
+    assert trainer.loss.weights["stress"] == trainer.final_loss.weights["stress"] == DEFAULT_STRESS_WEIGHT
+    assert _history(out)[0]["train_stress"] > 0
+    frames = read(emt_files["train"], ":")
+    for atoms in frames:
+        del atoms.info["REF_stress"]
+    none = tmp_path / "none.xyz"
+    write(none, frames, format="extxyz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer = Trainer(load_config(base={**small_config(emt_files, tmp_path / "without", epochs=1), "train_file": str(none)}),
+                          progress=False)
+        trainer.run()
+    assert trainer.loss.weights["stress"] == 0.0 and "train_stress" not in _history(tmp_path / "without")[0]
 
 
 def test_deviatoric_stress_ignores_an_isotropic_offset(emt_files, tmp_path):

@@ -60,9 +60,13 @@ class TrainingConfig:
     energy_weight: float = 0.1  # on (E/N)^2, eV^2/atom^2
     forces_weight: float = 1.0  # on force components, (eV/Å)^2
     # on stress components, (eV/Å^3)^2, of the frames that carry a stress (others are masked); 0 =
-    # not fitted. Not on by default: on mlearn, 10 improved Si's energies and worsened Mo's
-    # (docs/moment_network.md, session 11)
-    stress_weight: float = 0.0
+    # not fitted; None: loss.DEFAULT_STRESS_WEIGHT where training frames carry a stress, else 0
+    # without a warning. With correctly ordered labels, fitting stress lowered the validation
+    # energy error 8% (Mo) and 11% (Si) and the stress error 4-5x at the same force error
+    # (docs/moment_network.md, session 15); check a file's labels with `ridgeline eval
+    # --check-stress` (the shear order of mlearn's files was mixed up, which session 11 took for
+    # stresses that disagree with the energies)
+    stress_weight: float | None = None
     # which part of the stress error is fitted: "full", or "deviatoric" (the traceless part: shear
     # and anisotropic normal stress), which ignores an isotropic offset of the labels such as a
     # plane-wave DFT code's Pulay stress (a basis too small for the strained cell)

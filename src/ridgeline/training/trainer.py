@@ -30,7 +30,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
 from .distributed import all_reduce_sum, barrier, init_from_environment, rank_and_world, sum_gradients
 from .ema import EMA
-from .loss import WeightedLoss, deviatoric_voigt, penalty
+from .loss import DEFAULT_STRESS_WEIGHT, WeightedLoss, deviatoric_voigt, penalty
 from .metrics import Predictions, compute_metrics, predict
 from .report import parity_plot, write_report
 
@@ -94,10 +94,11 @@ class Trainer:
         self.rank, self.world = rank_and_world()  # data-parallel processes (torchrun); rank 0 writes files
         self.dtype = getattr(torch, config.dtype)
         t = config.training
-        self.loss = WeightedLoss(t.energy_weight, t.forces_weight, t.stress_weight, t.forces_loss, t.huber_delta, t.stress_components)
+        stress_weight = DEFAULT_STRESS_WEIGHT if t.stress_weight is None else t.stress_weight
+        self.loss = WeightedLoss(t.energy_weight, t.forces_weight, stress_weight, t.forces_loss, t.huber_delta, t.stress_components)
         self.final = t.final_stage is not None
         self.final_loss = WeightedLoss(t.energy_weight if t.final_energy_weight is None else t.final_energy_weight,
-                                       t.forces_weight if t.final_forces_weight is None else t.final_forces_weight, t.stress_weight,
+                                       t.forces_weight if t.final_forces_weight is None else t.final_forces_weight, stress_weight,
                                        t.forces_loss, t.huber_delta, t.stress_components)
         self.stage = 0  # 1 in the final stage
         self.checkpoint_path = self.out / "checkpoint.pt"
@@ -123,7 +124,7 @@ class Trainer:
         if not len(self.train_frames):
             raise ConfigError(f"{c.train_file}: no training frames")
         if self.loss.needs_stress and not count_labelled(self.train_frames, "stress"):
-            if self.rank == 0:
+            if self.rank == 0 and t.stress_weight is not None:  # unset: stress is fitted where there is one
                 warnings.warn(f"{c.train_file}: no training frame carries a stress (key {c.keys.stress!r}): "
                               "the stress term is left out of the loss", stacklevel=2)
             for loss in (self.loss, self.final_loss):
