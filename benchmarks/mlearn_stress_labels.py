@@ -49,9 +49,10 @@ def main():
         for config_type, c in check.items():
             c["corrected_by_benchmarks"] = bool(SHEAR_SWAPPED[element](config_type))
         results[element] = check
-        lines += [f"## {element} (training file, {model_path})\n", stress_check_table(check), "",
+        lines += [f"## {element} (training file; model {model_path.relative_to(CACHE.parent)}, trained without stress)\n",
+                  stress_check_table(check), "",
                   "corrected by the benchmarks (yz <-> xz): " + ", ".join(ct for ct, c in check.items() if c["corrected_by_benchmarks"]), ""]
-        print("\n".join(lines[-4:]))
+        print("\n".join(lines[-5:]))
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(RESULTS / "mlearn_stress_labels.json", json.dumps(results, indent=2).encode())
     atomic_write_bytes(RESULTS / "mlearn_stress_labels.md", "\n".join(lines).encode())
