@@ -18,7 +18,7 @@ FORCE_LOSSES = ("mse", "huber")
 # which an isotropic offset of the labels (a plane-wave code's Pulay stress) does not reach
 STRESS_COMPONENTS = ("full", "deviatoric")
 # training.stress_weight where the config leaves it unset and training frames carry a stress,
-# (eV/Å^3)^-2: a 0.2 GPa stress error then weighs ~5% of a 0.05 eV/Å force error
+# (eV/Å^3)^-2: a 0.2 GPa stress error then weighs ~6% of a 0.05 eV/Å force error
 DEFAULT_STRESS_WEIGHT = 100.0
 
 
