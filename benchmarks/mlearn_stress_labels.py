@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from common import CACHE, DATA, RESULTS, SHEAR_SWAPPED, require_data, ridgeline_config
+from common import CACHE, DATA, RESULTS, SHEAR_SWAPPED, require_data
 
 
 def main():
@@ -34,14 +34,13 @@ def main():
     torch.set_num_threads(1)
     results, lines = {}, ["# Shear order of the mlearn stress labels, against models trained without stress\n"]
     for element in args.elements:
-        # the shared file itself (not the corrected copy), no stress in the loss
-        config = ridgeline_config(element, "moment", "medium", 30, ["training.stress_weight=0"], suffix="_uncorrected")
-        config.train_file, config.test_file = str(DATA / f"{element}_train.xyz"), str(DATA / f"{element}_test.xyz")
         model_path = CACHE / "stress_labels" / element / "model.safetensors"
-        if not model_path.exists():
+        if not model_path.exists():  # the default model, no stress in the loss, on the shared file as it is
+            from ridgeline.training.config import load_config
             from ridgeline.training.trainer import Trainer
 
-            config.output_dir = str(model_path.parent)
+            config = load_config(base={"train_file": str(DATA / f"{element}_train.xyz"), "output_dir": str(model_path.parent),
+                                       "model": {"name": "moment", "preset": "medium"}, "training": {"stress_weight": 0.0}})
             Trainer(config, progress=True).run(resume=(model_path.parent / "checkpoint.pt").exists())
         model, _ = load_model(model_path)
         frames = read_frames(DATA / f"{element}_train.xyz", require=("energy", "forces"))
