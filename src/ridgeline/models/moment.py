@@ -7,10 +7,12 @@ field to cutoff + message_cutoff. Cost linear in atoms."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from .. import keys
-from ..nn.moments import CartesianMoments, MomentInvariants, expand_symmetric
+from ..nn.moments import CartesianMoments, MomentInvariants, dense_slots, expand_symmetric
 from ..nn.radial import BesselBasis
 from ..nn.readout import ElementMLPs, Standardize
 from ..nn.repulsion import ZBLRepulsion
@@ -38,6 +40,19 @@ def pair_radial(basis: torch.Tensor, weights: torch.Tensor, pair: torch.Tensor) 
     if weights.shape[0] == 1:  # one element: a single matrix product
         return basis @ weights[0]
     return torch.einsum("ek,ekc->ec", basis, weights[pair])
+
+
+class DenseEdges(NamedTuple):
+    """One layer's edges in the dense neighbour layout (``dense_slots``): (n_atoms * n_max)
+    rows, atom a's neighbours in rows a * n_max ..., padding rows placed beyond the cutoff (their
+    radial basis is zero)."""
+
+    basis: torch.Tensor  # (rows, n_basis)
+    unit: torch.Tensor  # (rows, 3)
+    pair: torch.Tensor  # (rows,) ordered element pair (centre, neighbour)
+    neighbor: torch.Tensor  # (rows,) the neighbour's atom index (0 in padding rows)
+    n_max: int
+    norm: torch.Tensor  # the average number of neighbours the moments are divided by
 
 
 class MomentLayer(torch.nn.Module):
@@ -103,18 +118,19 @@ class EquivariantMessages(torch.nn.Module):
         self.mix_vector = torch.nn.Parameter(torch.eye(channels) + 0.3 * torch.randn(channels, channels) / channels**0.5)
         self.mix_matrix = torch.nn.Parameter(torch.eye(channels) + 0.3 * torch.randn(channels, channels) / channels**0.5)
 
-    def forward(self, basis, pair, unit, i, j, moments, n_atoms: int, norm) -> list[torch.Tensor]:
+    def forward(self, edges: DenseEdges, moments, n_atoms: int) -> list[torch.Tensor]:
         """[rank 0 (n, C), rank 1 (n, 3, C), rank 2 (n, 3, 3, C)] message sums; ``moments``: the
         layer before's [M^0, M^1, M^2, ...]."""
         C = self.channels
-        r = pair_radial(basis, self.radial_weights, pair) / norm
-        v = (moments[1] @ self.mix_vector)[j]  # (E, 3, C)
-        t = (expand_symmetric(moments[2], 2) @ self.mix_matrix)[j]  # (E, 3, 3, C)
+        unit, j = edges.unit, edges.neighbor
+        r = pair_radial(edges.basis, self.radial_weights, edges.pair) / edges.norm  # zero in padding rows
+        v = (moments[1] @ self.mix_vector)[j]  # (rows, 3, C)
+        t = (expand_symmetric(moments[2], 2) @ self.mix_matrix)[j]  # (rows, 3, 3, C)
         rk = [r[:, k * C:(k + 1) * C] for k in range(self.n_terms)]
         s0 = rk[0] * (unit[:, :, None] * v).sum(1)
         s1 = rk[1][:, None] * v + rk[2][:, None] * (t * unit[:, None, :, None]).sum(2)
         s2 = rk[3][:, None, None] * t + rk[4][:, None, None] * (unit[:, :, None, None] * v[:, None])
-        return [scatter_sum(x, i, n_atoms) for x in (s0, s1, s2)]
+        return [x.view(n_atoms, edges.n_max, *x.shape[1:]).sum(1) for x in (s0, s1, s2)]
 
 
 class MomentNetwork(EnergyModel):
@@ -176,28 +192,32 @@ class MomentNetwork(EnergyModel):
     def hyperparameters(self) -> dict:
         return dict(elements=self.elements, **self._hp)
 
-    def _layer_edges(self, layer, lengths, unit, i, j, basis):
-        """The edges a layer sees: (basis, unit vectors, centres, neighbours, normalisation); a
-        message layer with a shorter cutoff keeps the edges within it (in order, so still sorted
-        by centre)."""
-        if layer.cutoff is None:
-            return basis, unit, i, j, self.avg_num_neighbors
-        if layer.cutoff < self.cutoff:
-            inside = torch.nonzero(lengths < layer.cutoff).squeeze(1)
-            lengths, unit, i, j = lengths[inside], unit[inside], i[inside], j[inside]
-            basis = layer.basis(lengths)
-        return basis, unit, i, j, layer.avg_num_neighbors
+    def _layer_edges(self, layer, vectors, lengths, i, j, species) -> DenseEdges:
+        """The edges a layer sees, in the dense neighbour layout; a message layer with a shorter
+        cutoff keeps the edges within it (in order, so still sorted by centre)."""
+        cutoff, basis, norm = (self.cutoff, self.basis, self.avg_num_neighbors) if layer.cutoff is None else \
+            (layer.cutoff, layer.basis, layer.avg_num_neighbors)
+        if cutoff < self.cutoff:
+            inside = torch.nonzero(lengths < cutoff).squeeze(1)
+            vectors, i, j = vectors[inside], i[inside], j[inside]
+        n_atoms = len(species)
+        slot, n_max = dense_slots(i, n_atoms)
+        padding = vectors.new_zeros(n_atoms * n_max, 3)
+        padding[:, 0] = 2.0 * cutoff  # beyond the cutoff: the basis (its envelope) is exactly zero
+        dense = padding.index_copy(0, slot, vectors)
+        r = torch.linalg.norm(dense, dim=-1)
+        pair = species[i] * self.n_elements + species[j]
+        return DenseEdges(basis(r), dense / r[:, None], pair.new_zeros(len(dense)).index_copy(0, slot, pair),
+                          j.new_zeros(len(dense)).index_copy(0, slot, j), n_max, norm)
 
-    def _layer_moments(self, layer, edges, species, previous=None, previous_moments=None) -> list[torch.Tensor]:
+    def _layer_moments(self, layer, edges: DenseEdges, species, previous=None, previous_moments=None) -> list[torch.Tensor]:
         """Moment tensors of one layer (symmetric storage, or full where equivariant messages were
         added); ``previous``: the layer before's features (messages), ``previous_moments``: its
         moments (equivariant messages)."""
-        basis, unit, i, j, norm = edges
-        pair = species[i] * self.n_elements + species[j]
-        radial = layer.radial(basis, pair, None if previous is None else previous[j])
-        moments = [m / norm for m in layer.moments(radial, unit, i, len(species))]
+        radial = layer.radial(edges.basis, edges.pair, None if previous is None else previous[edges.neighbor])
+        moments = [m / edges.norm for m in layer.moments(radial, edges.unit, len(species), edges.n_max)]
         if layer.equivariant is not None:
-            extra = layer.equivariant(basis, pair, unit, i, j, previous_moments, len(species), norm)
+            extra = layer.equivariant(edges, previous_moments, len(species))
             # the messages' rank-2 part is not symmetric: those ranks go on in the full layout
             moments = [expand_symmetric(m, nu) + extra[nu] if nu < len(extra) else m for nu, m in enumerate(moments)]
         return moments
@@ -215,10 +235,9 @@ class MomentNetwork(EnergyModel):
     def _features(self, batch: dict, species: torch.Tensor, n_layers: int | None = None):
         vectors, lengths = self.edge_geometry(batch)
         i, j = batch[keys.EDGE_INDEX]
-        basis, unit = self.basis(lengths), vectors / lengths[:, None]
         features, moments = [], None
         for layer in self.layers[:n_layers]:
-            edges = self._layer_edges(layer, lengths, unit, i, j, basis)
+            edges = self._layer_edges(layer, vectors, lengths, i, j, species)
             x, moments = self._layer_features(layer, edges, species, features[-1] if features else None, moments)
             features.append(x)
         return features, lengths, i, j
@@ -229,11 +248,10 @@ class MomentNetwork(EnergyModel):
         species = self.species(batch[keys.NUMBERS]) if species is None else species
         vectors, lengths = self.edge_geometry(batch)
         i, j = batch[keys.EDGE_INDEX]
-        basis, unit = self.basis(lengths), vectors / lengths[:, None]
         x = moments = None
         for before in self.layers[:layer]:  # the layers before give the messages
-            x, moments = self._layer_features(before, self._layer_edges(before, lengths, unit, i, j, basis), species, x, moments)
-        edges = self._layer_edges(self.layers[layer], lengths, unit, i, j, basis)
+            x, moments = self._layer_features(before, self._layer_edges(before, vectors, lengths, i, j, species), species, x, moments)
+        edges = self._layer_edges(self.layers[layer], vectors, lengths, i, j, species)
         moments = self._layer_moments(self.layers[layer], edges, species, x, moments)
         return [expand_symmetric(m, nu) for nu, m in enumerate(moments)]
 
@@ -244,7 +262,10 @@ class MomentNetwork(EnergyModel):
 
     def readout_inputs(self, batch: dict, species: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         features, lengths, i, j = self._features(batch, species)
-        core = None if self.zbl is None else scatter_sum(self.zbl(lengths, species[i], species[j]), i, len(species))
+        core = None
+        if self.zbl is not None:  # only edges inside the core's switch radius (most are beyond it)
+            short = torch.nonzero(lengths < self.zbl.max_switch).squeeze(1)
+            core = scatter_sum(self.zbl(lengths[short], species[i[short]], species[j[short]]), i[short], len(species))
         return torch.cat(features, dim=1), core
 
     @torch.no_grad()

@@ -24,6 +24,8 @@ class ZBLRepulsion(torch.nn.Module):
         self.register_buffer("z", torch.tensor(elements, dtype=torch.get_default_dtype()))
         self.register_buffer("radii", torch.tensor([covalent_radii[z] for z in elements], dtype=torch.get_default_dtype()))
         self.envelope = PolynomialCutoff(1.0, p=6)
+        # the largest switch radius, Å: the core is exactly zero beyond it
+        self.max_switch = 2.0 * max(covalent_radii[z] for z in elements)
 
     def forward(self, lengths: torch.Tensor, species_i: torch.Tensor, species_j: torch.Tensor) -> torch.Tensor:
         zi, zj = self.z[species_i], self.z[species_j]
