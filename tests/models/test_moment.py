@@ -122,24 +122,54 @@ def test_moments_rotate_as_tensors():
     assert m0[3].abs().max() > 1e-3  # not trivially zero
 
 
-def test_moments_equal_edge_sums():
-    """The dense batched-matmul moments equal the direct sum over neighbours."""
+import pytest
+
+
+@pytest.mark.parametrize("radial_hidden", [[], [6]])
+def test_moments_equal_edge_sums(radial_hidden):
+    """The moments formed in the dense neighbour layout equal the direct sum over each atom's
+    edges of R_nu(r_ij) u_ij^(x)nu, for every rank: from the basis functions' moments where the
+    radial functions are linear in the basis (two elements: per-pair weights), and from the
+    radial functions themselves where a radial network makes them nonlinear."""
     torch.manual_seed(1)
-    model = build_model("moment", [8, 14], preset="small", cutoff=4.0).double()
+    model = build_model("moment", [8, 14], preset="small", cutoff=4.0, radial_hidden=radial_hidden).double()
+    layer = model.layers[0]
+    assert layer.linear_radial == (not radial_hidden)
     batch = batch_of(list(example_structures().values()))
     species = model.species(batch[keys.NUMBERS])
     moments = model.environment_moments(batch, species)
     vectors, lengths = model.edge_geometry(batch)
     i, j = batch[keys.EDGE_INDEX]
-    basis = model.basis(lengths)
-    radial = torch.einsum("ek,ekc->ec", basis, model.layers[0].radial_weights[species[i] * 2 + species[j]]) / model.avg_num_neighbors
+    radial = layer.radial(model.basis(lengths), species[i] * 2 + species[j]) / model.avg_num_neighbors
     C = model._hp["channels"]
     u = vectors / lengths[:, None]
     for atom in (0, 5, 20):
         e = i == atom
-        r2 = radial[e, 2 * C:3 * C]
-        expected = torch.einsum("ec,ea,eb->abc", r2, u[e], u[e])
-        torch.testing.assert_close(moments[2][atom], expected)
+        for nu, moment in enumerate(moments):
+            power = torch.ones(int(e.sum()), *([1] * nu), dtype=u.dtype)
+            for _ in range(nu):  # u (x) u (x) ..., one axis at a time
+                power = power[..., None] * u[e].reshape(-1, *([1] * (power.dim() - 1)), 3)
+            expected = torch.einsum("e...,ec->...c", power.reshape(-1, *([3] * nu)), radial[e, nu * C:(nu + 1) * C])
+            torch.testing.assert_close(moment[atom], expected)
+
+
+def test_core_from_short_edges_equals_all_edges():
+    """The ZBL core is summed over the edges inside its largest switch radius only; over all
+    edges it is the same (zero beyond the switch)."""
+    from ase.build import bulk
+
+    model = build_model("moment", [8, 14], preset="small", cutoff=4.0).double()
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.numbers[::3] = 8
+    atoms.rattle(0.3, seed=3)
+    batch = batch_of([atoms], cutoff=4.0)
+    species = model.species(batch[keys.NUMBERS])
+    _, core = model.readout_inputs(batch, species)
+    _, lengths = model.edge_geometry(batch)
+    i, j = batch[keys.EDGE_INDEX]
+    assert (lengths < model.zbl.max_switch).any() and (lengths >= model.zbl.max_switch).any()
+    every = torch.zeros(len(species), dtype=lengths.dtype).index_add_(0, i, model.zbl(lengths, species[i], species[j]))
+    torch.testing.assert_close(core, every)
 
 
 def test_zbl_repels_atoms_pushed_together():

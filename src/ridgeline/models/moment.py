@@ -87,6 +87,29 @@ class MomentLayer(torch.nn.Module):
         self.standardize = Standardize(n_elements, self.invariants.n_features)
         self.channels = channels
 
+    @property
+    def linear_radial(self) -> bool:
+        """Radial functions linear in the basis (no radial network, no messages): the moments can
+        be formed from the basis functions' moments (``CartesianMoments.of_basis``)."""
+        return len(self.radial_net) == 0 and self.message is None
+
+    def moments_of_basis(self, edges, species: torch.Tensor) -> list[torch.Tensor]:
+        """The moments, (n_atoms, n_sym, C) per rank, of radial functions linear in the basis:
+        sum_j R_c,nu(r_ij) u^(x)nu = sum_k W_k,c,nu [sum_j B_k(r_ij) u^(x)nu], with W the weights
+        of the pair (centre, neighbour). With several elements the basis of each edge sits in
+        its neighbour element's block of columns, and each atom takes its own element's weights."""
+        K, C, n_atoms = int(round(self.radial_weights.shape[0] ** 0.5)), self.channels, len(species)
+        basis = edges.basis
+        if K > 1:  # (rows, K * n_basis): the basis in the neighbour's element block
+            onehot = torch.nn.functional.one_hot(edges.pair % K, K).to(basis.dtype)
+            basis = (onehot[:, :, None] * basis[:, None, :]).flatten(1)
+        blocks = self.moments.of_basis(basis, edges.unit, n_atoms, edges.n_max)
+        weights = self.radial_weights.reshape(K, K * self.radial_weights.shape[1], -1)  # per centre element
+        if K == 1:
+            return [b @ weights[0, :, nu * C:(nu + 1) * C] for nu, b in enumerate(blocks)]
+        per_atom = weights[species]  # (n_atoms, K * n_basis, width)
+        return [torch.bmm(b, per_atom[:, :, nu * C:(nu + 1) * C]) for nu, b in enumerate(blocks)]
+
     def radial(self, basis, pair, neighbor_features=None) -> torch.Tensor:
         """(E, (max_rank + 1) * channels): each edge's radial functions for rank 0, 1, ... side by side."""
         r = self.radial_net(pair_radial(basis, self.radial_weights, pair))
@@ -214,8 +237,12 @@ class MomentNetwork(EnergyModel):
         """Moment tensors of one layer (symmetric storage, or full where equivariant messages were
         added); ``previous``: the layer before's features (messages), ``previous_moments``: its
         moments (equivariant messages)."""
-        radial = layer.radial(edges.basis, edges.pair, None if previous is None else previous[edges.neighbor])
-        moments = [m / edges.norm for m in layer.moments(radial, edges.unit, len(species), edges.n_max)]
+        if layer.linear_radial:
+            moments = layer.moments_of_basis(edges, species)
+        else:
+            radial = layer.radial(edges.basis, edges.pair, None if previous is None else previous[edges.neighbor])
+            moments = layer.moments(radial, edges.unit, len(species), edges.n_max)
+        moments = [m / edges.norm for m in moments]
         if layer.equivariant is not None:
             extra = layer.equivariant(edges, previous_moments, len(species))
             # the messages' rank-2 part is not symmetric: those ranks go on in the full layout

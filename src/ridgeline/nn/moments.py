@@ -171,6 +171,18 @@ class CartesianMoments(torch.nn.Module):
         rs = radial.view(n_atoms, n_max, radial.shape[1]).split(radial.shape[1] // (self.max_rank + 1), dim=2)
         return [torch.bmm(p.view(n_atoms, n_max, p.shape[1]).transpose(1, 2), r) for p, r in zip(powers, rs)]  # (n, n_sym, C)
 
+    def of_basis(self, basis: torch.Tensor, unit: torch.Tensor, n_atoms: int, n_max: int) -> list[torch.Tensor]:
+        """sum_j B_k(r_ij) u_ij^(x)nu, (n_atoms, n_sym, n_basis) for nu = 0..max_rank: the moments
+        of the basis functions themselves. Where the radial functions are linear in the basis,
+        R_c,nu = sum_k B_k W_k,c,nu, the moments are these times W, which is cheaper than forming
+        the radial functions of every edge (one batched product over n_basis columns instead of
+        the (max_rank + 1) * channels of the radial functions)."""
+        powers = unit_powers(unit, self.max_rank)
+        y = torch.cat(powers, dim=1)
+        y = y.view(n_atoms, n_max, y.shape[1])
+        both = torch.bmm(y.transpose(1, 2), basis.view(n_atoms, n_max, basis.shape[1]))  # (n, sum n_sym, n_basis)
+        return list(both.split([p.shape[1] for p in powers], dim=1))
+
 
 class MomentInvariants(torch.nn.Module):
     """Channel-mixed contractions of moments: for each invariant and each of its slots, a learnable
