@@ -86,6 +86,7 @@ class MomentLayer(torch.nn.Module):
         self.equivariant = EquivariantMessages(n_elements, n_basis, channels) if equivariant else None
         self.standardize = Standardize(n_elements, self.invariants.n_features)
         self.channels = channels
+        self.n_elements = n_elements
 
     @property
     def linear_radial(self) -> bool:
@@ -93,12 +94,12 @@ class MomentLayer(torch.nn.Module):
         be formed from the basis functions' moments (``CartesianMoments.of_basis``)."""
         return len(self.radial_net) == 0 and self.message is None
 
-    def moments_of_basis(self, edges, species: torch.Tensor) -> list[torch.Tensor]:
+    def moments_of_basis(self, edges: DenseEdges, species: torch.Tensor) -> list[torch.Tensor]:
         """The moments, (n_atoms, n_sym, C) per rank, of radial functions linear in the basis:
         sum_j R_c,nu(r_ij) u^(x)nu = sum_k W_k,c,nu [sum_j B_k(r_ij) u^(x)nu], with W the weights
         of the pair (centre, neighbour). With several elements the basis of each edge sits in
         its neighbour element's block of columns, and each atom takes its own element's weights."""
-        K, C, n_atoms = int(round(self.radial_weights.shape[0] ** 0.5)), self.channels, len(species)
+        K, C, n_atoms = self.n_elements, self.channels, len(species)
         basis = edges.basis
         if K > 1:  # (rows, K * n_basis): the basis in the neighbour's element block
             onehot = torch.nn.functional.one_hot(edges.pair % K, K).to(basis.dtype)
