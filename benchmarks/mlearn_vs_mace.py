@@ -199,12 +199,18 @@ def markdown(results: dict) -> str:
         for ct, m in r["test"]["per_config_type"].items():
             lines.append(f"| {element} | {ct} | {m['energy_mae']:.2f} | {m['forces_mae']:.4f} |")
     if results.get("throughput"):
-        ratios = results.get("throughput_ratio", {})
+        # earlier runs kept the single model's and the ensemble's ratios under keys of their own
+        ratios_of = results.get("throughput_ratios") or {"ridgeline": results.get("throughput_ratio", {}),
+                                                         "ridgeline_ensemble": results.get("throughput_ratio_ensemble", {})}
+        ratios = ratios_of.get("ridgeline", {})
         title = "Throughput, energy + forces + stress through each ASE calculator, float32, Si diamond cells"
         if ratios:
             title += (f"; median of {len(results['throughput_rounds'])} rounds, ridgeline and MACE back to back in each "
                       "(ratio: median of the rounds' ratios, " + "; ".join(
                           f"{n} atoms: " + ", ".join(f"{x:.1f}x" for x in r["rounds"]) for n, r in ratios.items()) + ")")
+        if "ridgeline_ensemble" in results["throughput"]:
+            title += ("; ridgeline_ensemble: the committee file through the calculator as it comes (members' mean, "
+                      "calibrated sigmas, domain scores), ridgeline_ensemble_mean: its members' mean alone (`uncertainty=False`)")
         if results.get("mace_speed_model"):
             title += "; MACE's speed from a one-epoch model of the same architecture (a call's cost does not depend on the weights)"
         lines += ["", title + ":", "",
@@ -213,7 +219,7 @@ def markdown(results: dict) -> str:
         for code, rows in results["throughput"].items():
             for r in rows:
                 ratio = None
-                of_code = {"ridgeline": ratios, "ridgeline_ensemble": results.get("throughput_ratio_ensemble", {})}.get(code, {})
+                of_code = ratios_of.get(code, {})
                 if str(r["n_atoms"]) in of_code:
                     ratio = of_code[str(r["n_atoms"])]["median"]
                 elif code.startswith("ridgeline") and r["n_atoms"] in mace:
@@ -230,7 +236,8 @@ def measure_throughput(results: dict, rounds: int) -> dict:
     codes = {"ridgeline": (ridgeline_python, "ridgeline", results["ridgeline"]["Si"]["model"])}
     ensemble = results.get("ridgeline_ensemble", {}).get("Si", {}).get("model")
     if ensemble and Path(ensemble).exists():
-        codes["ridgeline_ensemble"] = (ridgeline_python, "ridgeline", ensemble)
+        codes["ridgeline_ensemble"] = (ridgeline_python, "ridgeline", ensemble)  # mean, calibrated sigmas, domain scores
+        codes["ridgeline_ensemble_mean"] = (ridgeline_python, "ridgeline-mean", ensemble)  # the members' mean alone
     elif ensemble:
         print(f"ensemble model {ensemble} not on this machine: its throughput is not measured (run the ensemble part first)")
     speed_model = None  # the one-epoch MACE model, where the 30-minute one is not on this machine
@@ -250,15 +257,13 @@ def measure_throughput(results: dict, rounds: int) -> dict:
         for i in range(len(runs[0][code])):
             rows = sorted((run[code][i] for run in runs), key=lambda r: r["atom_steps_per_s"])
             median[code].append(rows[len(rows) // 2])
-    ratios = {}
-    ensemble_ratios = {}
+    ratios = {}  # per ridgeline code and size: the median and the rounds' ratios to MACE
     if "mace" in codes:
-        for code, into in (("ridgeline", ratios), ("ridgeline_ensemble", ensemble_ratios)):
-            for i, row in enumerate(runs[0].get(code, [])):
+        for code in (c for c in codes if c.startswith("ridgeline")):
+            for i, row in enumerate(runs[0][code]):
                 per_round = sorted(run[code][i]["atom_steps_per_s"] / run["mace"][i]["atom_steps_per_s"] for run in runs)
-                into[str(row["n_atoms"])] = {"median": per_round[len(per_round) // 2], "rounds": per_round}
-    return {"throughput": median, "throughput_rounds": runs, "throughput_ratio": ratios,
-            "throughput_ratio_ensemble": ensemble_ratios, "mace_speed_model": speed_model}
+                ratios.setdefault(code, {})[str(row["n_atoms"])] = {"median": per_round[len(per_round) // 2], "rounds": per_round}
+    return {"throughput": median, "throughput_rounds": runs, "throughput_ratios": ratios, "mace_speed_model": speed_model}
 
 
 def main():
@@ -286,6 +291,8 @@ def main():
             results.setdefault("mace", {})[element] = train_mace(element, args.minutes)
         path.write_text(json.dumps(results, indent=2))
     if "throughput" in parts:
+        for stale in ("throughput_ratio", "throughput_ratio_ensemble"):  # earlier runs' keys of the ratios
+            results.pop(stale, None)
         results.update(measure_throughput(results, args.rounds))
     if "plot" in parts:
         plot(results)

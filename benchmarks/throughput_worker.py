@@ -1,6 +1,6 @@
 """One throughput measurement in a fresh process:
 
-    python throughput_worker.py {ridgeline|mace} MODEL N_ATOMS SECONDS
+    python throughput_worker.py {ridgeline|ridgeline-mean|mace} MODEL N_ATOMS SECONDS
 
 prints one JSON line. Uses only ASE and the calculator's own package, so it runs in ridgeline's
 environment or in the MACE benchmark environment. Memory per atom is the growth of the peak
@@ -18,10 +18,11 @@ from ase.build import bulk
 
 
 def calculator(kind: str, model: str):
-    if kind == "ridgeline":
+    if kind in ("ridgeline", "ridgeline-mean"):
         from ridgeline import Calculator
 
-        return Calculator(model)
+        # ridgeline-mean: an ensemble file's members' mean without the sigmas and domain scores
+        return Calculator(model, uncertainty=None if kind == "ridgeline" else False)
     if kind == "mace":
         from mace.calculators import MACECalculator
 

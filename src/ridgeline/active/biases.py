@@ -166,7 +166,7 @@ class AdversarialBias(Bias):
         """Calibrated energy variance of the (one-structure) batch as a differentiable scalar."""
         model = self.uq.model
         if isinstance(model, Ensemble):
-            energies = torch.stack([m(batch)[keys.ENERGY].sum() for m in model.members])
+            energies = torch.stack([out[keys.ENERGY].sum() for out in model.member_outputs(batch)])
             var = energies.var(correction=1 if len(energies) > 1 else 0)
         else:
             hidden = model(batch, readout=True)[keys.READOUT_FEATURES]  # with its graph to the positions

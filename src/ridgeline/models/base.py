@@ -20,6 +20,10 @@ class EnergyModel(torch.nn.Module):
     energy added outside them, e.g. a repulsive core). ``forward(batch, readout=True)`` also
     returns ``keys.DESCRIPTORS`` (the readout inputs) and ``keys.READOUT_FEATURES`` (the last
     hidden layer), which uncertainty and domain-of-applicability tools use.
+
+    ``shared``: a dict that the members of a committee (``Ensemble``) pass through one forward
+    pass on one batch, so that what does not depend on their weights (edge geometry, fixed radial
+    bases and their moments, symmetry functions) is computed once (``shared_value``).
     """
 
     architecture: str = ""
@@ -60,12 +64,16 @@ class EnergyModel(torch.nn.Module):
         vectors = pos[j] - pos[i] + shift
         return vectors, torch.linalg.norm(vectors, dim=-1)
 
+    def geometry(self, batch: dict, shared: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``edge_geometry``, computed once per batch where ``shared`` is given."""
+        return shared_value(shared, ("edge geometry",), lambda: self.edge_geometry(batch))
+
     def atomic_features(self, batch: dict) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, batch: dict, readout: bool = False) -> dict:
+    def forward(self, batch: dict, readout: bool = False, shared: dict | None = None) -> dict:
         species = self.species(batch[keys.NUMBERS])
-        x, extra = self.readout_inputs(batch, species)
+        x, extra = self.readout_inputs(batch, species, shared)
         hidden = self.networks.hidden(x, species)
         atomic = self.scale_shift(self.networks.last(hidden, species), species)
         if extra is not None:
@@ -76,9 +84,9 @@ class EnergyModel(torch.nn.Module):
             out[keys.DESCRIPTORS], out[keys.READOUT_FEATURES] = x, hidden
         return out
 
-    def readout_inputs(self, batch: dict, species: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def readout_inputs(self, batch: dict, species: torch.Tensor, shared: dict | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(x, extra): the per-element networks' inputs (N, F) and a per-atom energy added to
-        their output (N,) or None."""
+        their output (N,) or None; ``shared``: as in ``forward``."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -86,3 +94,14 @@ class EnergyModel(torch.nn.Module):
         """Set element references and scales (from the dataset) and any descriptor statistics."""
         self.scale_shift.atomic_energies.copy_(torch.as_tensor(atomic_energies))
         self.scale_shift.scale.copy_(torch.as_tensor(scale))
+
+
+def shared_value(shared: dict | None, key: tuple, compute):
+    """``compute()``, or the value that an earlier model of the same forward pass computed under
+    ``key`` (which must name everything the value depends on besides the batch); no sharing where
+    ``shared`` is None."""
+    if shared is None:
+        return compute()
+    if key not in shared:
+        shared[key] = compute()
+    return shared[key]

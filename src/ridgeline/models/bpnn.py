@@ -8,7 +8,7 @@ import torch
 from .. import keys
 from ..nn.readout import ElementMLPs, Standardize
 from ..nn.symmetry_functions import SymmetryFunctions
-from .base import EnergyModel
+from .base import EnergyModel, shared_value
 
 # size presets: chosen by name in the training config (model.preset)
 PRESETS = {
@@ -47,15 +47,20 @@ class BehlerParrinello(EnergyModel):
     def hyperparameters(self) -> dict:
         return dict(elements=self.elements, **self._hp)
 
-    def atomic_features(self, batch: dict, species: torch.Tensor | None = None) -> torch.Tensor:
-        """Raw symmetry functions (N, n_features)."""
+    def atomic_features(self, batch: dict, species: torch.Tensor | None = None, shared: dict | None = None) -> torch.Tensor:
+        """Raw symmetry functions (N, n_features): no weights, so a committee's members with the
+        same descriptor settings compute them once (``shared``)."""
         species = self.species(batch[keys.NUMBERS]) if species is None else species
-        vectors, lengths = self.edge_geometry(batch)
-        i, j = batch[keys.EDGE_INDEX]
-        return self.descriptor(vectors, lengths, i, species[j], len(species))
 
-    def readout_inputs(self, batch: dict, species: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return self.standardize(self.atomic_features(batch, species), species), None
+        def compute():
+            vectors, lengths = self.geometry(batch, shared)
+            i, j = batch[keys.EDGE_INDEX]
+            return self.descriptor(vectors, lengths, i, species[j], len(species))
+
+        return shared_value(shared, ("symmetry functions", repr(self.hyperparameters())), compute)
+
+    def readout_inputs(self, batch: dict, species: torch.Tensor, shared: dict | None = None) -> tuple[torch.Tensor, None]:
+        return self.standardize(self.atomic_features(batch, species, shared), species), None
 
     @torch.no_grad()
     def fit_statistics(self, batches, atomic_energies, scale) -> None:

@@ -27,6 +27,26 @@ class ForceStressOutput(torch.nn.Module):
         ``retain_graph=True`` keeps the model's graph after the forces' backward pass (for more
         derivatives of the outputs, e.g. of the readout features).
         """
+        batch, inputs = self._strained(batch, forces, stress)
+        out = self.model(batch, readout=readout)
+        if forces or stress:
+            self._derivatives(out, batch, inputs, forces, stress, create_graph=training, retain_graph=training or retain_graph)
+        return out
+
+    def members(self, batch: dict, stress: bool = False, readout: bool = False) -> list[dict]:
+        """Each member's outputs, forces (and stress) of an ``Ensemble`` model, from one forward
+        pass whose weight-free part the members share (``Ensemble.member_outputs``) and one
+        backward pass per member."""
+        batch, inputs = self._strained(batch, True, stress)
+        outs = self.model.member_outputs(batch, readout=readout)
+        for k, out in enumerate(outs):
+            self._derivatives(out, batch, inputs, True, stress, create_graph=False, retain_graph=k < len(outs) - 1)
+        return outs
+
+    @staticmethod
+    def _strained(batch: dict, forces: bool, stress: bool) -> tuple[dict, list[torch.Tensor]]:
+        """The batch with positions (and, for stress, a zero strain applied to positions and
+        cell) that the energy is differentiated by, and those inputs."""
         batch = dict(batch)
         pos = batch[keys.POSITIONS]
         if not pos.requires_grad:
@@ -40,10 +60,13 @@ class ForceStressOutput(torch.nn.Module):
             batch[keys.CELL] = batch[keys.CELL] + torch.bmm(batch[keys.CELL], sym)
             inputs.append(strain)
         batch[keys.POSITIONS] = pos
-        out = self.model(batch, readout=readout)
-        if not (forces or stress):
-            return out
-        grads = torch.autograd.grad(out[keys.ENERGY].sum(), inputs, create_graph=training, retain_graph=training or retain_graph)
+        return batch, inputs
+
+    @staticmethod
+    def _derivatives(out: dict, batch: dict, inputs: list[torch.Tensor], forces: bool, stress: bool,
+                     create_graph: bool, retain_graph: bool) -> None:
+        """Adds forces (and virial, stress) to ``out``: the gradient of its energy by ``inputs``."""
+        grads = torch.autograd.grad(out[keys.ENERGY].sum(), inputs, create_graph=create_graph, retain_graph=retain_graph)
         if forces:
             out[keys.FORCES] = -grads[0]
         if stress:
@@ -52,7 +75,6 @@ class ForceStressOutput(torch.nn.Module):
             safe = torch.where(periodic, volume, torch.ones_like(volume))
             out[keys.VIRIAL] = -grads[1]
             out[keys.STRESS] = torch.where(periodic[:, None, None], grads[1] / safe[:, None, None], torch.nan)
-        return out
 
 
 def hessian(model: EnergyModel, batch: dict) -> torch.Tensor:

@@ -17,7 +17,7 @@ from ..nn.radial import BesselBasis
 from ..nn.readout import ElementMLPs, Standardize
 from ..nn.repulsion import ZBLRepulsion
 from ..nn.scatter import scatter_sum
-from .base import EnergyModel
+from .base import EnergyModel, shared_value
 
 # "44" (the rank-4, l <= 4 three-body invariant) sees the cubic order of bcc/fcc sites
 # (docs/moment_network.md, session 9)
@@ -53,6 +53,7 @@ class DenseEdges(NamedTuple):
     neighbor: torch.Tensor  # (rows,) the neighbour's atom index (0 in padding rows)
     n_max: int
     norm: torch.Tensor  # the average number of neighbours the moments are divided by
+    key: tuple  # what the layout depends on besides the batch (cutoff, basis): its name in ``shared``
 
 
 class MomentLayer(torch.nn.Module):
@@ -94,17 +95,22 @@ class MomentLayer(torch.nn.Module):
         be formed from the basis functions' moments (``CartesianMoments.of_basis``)."""
         return len(self.radial_net) == 0 and self.message is None
 
-    def moments_of_basis(self, edges: DenseEdges, species: torch.Tensor) -> list[torch.Tensor]:
+    def moments_of_basis(self, edges: DenseEdges, species: torch.Tensor, shared: dict | None = None) -> list[torch.Tensor]:
         """The moments, (n_atoms, n_sym, C) per rank, of radial functions linear in the basis:
         sum_j R_c,nu(r_ij) u^(x)nu = sum_k W_k,c,nu [sum_j B_k(r_ij) u^(x)nu], with W the weights
         of the pair (centre, neighbour). With several elements the basis of each edge sits in
-        its neighbour element's block of columns, and each atom takes its own element's weights."""
+        its neighbour element's block of columns, and each atom takes its own element's weights.
+        The basis functions' moments hold no weights: a committee computes them once (``shared``)."""
         K, C, n_atoms = self.n_elements, self.channels, len(species)
-        basis = edges.basis
-        if K > 1:  # (rows, K * n_basis): the basis in the neighbour's element block
-            onehot = torch.nn.functional.one_hot(edges.pair % K, K).to(basis.dtype)
-            basis = (onehot[:, :, None] * basis[:, None, :]).flatten(1)
-        blocks = self.moments.of_basis(basis, edges.unit, n_atoms, edges.n_max)
+
+        def basis_moments():
+            basis = edges.basis
+            if K > 1:  # (rows, K * n_basis): the basis in the neighbour's element block
+                onehot = torch.nn.functional.one_hot(edges.pair % K, K).to(basis.dtype)
+                basis = (onehot[:, :, None] * basis[:, None, :]).flatten(1)
+            return self.moments.of_basis(basis, edges.unit, n_atoms, edges.n_max)
+
+        blocks = shared_value(shared, edges.key + ("basis moments", self.moments.max_rank), basis_moments)
         weights = self.radial_weights.reshape(K, K * self.radial_weights.shape[1], -1)  # per centre element
         if K == 1:
             return [b @ weights[0, :, nu * C:(nu + 1) * C] for nu, b in enumerate(blocks)]
@@ -216,30 +222,38 @@ class MomentNetwork(EnergyModel):
     def hyperparameters(self) -> dict:
         return dict(elements=self.elements, **self._hp)
 
-    def _layer_edges(self, layer, vectors, lengths, i, j, species) -> DenseEdges:
+    def _layer_edges(self, layer, vectors, lengths, i, j, species, shared: dict | None = None) -> DenseEdges:
         """The edges a layer sees, in the dense neighbour layout; a message layer with a shorter
-        cutoff keeps the edges within it (in order, so still sorted by centre)."""
+        cutoff keeps the edges within it (in order, so still sorted by centre). No weights: a
+        committee's members with the same cutoff and basis build it once (``shared``)."""
         cutoff, basis, norm = (self.cutoff, self.basis, self.avg_num_neighbors) if layer.cutoff is None else \
             (layer.cutoff, layer.basis, layer.avg_num_neighbors)
-        if cutoff < self.cutoff:
-            inside = torch.nonzero(lengths < cutoff).squeeze(1)
-            vectors, i, j = vectors[inside], i[inside], j[inside]
-        n_atoms = len(species)
-        slot, n_max = dense_slots(i, n_atoms)
-        padding = vectors.new_zeros(n_atoms * n_max, 3)
-        padding[:, 0] = 2.0 * cutoff  # beyond the cutoff: the basis (its envelope) is exactly zero
-        dense = padding.index_copy(0, slot, vectors)
-        r = torch.linalg.norm(dense, dim=-1)
-        pair = species[i] * self.n_elements + species[j]
-        return DenseEdges(basis(r), dense / r[:, None], pair.new_zeros(len(dense)).index_copy(0, slot, pair),
-                          j.new_zeros(len(dense)).index_copy(0, slot, j), n_max, norm)
+        key = ("dense edges", cutoff, basis.n_basis, self.n_elements)
 
-    def _layer_moments(self, layer, edges: DenseEdges, species, previous=None, previous_moments=None) -> list[torch.Tensor]:
+        def build():
+            v, a, b = vectors, i, j
+            if cutoff < self.cutoff:
+                inside = torch.nonzero(lengths < cutoff).squeeze(1)
+                v, a, b = v[inside], a[inside], b[inside]
+            n_atoms = len(species)
+            slot, n_max = dense_slots(a, n_atoms)
+            padding = v.new_zeros(n_atoms * n_max, 3)
+            padding[:, 0] = 2.0 * cutoff  # beyond the cutoff: the basis (its envelope) is exactly zero
+            dense = padding.index_copy(0, slot, v)
+            r = torch.linalg.norm(dense, dim=-1)
+            pair = species[a] * self.n_elements + species[b]
+            return DenseEdges(basis(r), dense / r[:, None], pair.new_zeros(len(dense)).index_copy(0, slot, pair),
+                              b.new_zeros(len(dense)).index_copy(0, slot, b), n_max, norm, key)
+
+        return shared_value(shared, key, build)._replace(norm=norm)
+
+    def _layer_moments(self, layer, edges: DenseEdges, species, previous=None, previous_moments=None,
+                       shared: dict | None = None) -> list[torch.Tensor]:
         """Moment tensors of one layer (symmetric storage, or full where equivariant messages were
         added); ``previous``: the layer before's features (messages), ``previous_moments``: its
         moments (equivariant messages)."""
         if layer.linear_radial:
-            moments = layer.moments_of_basis(edges, species)
+            moments = layer.moments_of_basis(edges, species, shared)
         else:
             radial = layer.radial(edges.basis, edges.pair, None if previous is None else previous[edges.neighbor])
             moments = layer.moments(radial, edges.unit, len(species), edges.n_max)
@@ -250,9 +264,9 @@ class MomentNetwork(EnergyModel):
             moments = [expand_symmetric(m, nu) + extra[nu] if nu < len(extra) else m for nu, m in enumerate(moments)]
         return moments
 
-    def _layer_features(self, layer, edges, species, previous=None, previous_moments=None):
+    def _layer_features(self, layer, edges, species, previous=None, previous_moments=None, shared=None):
         """Standardised invariants of one layer, (n_atoms, n_invariants * channels), and its moments."""
-        moments = self._layer_moments(layer, edges, species, previous, previous_moments)
+        moments = self._layer_moments(layer, edges, species, previous, previous_moments, shared)
         # the per-atom part runs in blocks of atoms: each block's tensors (and their gradients in
         # the backward pass) stay in cache, which keeps the cost per atom flat for large systems
         # (split, not sliced: each slice's backward would fill zeros of the whole moment tensor)
@@ -260,13 +274,13 @@ class MomentNetwork(EnergyModel):
         blocks = [layer.standardize(layer.invariants(list(block)), s) for block, s in zip(zip(*pieces), species.split(self.atom_block))]
         return (torch.cat(blocks) if len(blocks) != 1 else blocks[0]), moments
 
-    def _features(self, batch: dict, species: torch.Tensor, n_layers: int | None = None):
-        vectors, lengths = self.edge_geometry(batch)
+    def _features(self, batch: dict, species: torch.Tensor, n_layers: int | None = None, shared: dict | None = None):
+        vectors, lengths = self.geometry(batch, shared)
         i, j = batch[keys.EDGE_INDEX]
         features, moments = [], None
         for layer in self.layers[:n_layers]:
-            edges = self._layer_edges(layer, vectors, lengths, i, j, species)
-            x, moments = self._layer_features(layer, edges, species, features[-1] if features else None, moments)
+            edges = self._layer_edges(layer, vectors, lengths, i, j, species, shared)
+            x, moments = self._layer_features(layer, edges, species, features[-1] if features else None, moments, shared)
             features.append(x)
         return features, lengths, i, j
 
@@ -288,8 +302,8 @@ class MomentNetwork(EnergyModel):
         species = self.species(batch[keys.NUMBERS]) if species is None else species
         return torch.cat(self._features(batch, species)[0], dim=1)
 
-    def readout_inputs(self, batch: dict, species: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        features, lengths, i, j = self._features(batch, species)
+    def readout_inputs(self, batch: dict, species: torch.Tensor, shared: dict | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        features, lengths, i, j = self._features(batch, species, shared=shared)
         core = None
         if self.zbl is not None:  # only edges inside the core's switch radius (most are beyond it)
             short = torch.nonzero(lengths < self.zbl.max_switch).squeeze(1)

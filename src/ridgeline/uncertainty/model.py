@@ -120,7 +120,7 @@ class UncertaintyModel:
         species = self.model.species(batch[keys.NUMBERS])
         n_graphs = len(batch[keys.N_ATOMS])
         if isinstance(self.model, Ensemble):
-            outs = [ForceStressOutput(m)(batch, forces=True, stress=stress, readout=k == 0) for k, m in enumerate(self.model.members)]
+            outs = ForceStressOutput(self.model).members(batch, stress=stress, readout=True)
             ddof = 1 if len(outs) > 1 else 0
             stack = lambda key: torch.stack([o[key].detach() for o in outs])  # noqa: E731
             e, ei, f = stack(keys.ENERGY), stack(keys.ATOMIC_ENERGIES), stack(keys.FORCES)

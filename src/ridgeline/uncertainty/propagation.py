@@ -65,7 +65,7 @@ def confidence_interval(uq: UncertaintyModel, observable, structures, confidence
     members = None
     with torch.no_grad():
         if isinstance(uq.model, Ensemble):
-            energies = torch.stack([m(batch)[keys.ENERGY] for m in uq.model.members]).double()  # (M, S)
+            energies = torch.stack([out[keys.ENERGY] for out in uq.model.member_outputs(batch)]).double()  # (M, S)
             value, g = _gradient(observable, energies.mean(0))
             dev = (energies - energies.mean(0)).numpy() @ g  # (M,)
             var = float(dev @ dev) / max(len(dev) - 1, 1)
