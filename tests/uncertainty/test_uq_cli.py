@@ -92,3 +92,32 @@ def test_calibrate_linearised_with_floor(emt_files, trained_model, tmp_path, cap
     assert calc.results["forces_sigma"].shape == (len(atoms),) and (calc.results["forces_sigma"] > 0).all()
     assert main(["uq", "calibrate", str(trained_model), "--train", str(emt_files["train"]), "--valid", str(emt_files["test"]),
                  "-o", str(out), "--rank", "0"]) == 2
+
+
+def test_ensemble_members_in_parallel_equal_one_after_another(emt_files, tmp_path):
+    """``--parallel 2``: the members trained in two processes are the members trained in turn
+    (one torch thread in both cases, so the runs are bit for bit comparable)."""
+    import torch
+    import yaml
+    from safetensors.torch import load_file
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for name, extra in (("turn", []), ("parallel", ["--parallel", "2"])):
+            config = tmp_path / f"{name}.yaml"
+            config.write_text(yaml.safe_dump({
+                "train_file": str(emt_files["train"]), "output_dir": str(tmp_path / name),
+                "model": {"name": "bpnn", "preset": "small", "cutoff": 4.5}, "training": {"epochs": 2, "batch_size": 4},
+            }))
+            assert main(["train", str(config), "--ensemble", "2", "--no-progress", *extra]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    for k in range(2):
+        a = load_file(tmp_path / "turn" / f"member_{k}" / "model.safetensors")
+        b = load_file(tmp_path / "parallel" / f"member_{k}" / "model.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+    m0 = load_file(tmp_path / "parallel" / "member_0" / "model.safetensors")
+    m1 = load_file(tmp_path / "parallel" / "member_1" / "model.safetensors")
+    assert any(not torch.equal(m0[key], m1[key]) for key in m0)  # the seeds differ
+    assert main(["train", str(tmp_path / "parallel.yaml"), "--ensemble", "2", "--parallel", "0"]) == 2

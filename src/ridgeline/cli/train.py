@@ -10,6 +10,8 @@ def add_arguments(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--ensemble", type=int, default=0, metavar="N",
                    help="train a deep ensemble of N members (seeds seed..seed+N-1, one validation split), calibrated, in one file")
+    p.add_argument("--parallel", type=int, default=1, metavar="P",
+                   help="with --ensemble: train P members at a time, each in its own process with its share of the torch threads")
 
 
 def run(args) -> int:
@@ -20,7 +22,7 @@ def run(args) -> int:
     if args.ensemble:
         from ..training.ensemble import train_ensemble
 
-        print(train_ensemble(config, args.ensemble, progress=not args.no_progress))
+        print(train_ensemble(config, args.ensemble, progress=not args.no_progress, parallel=args.parallel))
         return 0
     path = Trainer(config, progress=not args.no_progress).run(resume=args.resume)
     print(path)

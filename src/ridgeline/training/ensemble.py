@@ -5,12 +5,21 @@ then calibrates the ensemble's spread. Each member is an ordinary run in
 ``output_dir/member_<k>`` (resumable; finished members are not retrained); the result is one
 file ``output_dir/ensemble.safetensors`` holding every member, the variance scales alpha and the
 domain-of-applicability models fitted on the training split.
+
+``parallel=P`` (``--parallel P``) trains P members at a time, each in its own process with its
+share of the torch threads: at the sizes of a member's batches one thread per run uses a core
+better than two threads on one run (two 30-minute mlearn members side by side on 2 cores: ~15
+minutes, against ~27 one after the other).
 """
 
 from __future__ import annotations
 
 import copy
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+import torch
 
 from ..errors import ConfigError
 from ..models.ensemble import Ensemble
@@ -30,32 +39,55 @@ def member_config(config: Config, k: int) -> Config:
     return c
 
 
+def _finished(c: Config) -> bool:
+    checkpoint = Path(c.output_dir) / "checkpoint.pt"
+    return checkpoint.exists() and bool(load_checkpoint(checkpoint)["stop_reason"]) and (Path(c.output_dir) / "model.safetensors").exists()
+
+
+def _train_member(c: Config, progress: bool, threads: int | None = None) -> Path:
+    """One member's run (resumed where interrupted); ``threads``: torch threads of this process."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    trainer = Trainer(c, progress=progress)
+    trainer.run(resume=(Path(c.output_dir) / "checkpoint.pt").exists())
+    return trainer.model_path
+
+
 def train_ensemble(config: Config, n_members: int, progress: bool = True, domains=("nearest", "mahalanobis", "hull"),
-                   init_models=None, verbose: bool = True) -> Path:
+                   init_models=None, verbose: bool = True, parallel: int = 1) -> Path:
     """Train (or finish) the members, then fit the committee's calibration and domain models.
-    ``init_models``: one model file per member to warm-start from (``training.init_model``)."""
+    ``init_models``: one model file per member to warm-start from (``training.init_model``);
+    ``parallel``: members trained at a time, in processes of their own."""
     from ..uncertainty.model import fit_uncertainty
 
     if init_models is not None and len(init_models) != n_members:
         raise ConfigError(f"train_ensemble: {len(init_models)} warm-start models for {n_members} members")
     if n_members < 2:
         raise ConfigError(f"--ensemble needs at least 2 members, got {n_members}")
-    paths, trainer = [], None
+    if parallel < 1:
+        raise ConfigError(f"--parallel needs at least 1 process, got {parallel}")
+    configs = []
     for k in range(n_members):
         c = member_config(config, k)
         if init_models is not None:
             c.training.init_model = str(init_models[k])
-        trainer = Trainer(c, progress=progress)
-        checkpoint = Path(c.output_dir) / "checkpoint.pt"
-        done = checkpoint.exists() and load_checkpoint(checkpoint)["stop_reason"] and trainer.model_path.exists()
-        if done:
-            if verbose:
-                print(f"member {k}: finished run in {c.output_dir}")
-        else:
-            if verbose:
-                print(f"member {k} of {n_members} (seed {c.training.seed})")
-            trainer.run(resume=checkpoint.exists())
-        paths.append(trainer.model_path)
+        configs.append(c)
+    todo = [k for k, c in enumerate(configs) if not _finished(c)]
+    for k in range(n_members):
+        if verbose:
+            print(f"member {k}: finished run in {configs[k].output_dir}" if k not in todo else
+                  f"member {k} of {n_members} (seed {configs[k].training.seed})")
+    if parallel > 1 and len(todo) > 1:
+        workers = min(parallel, len(todo))
+        threads = max(1, torch.get_num_threads() // workers)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for future in [pool.submit(_train_member, configs[k], False, threads) for k in todo]:
+                future.result()  # a failed member raises here; the others' runs are kept (resumable)
+    else:
+        for k in todo:
+            _train_member(configs[k], progress)
+    paths = [Trainer(c, progress=False).model_path for c in configs]
+    trainer = Trainer(configs[-1], progress=False)
     members, descriptions = zip(*(load_model(p) for p in paths))
     trainer.load_data()  # the split every member shares
     uq = fit_uncertainty(Ensemble(list(members)), trainer.train_frames, trainer.valid_frames, domains=domains,
