@@ -316,3 +316,20 @@ def test_directional_force_variance_by_hand(frames):
     z = slab.positions[:, 2]
     surface, inner = np.abs(z - z.max()) < 0.1, np.abs(z - np.median(z)) < 1.0
     assert var[surface].min() > 20 * var[inner].max()
+
+
+def test_domain_scores_run_with_one_blas_thread(frames, monkeypatch):
+    """numpy's BLAS threads, left spinning by the domain scores' products, slowed torch's next
+    forward pass 2x: the scores run with one BLAS thread, and the limit ends with the call."""
+    from threadpoolctl import threadpool_info
+
+    uq = fit_uncertainty(Ensemble([random_model(s) for s in range(2)]), frames[:6], frames[6:10], domains=("mahalanobis",))
+    seen = []
+    score = type(uq.domains["mahalanobis"]).score
+    monkeypatch.setattr(type(uq.domains["mahalanobis"]), "score",
+                        lambda self, *a: seen.append([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]) or score(self, *a))
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    out = uq.predict_batch(atoms_to_batch(cu_cell(), uq.cutoff, dtype=torch.float64), domain=("mahalanobis",))
+    assert seen and all(n == 1 for n in seen[0])
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+    assert np.isfinite(out["domain_mahalanobis"]).all()
