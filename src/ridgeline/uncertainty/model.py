@@ -35,8 +35,8 @@ from .laplace import FORCE_VARIANCES, LastLayerLaplace
 
 # numpy's BLAS keeps threads of its own that spin after each call and take the cores from torch's
 # next forward pass: through the calculator with both threads, a committee's calibrated call took
-# 141 ms with them and 89 ms without (docs/moment_network.md, session 17). The domain scores run
-# with one BLAS thread (they are small products, n_atoms x n_features)
+# 141 ms with them, 68 ms with the limit below (docs/moment_network.md, session 17). The domain
+# scores run with one BLAS thread (they are small products, n_atoms x n_features)
 _BLAS = ThreadpoolController()
 
 DOMAINS = {c.name: c for c in (NearestNeighbourDomain, MahalanobisDomain, ConvexHullDomain)}
