@@ -199,9 +199,7 @@ def markdown(results: dict) -> str:
         for ct, m in r["test"]["per_config_type"].items():
             lines.append(f"| {element} | {ct} | {m['energy_mae']:.2f} | {m['forces_mae']:.4f} |")
     if results.get("throughput"):
-        # earlier runs kept the single model's and the ensemble's ratios under keys of their own
-        ratios_of = results.get("throughput_ratios") or {"ridgeline": results.get("throughput_ratio", {}),
-                                                         "ridgeline_ensemble": results.get("throughput_ratio_ensemble", {})}
+        ratios_of = results.get("throughput_ratios", {})
         ratios = ratios_of.get("ridgeline", {})
         title = "Throughput, energy + forces + stress through each ASE calculator, float32, Si diamond cells"
         if ratios:
@@ -291,8 +289,6 @@ def main():
             results.setdefault("mace", {})[element] = train_mace(element, args.minutes)
         path.write_text(json.dumps(results, indent=2))
     if "throughput" in parts:
-        for stale in ("throughput_ratio", "throughput_ratio_ensemble"):  # earlier runs' keys of the ratios
-            results.pop(stale, None)
         results.update(measure_throughput(results, args.rounds))
     if "plot" in parts:
         plot(results)

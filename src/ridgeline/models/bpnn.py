@@ -41,6 +41,8 @@ class BehlerParrinello(EnergyModel):
         self.descriptor = SymmetryFunctions(
             self.n_elements, cutoff, n_radial, n_angular_shells, tuple(self._hp["zetas"]), cutoff_function, r_min
         )
+        # the symmetry functions' name in a committee's ``shared``: everything they depend on
+        self._descriptor_key = ("symmetry functions", repr(self.elements), repr({k: v for k, v in self._hp.items() if k != "hidden"}))
         self.standardize = Standardize(self.n_elements, self.descriptor.n_features)
         self.networks = ElementMLPs(self.n_elements, self.descriptor.n_features, self._hp["hidden"])
 
@@ -57,7 +59,7 @@ class BehlerParrinello(EnergyModel):
             i, j = batch[keys.EDGE_INDEX]
             return self.descriptor(vectors, lengths, i, species[j], len(species))
 
-        return shared_value(shared, ("symmetry functions", repr(self.hyperparameters())), compute)
+        return shared_value(shared, self._descriptor_key, compute)
 
     def readout_inputs(self, batch: dict, species: torch.Tensor, shared: dict | None = None) -> tuple[torch.Tensor, None]:
         return self.standardize(self.atomic_features(batch, species, shared), species), None

@@ -3,8 +3,9 @@ order. ``forward`` gives the members' mean, so an ensemble is used wherever a mo
 and stress of the mean by the same derivative wrapper); ``members`` gives each one for spreads.
 The members share one computation of what holds no weights (``EnergyModel.forward``'s
 ``shared``): for moment networks of one cutoff and basis, the geometry and the basis functions'
-moments, about half the cost of a force call, so the mean of a committee of two costs 1.6-1.7
-single models through the calculator, not 2 (docs/moment_network.md, session 17)."""
+moments, about half the cost of a force call, so the mean of a committee of two costs 1.3-1.8
+single models through the calculator (three runs on a shared host), not 2
+(docs/moment_network.md, session 17)."""
 
 from __future__ import annotations
 

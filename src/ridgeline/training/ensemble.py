@@ -26,7 +26,7 @@ from ..models.ensemble import Ensemble
 from ..models.io import load_model
 from .checkpoint import load_checkpoint
 from .config import Config
-from .trainer import Trainer
+from .trainer import CHECKPOINT_FILE, MODEL_FILE, Trainer
 
 ENSEMBLE_FILE = "ensemble.safetensors"
 
@@ -40,17 +40,15 @@ def member_config(config: Config, k: int) -> Config:
 
 
 def _finished(c: Config) -> bool:
-    checkpoint = Path(c.output_dir) / "checkpoint.pt"
-    return checkpoint.exists() and bool(load_checkpoint(checkpoint)["stop_reason"]) and (Path(c.output_dir) / "model.safetensors").exists()
+    checkpoint = Path(c.output_dir) / CHECKPOINT_FILE
+    return checkpoint.exists() and bool(load_checkpoint(checkpoint)["stop_reason"]) and (Path(c.output_dir) / MODEL_FILE).exists()
 
 
-def _train_member(c: Config, progress: bool, threads: int | None = None) -> Path:
+def _train_member(c: Config, progress: bool, threads: int | None = None) -> None:
     """One member's run (resumed where interrupted); ``threads``: torch threads of this process."""
     if threads is not None:
         torch.set_num_threads(threads)
-    trainer = Trainer(c, progress=progress)
-    trainer.run(resume=(Path(c.output_dir) / "checkpoint.pt").exists())
-    return trainer.model_path
+    Trainer(c, progress=progress).run(resume=(Path(c.output_dir) / CHECKPOINT_FILE).exists())
 
 
 def train_ensemble(config: Config, n_members: int, progress: bool = True, domains=("nearest", "mahalanobis", "hull"),
@@ -86,7 +84,7 @@ def train_ensemble(config: Config, n_members: int, progress: bool = True, domain
     else:
         for k in todo:
             _train_member(configs[k], progress)
-    paths = [Trainer(c, progress=False).model_path for c in configs]
+    paths = [Path(c.output_dir) / MODEL_FILE for c in configs]
     trainer = Trainer(configs[-1], progress=False)
     members, descriptions = zip(*(load_model(p) for p in paths))
     trainer.load_data()  # the split every member shares

@@ -85,6 +85,10 @@ def validation_loss(p: Predictions, loss: WeightedLoss) -> float:
     return value
 
 
+CHECKPOINT_FILE = "checkpoint.pt"  # in output_dir: the resumable state, written after every epoch
+MODEL_FILE = "model.safetensors"  # in output_dir: the kept model
+
+
 class Trainer:
     def __init__(self, config: Config, progress: bool = True):
         self.config = config
@@ -101,8 +105,8 @@ class Trainer:
                                        t.forces_weight if t.final_forces_weight is None else t.final_forces_weight, stress_weight,
                                        t.forces_loss, t.huber_delta, t.stress_components)
         self.stage = 0  # 1 in the final stage
-        self.checkpoint_path = self.out / "checkpoint.pt"
-        self.model_path = self.out / "model.safetensors"
+        self.checkpoint_path = self.out / CHECKPOINT_FILE
+        self.model_path = self.out / MODEL_FILE
 
     # ----------------------------------------------------------------- data
     def load_data(self):
