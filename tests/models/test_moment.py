@@ -380,3 +380,43 @@ def test_every_invariant_channel_is_standardised_in_float32():
     spread = z.std(0, unbiased=False).reshape(len(model.layers[0].invariants.invariants), -1)
     assert (model.layers[0].standardize.std != 1.0).all()
     torch.testing.assert_close(spread, torch.ones_like(spread), rtol=1e-3, atol=0)
+
+
+def test_core_switched_off_below_the_training_data():
+    """``zbl_switch: data``: the statistics fit puts the core's switch at the shortest training
+    distance, so the core adds nothing to the training structures, and still repels closer atoms;
+    the switch is saved with the model."""
+    import pytest
+    from ase import Atoms
+    from ase.build import bulk
+
+    from ridgeline.models.io import load_model, save_model
+
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.rattle(0.15, seed=4)
+    batch = batch_of([atoms], cutoff=4.0)
+    model = build_model("moment", [14], preset="small", cutoff=4.0, zbl_switch="data").double()
+    model.fit_statistics([batch], [0.0], [1.0])
+    shortest = float(model.edge_geometry(batch)[1].min())
+    assert shortest < 2 * 1.11 and float(model.zbl.switch_radius) == pytest.approx(shortest)
+    _, core = model.readout_inputs(batch, model.species(batch[keys.NUMBERS]))
+    assert float(core.abs().max()) == 0.0
+    covalent = build_model("moment", [14], preset="small", cutoff=4.0).double()
+    covalent.fit_statistics([batch], [0.0], [1.0])
+    assert float(covalent.readout_inputs(batch, covalent.species(batch[keys.NUMBERS]))[1].abs().max()) > 0.0
+    pair = batch_of([Atoms("Si2", positions=[[0, 0, 0], [1.0, 0, 0]])], cutoff=4.0)
+    assert float(model.readout_inputs(pair, model.species(pair[keys.NUMBERS]))[1].sum()) > 1.0  # eV
+    import tempfile, pathlib
+
+    with tempfile.TemporaryDirectory() as d:
+        path = save_model(model, pathlib.Path(d) / "m.safetensors")
+        again, _ = load_model(path, dtype=torch.float64)
+    assert again.zbl.max_switch == pytest.approx(shortest)
+    torch.testing.assert_close(again(batch)[keys.ENERGY], model(batch)[keys.ENERGY])
+
+
+def test_unknown_zbl_switch_is_a_clear_error():
+    import pytest
+
+    with pytest.raises(ValueError, match="zbl_switch must be one of covalent, data"):
+        build_model("moment", [14], preset="small", zbl_switch="lammps")

@@ -39,3 +39,38 @@ def test_zbl_vanishes_smoothly_at_the_sum_of_covalent_radii():
     assert pair_energy(model, r_switch) == 0.0
     assert 0.0 < pair_energy(model, r_switch - 1e-3) < 1e-6  # (1 - r / r_sw)^3 towards the switch
     assert pair_energy(model, r_switch - 0.5) > 0.01
+
+
+def test_switch_fitted_to_the_data_stays_below_the_shortest_distances():
+    """``fit_switch``: each pair is switched off at its shortest distance in the data where that
+    is shorter than the covalent sum (but not below half of it); unseen pairs keep the covalent
+    sum; the pair (i, j) is (j, i)."""
+    model = ZBLRepulsion([14, 42]).double()
+    covalent = model.switch_radius.clone()
+    assert math.isclose(float(covalent[0, 0]), 2 * 1.11, rel_tol=1e-6) and math.isclose(float(covalent[1, 1]), 2 * 1.54, rel_tol=1e-6)
+    lengths = torch.tensor([1.9, 2.3, 2.0, 2.4, 0.4], dtype=torch.float64)
+    si_mo = 1.11 + 1.54
+    model.fit_switch(lengths[:4], torch.tensor([0, 0, 1, 0]), torch.tensor([0, 0, 0, 1]))
+    assert float(model.switch_radius[0, 0]) == 1.9  # Si-Si: its shortest distance
+    assert float(model.switch_radius[0, 1]) == float(model.switch_radius[1, 0]) == 2.0  # Mo-Si seen as (1, 0)
+    assert math.isclose(float(model.switch_radius[1, 1]), 2 * 1.54)  # Mo-Mo not in the data
+    assert model.max_switch == float(model.switch_radius[1, 1])
+    # no core energy at or beyond the switch, on the data's own shortest edge
+    species = torch.zeros(2, dtype=torch.long)
+    assert float(model(torch.tensor([1.9, 1.9], dtype=torch.float64), species, species).sum()) == 0.0
+    assert pair_energy(model, 1.5) > 0.01
+    # overlapping atoms in the data do not switch the core off: half the covalent sum at least
+    model.fit_switch(lengths[4:], torch.tensor([0]), torch.tensor([1]))
+    assert math.isclose(float(model.switch_radius[0, 1]), 0.5 * si_mo)
+    assert math.isclose(float(model.switch_radius[0, 0]), 2 * 1.11)  # refitted: not in these data
+
+
+def test_models_saved_before_the_fitted_switch_load_the_covalent_one():
+    fitted = ZBLRepulsion([14]).double()
+    fitted.fit_switch(torch.tensor([1.8], dtype=torch.float64), torch.tensor([0]), torch.tensor([0]))
+    old = {k: v for k, v in fitted.state_dict().items() if k != "switch_radius"}
+    again = ZBLRepulsion([14]).double()
+    again.load_state_dict(old, strict=True)
+    assert math.isclose(float(again.switch_radius), 2 * 1.11, rel_tol=1e-6) and math.isclose(again.max_switch, 2 * 1.11, rel_tol=1e-6)
+    again.load_state_dict(fitted.state_dict())
+    assert again.max_switch == 1.8

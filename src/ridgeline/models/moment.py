@@ -15,7 +15,7 @@ from .. import keys
 from ..nn.moments import CartesianMoments, MomentInvariants, dense_slots, expand_symmetric
 from ..nn.radial import BesselBasis
 from ..nn.readout import ElementMLPs, Standardize
-from ..nn.repulsion import ZBLRepulsion
+from ..nn.repulsion import SWITCHES, ZBLRepulsion
 from ..nn.scatter import scatter_sum
 from .base import EnergyModel, shared_value
 
@@ -178,6 +178,7 @@ class MomentNetwork(EnergyModel):
         layers: int = 1,
         messages: str = "scalar",
         zbl: bool = True,
+        zbl_switch: str = "covalent",
         radial_hidden: list[int] = (),
         linear_path: bool = False,
         message_cutoff: float | None = None,
@@ -189,10 +190,12 @@ class MomentNetwork(EnergyModel):
         message_cutoff = float(cutoff) if message_cutoff is None else float(message_cutoff)
         if not 0 < message_cutoff <= float(cutoff):
             raise ValueError(f"message_cutoff must be in (0, cutoff = {cutoff}], got {message_cutoff}")
+        if zbl_switch not in SWITCHES:
+            raise ValueError(f"zbl_switch must be one of {', '.join(SWITCHES)}, got {zbl_switch!r}")
         if messages not in MESSAGES:
             raise ValueError(f"messages must be one of {', '.join(MESSAGES)}, got {messages!r}")
         self._hp = dict(cutoff=float(cutoff), channels=int(channels), n_basis=int(n_basis), hidden=[int(h) for h in hidden],
-                        invariants=list(invariants), layers=int(layers), messages=messages, zbl=bool(zbl),
+                        invariants=list(invariants), layers=int(layers), messages=messages, zbl=bool(zbl), zbl_switch=zbl_switch,
                         radial_hidden=[int(h) for h in radial_hidden], linear_path=bool(linear_path),
                         message_cutoff=message_cutoff, message_invariants=list(message_invariants))
         K = self.n_elements
@@ -319,6 +322,14 @@ class MomentNetwork(EnergyModel):
         n_edges = sum(b[keys.EDGE_INDEX].shape[1] for b in batches)
         n_atoms = sum(len(b[keys.NUMBERS]) for b in batches)
         self.avg_num_neighbors.fill_(max(n_edges / max(n_atoms, 1), 1.0))
+        if self.zbl is not None and self._hp["zbl_switch"] == "data":
+            lengths, pi, pj = [], [], []
+            for b in batches:
+                s, (i, j) = self.species(b[keys.NUMBERS]), b[keys.EDGE_INDEX]
+                lengths.append(self.edge_geometry(b)[1])
+                pi.append(s[i])
+                pj.append(s[j])
+            self.zbl.fit_switch(torch.cat(lengths), torch.cat(pi), torch.cat(pj))
         for layer in self.layers:
             if layer.cutoff is not None:
                 inside = sum(int((self.edge_geometry(b)[1] < layer.cutoff).sum()) for b in batches)
