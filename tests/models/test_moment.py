@@ -398,10 +398,10 @@ def test_core_switched_off_below_the_training_data():
     model = build_model("moment", [14], preset="small", cutoff=4.0, zbl_switch="data").double()
     model.fit_statistics([batch], [0.0], [1.0])
     shortest = float(model.edge_geometry(batch)[1].min())
-    assert shortest < 2 * 1.11 and float(model.zbl.switch_radius) == pytest.approx(shortest)
+    assert shortest < 2 * 1.11 and float(model.zbl.switch_radius) == pytest.approx(0.95 * shortest)
     _, core = model.readout_inputs(batch, model.species(batch[keys.NUMBERS]))
     assert float(core.abs().max()) == 0.0
-    covalent = build_model("moment", [14], preset="small", cutoff=4.0).double()
+    covalent = build_model("moment", [14], preset="small", cutoff=4.0, zbl_switch="covalent").double()
     covalent.fit_statistics([batch], [0.0], [1.0])
     assert float(covalent.readout_inputs(batch, covalent.species(batch[keys.NUMBERS]))[1].abs().max()) > 0.0
     pair = batch_of([Atoms("Si2", positions=[[0, 0, 0], [1.0, 0, 0]])], cutoff=4.0)
@@ -411,7 +411,28 @@ def test_core_switched_off_below_the_training_data():
     with tempfile.TemporaryDirectory() as d:
         path = save_model(model, pathlib.Path(d) / "m.safetensors")
         again, _ = load_model(path, dtype=torch.float64)
-    assert again.zbl.max_switch == pytest.approx(shortest)
+    assert again.zbl.max_switch == pytest.approx(0.95 * shortest)
+    torch.testing.assert_close(again(batch)[keys.ENERGY], model(batch)[keys.ENERGY])
+
+
+def test_model_saved_before_the_fitted_switch_loads_with_the_covalent_one():
+    """A moment model file from before ``zbl_switch`` (no switch radius in its weights) loads with
+    the covalent switch it was trained with, says so, and gives the same energies."""
+    from ase.build import bulk
+
+    torch.manual_seed(3)
+    model = build_model("moment", [14], preset="small", cutoff=4.0, zbl_switch="covalent").double()
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.rattle(0.3, seed=5)
+    batch = batch_of([atoms], cutoff=4.0)
+    model.fit_statistics([batch], [0.0], [1.0])
+    assert float(model.readout_inputs(batch, model.species(batch[keys.NUMBERS]))[1].abs().max()) > 0.0  # the core acts
+    old = {k: v for k, v in model.state_dict().items() if k != "zbl.switch_radius"}
+    old["zbl.radii"] = torch.tensor([1.11], dtype=torch.float64)  # what those files kept
+    hp = {k: v for k, v in model.hyperparameters().items() if k not in ("elements", "zbl_switch")}
+    again = build_model("moment", [14], **hp).double()
+    again.load_state_dict(old, strict=True)
+    assert again.hyperparameters()["zbl_switch"] == "covalent"
     torch.testing.assert_close(again(batch)[keys.ENERGY], model(batch)[keys.ENERGY])
 
 

@@ -51,13 +51,13 @@ def test_switch_fitted_to_the_data_stays_below_the_shortest_distances():
     lengths = torch.tensor([1.9, 2.3, 2.0, 2.4, 0.4], dtype=torch.float64)
     si_mo = 1.11 + 1.54
     model.fit_switch(lengths[:4], torch.tensor([0, 0, 1, 0]), torch.tensor([0, 0, 0, 1]))
-    assert float(model.switch_radius[0, 0]) == 1.9  # Si-Si: its shortest distance
-    assert float(model.switch_radius[0, 1]) == float(model.switch_radius[1, 0]) == 2.0  # Mo-Si seen as (1, 0)
+    assert math.isclose(float(model.switch_radius[0, 0]), 0.95 * 1.9)  # Si-Si: just below its shortest distance
+    assert float(model.switch_radius[0, 1]) == float(model.switch_radius[1, 0]) == 0.95 * 2.0  # Mo-Si seen as (1, 0)
     assert math.isclose(float(model.switch_radius[1, 1]), 2 * 1.54)  # Mo-Mo not in the data
     assert model.max_switch == float(model.switch_radius[1, 1])
     # no core energy at or beyond the switch, on the data's own shortest edge
     species = torch.zeros(2, dtype=torch.long)
-    assert float(model(torch.tensor([1.9, 1.9], dtype=torch.float64), species, species).sum()) == 0.0
+    assert float(model(torch.tensor([0.95 * 1.9] * 2, dtype=torch.float64), species, species).sum()) == 0.0
     assert pair_energy(model, 1.5) > 0.01
     # overlapping atoms in the data do not switch the core off: half the covalent sum at least
     model.fit_switch(lengths[4:], torch.tensor([0]), torch.tensor([1]))
@@ -67,10 +67,11 @@ def test_switch_fitted_to_the_data_stays_below_the_shortest_distances():
 
 def test_models_saved_before_the_fitted_switch_load_the_covalent_one():
     fitted = ZBLRepulsion([14]).double()
-    fitted.fit_switch(torch.tensor([1.8], dtype=torch.float64), torch.tensor([0]), torch.tensor([0]))
+    fitted.fit_switch(torch.tensor([1.8 / 0.95], dtype=torch.float64), torch.tensor([0]), torch.tensor([0]))
     old = {k: v for k, v in fitted.state_dict().items() if k != "switch_radius"}
+    old["radii"] = torch.tensor([1.11], dtype=torch.float64)  # what those files kept
     again = ZBLRepulsion([14]).double()
     again.load_state_dict(old, strict=True)
     assert math.isclose(float(again.switch_radius), 2 * 1.11, rel_tol=1e-6) and math.isclose(again.max_switch, 2 * 1.11, rel_tol=1e-6)
     again.load_state_dict(fitted.state_dict())
-    assert again.max_switch == 1.8
+    assert math.isclose(again.max_switch, 1.8)

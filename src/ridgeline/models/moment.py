@@ -178,7 +178,7 @@ class MomentNetwork(EnergyModel):
         layers: int = 1,
         messages: str = "scalar",
         zbl: bool = True,
-        zbl_switch: str = "covalent",
+        zbl_switch: str = "data",
         radial_hidden: list[int] = (),
         linear_path: bool = False,
         message_cutoff: float | None = None,
@@ -212,6 +212,7 @@ class MomentNetwork(EnergyModel):
         self.networks = ElementMLPs(K, n_features, self._hp["hidden"], linear_path=self._hp["linear_path"])
         self.zbl = ZBLRepulsion(self.elements) if zbl else None
         self._register_load_state_dict_pre_hook(self._message_layers_from_before)
+        self._register_load_state_dict_pre_hook(self._covalent_switch_from_before)
 
     @staticmethod
     def _message_layers_from_before(state, prefix, *args):
@@ -221,6 +222,12 @@ class MomentNetwork(EnergyModel):
             for name in ("avg_num_neighbors", "basis.frequencies"):
                 state.setdefault(f"{prefix}layers.{k}.{name}", state[f"{prefix}{name}"])
             k += 1
+
+    def _covalent_switch_from_before(self, state, prefix, *args):
+        """Models saved before the core's switch was fitted to the data had the covalent one
+        (``ZBLRepulsion`` fills in its radius): say so in the hyperparameters too."""
+        if f"{prefix}zbl.z" in state and f"{prefix}zbl.switch_radius" not in state:
+            self._hp["zbl_switch"] = "covalent"
 
     def hyperparameters(self) -> dict:
         return dict(elements=self.elements, **self._hp)

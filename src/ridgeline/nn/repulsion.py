@@ -21,6 +21,7 @@ _SCREENING = 0.8854 * _BOHR  # universal screening length a = 0.8854 a0 / (Z_i^0
 # switch reaches into Si's and Mo's shortest bonds, and into bcc Mo's whole first shell;
 # docs/moment_network.md, session 18)
 SWITCHES = ("covalent", "data")
+DATA_MARGIN = 0.95  # "data": the switch at this fraction of the shortest training distance
 
 
 class ZBLRepulsion(torch.nn.Module):
@@ -42,8 +43,12 @@ class ZBLRepulsion(torch.nn.Module):
         self.max_switch = float(self.switch_radius.max())
 
     def _covalent_switch_from_before(self, state, prefix, *args):
-        """Models saved before the switch radius was a buffer: theirs was the covalent one."""
-        state.setdefault(f"{prefix}switch_radius", self.switch_radius.clone())
+        """Models saved before the switch radius was a buffer (they kept the covalent radii):
+        theirs was the covalent sum."""
+        radii = state.pop(f"{prefix}radii", None)
+        if f"{prefix}switch_radius" not in state:
+            covalent = self.switch_radius.clone() if radii is None else radii[:, None] + radii[None, :]
+            state[f"{prefix}switch_radius"] = covalent
 
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)
@@ -51,10 +56,11 @@ class ZBLRepulsion(torch.nn.Module):
 
     @torch.no_grad()
     def fit_switch(self, lengths: torch.Tensor, species_i: torch.Tensor, species_j: torch.Tensor) -> None:
-        """Switch each pair off at its shortest distance among ``lengths`` (edges of the training
-        data) where that is below the sum of covalent radii, but not below half of it (a few
-        overlapping atoms in the data do not switch the core off); pairs not seen keep the
-        covalent one."""
+        """Switch each pair off just below (``DATA_MARGIN``) its shortest distance among ``lengths``
+        (edges of the training data) where that is below the sum of covalent radii, but not below
+        half of it (a few overlapping atoms in the data do not switch the core off); pairs not
+        seen keep the covalent one. The margin keeps the data's shortest pair off the switch,
+        where the envelope's third derivative jumps."""
         radii = torch.tensor([covalent_radii[int(z)] for z in self.z], dtype=self.switch_radius.dtype, device=self.switch_radius.device)
         switch = radii[:, None] + radii[None, :]
         K = len(radii)
@@ -63,7 +69,7 @@ class ZBLRepulsion(torch.nn.Module):
         shortest = shortest.scatter_reduce(0, pair, lengths.to(switch.dtype), reduce="amin")
         shortest = shortest.view(K, K)
         shortest = torch.minimum(shortest, shortest.T)  # a pair is unordered
-        self.switch_radius.copy_(torch.minimum(switch, torch.maximum(shortest, 0.5 * switch)))
+        self.switch_radius.copy_(torch.minimum(switch, torch.maximum(DATA_MARGIN * shortest, 0.5 * switch)))
         self._update_max_switch()
 
     def forward(self, lengths: torch.Tensor, species_i: torch.Tensor, species_j: torch.Tensor) -> torch.Tensor:
