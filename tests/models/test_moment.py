@@ -383,8 +383,8 @@ def test_every_invariant_channel_is_standardised_in_float32():
 
 
 def test_core_switched_off_below_the_training_data():
-    """``zbl_switch: data``: the statistics fit puts the core's switch at the shortest training
-    distance, so the core adds nothing to the training structures, and still repels closer atoms;
+    """``zbl_switch: data``: the statistics fit puts the core's switch just below the shortest
+    training distance, so the core adds nothing to the training structures, and still repels closer atoms;
     the switch is saved with the model."""
     import pytest
     from ase import Atoms

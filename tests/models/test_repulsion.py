@@ -42,7 +42,7 @@ def test_zbl_vanishes_smoothly_at_the_sum_of_covalent_radii():
 
 
 def test_switch_fitted_to_the_data_stays_below_the_shortest_distances():
-    """``fit_switch``: each pair is switched off at its shortest distance in the data where that
+    """``fit_switch``: each pair is switched off just below its shortest distance in the data where that
     is shorter than the covalent sum (but not below half of it); unseen pairs keep the covalent
     sum; the pair (i, j) is (j, i)."""
     model = ZBLRepulsion([14, 42]).double()
@@ -55,7 +55,7 @@ def test_switch_fitted_to_the_data_stays_below_the_shortest_distances():
     assert float(model.switch_radius[0, 1]) == float(model.switch_radius[1, 0]) == 0.95 * 2.0  # Mo-Si seen as (1, 0)
     assert math.isclose(float(model.switch_radius[1, 1]), 2 * 1.54)  # Mo-Mo not in the data
     assert model.max_switch == float(model.switch_radius[1, 1])
-    # no core energy at or beyond the switch, on the data's own shortest edge
+    # no core energy at the switch, and some well inside it
     species = torch.zeros(2, dtype=torch.long)
     assert float(model(torch.tensor([0.95 * 1.9] * 2, dtype=torch.float64), species, species).sum()) == 0.0
     assert pair_energy(model, 1.5) > 0.01

@@ -16,7 +16,7 @@ _BOHR = 0.52917721067  # Å
 _SCREENING = 0.8854 * _BOHR  # universal screening length a = 0.8854 a0 / (Z_i^0.23 + Z_j^0.23), Å
 
 # where the core is switched off: "covalent", at the sum of the pair's covalent radii (MACE's
-# ZBLBasis); "data", at the pair's shortest distance in the training set where that is shorter,
+# ZBLBasis); "data", just below the pair's shortest distance in the training set where that is shorter,
 # so that the core stays below the data and the learned part alone fits them (the covalent
 # switch reaches into Si's and Mo's shortest bonds, and into bcc Mo's whole first shell;
 # docs/moment_network.md, session 18)
@@ -26,8 +26,8 @@ DATA_MARGIN = 0.95  # "data": the switch at this fraction of the shortest traini
 
 class ZBLRepulsion(torch.nn.Module):
     """Per-edge pair energy V_ZBL(r) f(r / r_sw), halved because every pair appears twice.
-    ``switch_radius`` (n_elements, n_elements), Å: the sums of covalent radii, or the shortest
-    distances of the training data below them (``fit_switch``)."""
+    ``switch_radius`` (n_elements, n_elements), Å: the sums of covalent radii, or just below the
+    shortest distances of the training data where those are shorter (``fit_switch``)."""
 
     def __init__(self, elements: list[int]):
         super().__init__()
