@@ -32,26 +32,25 @@ class ZBLRepulsion(torch.nn.Module):
     def __init__(self, elements: list[int]):
         super().__init__()
         self.register_buffer("z", torch.tensor(elements, dtype=torch.get_default_dtype()))
-        radii = torch.tensor([covalent_radii[z] for z in elements], dtype=torch.get_default_dtype())
-        self.register_buffer("switch_radius", radii[:, None] + radii[None, :])
+        self.register_buffer("switch_radius", self._covalent_sums(torch.get_default_dtype(), None))
         self.envelope = PolynomialCutoff(1.0, p=6)
-        self._register_load_state_dict_pre_hook(self._covalent_switch_from_before)
         self._update_max_switch()
+
+    def _covalent_sums(self, dtype, device) -> torch.Tensor:
+        """(n_elements, n_elements): the sums of the pairs' covalent radii, Å."""
+        radii = torch.tensor([covalent_radii[int(z)] for z in self.z], dtype=torch.float64, device=device)
+        return (radii[:, None] + radii[None, :]).to(dtype)
 
     def _update_max_switch(self) -> None:
         # the largest switch radius, Å: the core is exactly zero beyond it (a float: no sync per call)
         self.max_switch = float(self.switch_radius.max())
 
-    def _covalent_switch_from_before(self, state, prefix, *args):
-        """Models saved before the switch radius was a buffer (they kept the covalent radii):
-        theirs was the covalent sum."""
+    def _load_from_state_dict(self, state, prefix, *args, **kwargs):
+        # files from before the switch radius was a buffer kept the covalent radii: theirs was the covalent sum
         radii = state.pop(f"{prefix}radii", None)
-        if f"{prefix}switch_radius" not in state:
-            covalent = self.switch_radius.clone() if radii is None else radii[:, None] + radii[None, :]
-            state[f"{prefix}switch_radius"] = covalent
-
-    def _load_from_state_dict(self, *args, **kwargs):
-        super()._load_from_state_dict(*args, **kwargs)
+        if radii is not None and f"{prefix}switch_radius" not in state:
+            state[f"{prefix}switch_radius"] = radii[:, None] + radii[None, :]
+        super()._load_from_state_dict(state, prefix, *args, **kwargs)
         self._update_max_switch()
 
     @torch.no_grad()
@@ -61,9 +60,8 @@ class ZBLRepulsion(torch.nn.Module):
         half of it (a few overlapping atoms in the data do not switch the core off); pairs not
         seen keep the covalent one. The margin keeps the data's shortest pair off the switch,
         where the envelope's third derivative jumps."""
-        radii = torch.tensor([covalent_radii[int(z)] for z in self.z], dtype=self.switch_radius.dtype, device=self.switch_radius.device)
-        switch = radii[:, None] + radii[None, :]
-        K = len(radii)
+        switch = self._covalent_sums(self.switch_radius.dtype, self.switch_radius.device)
+        K = len(switch)
         pair = species_i * K + species_j
         shortest = torch.full((K * K,), float("inf"), dtype=switch.dtype, device=switch.device)
         shortest = shortest.scatter_reduce(0, pair, lengths.to(switch.dtype), reduce="amin")
