@@ -6,9 +6,14 @@ import torch
 
 
 class EMA:
+    """Averages the model's parameters; its buffers (feature statistics, neighbour averages, the
+    core's switch radius) are copied, not averaged: they are set from the data, not trained, and
+    an average of a constant drifts from it by float rounding."""
+
     def __init__(self, model: torch.nn.Module, decay: float):
         self.decay = decay
         self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.averaged = {k for k, _ in model.named_parameters()}
         self.n_updates = 0
 
     @torch.no_grad()
@@ -17,7 +22,7 @@ class EMA:
         # warm-up (as in TensorFlow's ExponentialMovingAverage): early averages do not hold on to the init
         decay = min(self.decay, (1 + self.n_updates) / (10 + self.n_updates))
         for k, v in model.state_dict().items():
-            if v.dtype.is_floating_point:
+            if k in self.averaged and v.dtype.is_floating_point:
                 self.shadow[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
             else:
                 self.shadow[k].copy_(v)
