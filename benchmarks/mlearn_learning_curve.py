@@ -36,6 +36,7 @@ def split_files(element: str, fractions) -> tuple[Path, dict]:
     """The validation file (the default run's split) and one nested training subset per fraction."""
     from ridgeline.data import KeyMap, read_frames, split_frames
     from ridgeline.data.writers import write_frames
+    from ridgeline.training.config import TrainingConfig
 
     source = mlearn_file(element, "train")
     valid_path = CACHE / "data" / f"{element}_valid_seed0.xyz"
@@ -43,7 +44,8 @@ def split_files(element: str, fractions) -> tuple[Path, dict]:
     if valid_path.exists() and all(p.exists() for p in paths.values()):
         return valid_path, paths
     frames = read_frames(source, KeyMap())
-    train_idx, valid_idx = split_frames(len(frames), 0.1, seed=0)  # the default: valid_fraction 0.1, seed 0
+    default = TrainingConfig()  # the default run's split: its valid_fraction and seed
+    train_idx, valid_idx = split_frames(len(frames), default.valid_fraction, seed=default.seed, mode=default.valid_split)
     rng = np.random.default_rng(0)
     by_type: dict[str, list[int]] = {}
     for k in train_idx:
