@@ -14,6 +14,7 @@ DATA = ROOT.parent / "shared" / "data" / "mlearn"
 CACHE = ROOT / "benchmarks" / "cache"
 RESULTS = ROOT / "benchmarks" / "results"
 WORKER = ROOT / "benchmarks" / "throughput_worker.py"
+RUN_INFO = "run_info.json"  # beside a cached training run: its torch threads (the wall time depends on them)
 
 
 def machine() -> str:
@@ -94,24 +95,35 @@ def ridgeline_config(element: str, architecture: str, preset: str, minutes: floa
     }, overrides=overrides)
 
 
-def train_ridgeline(element: str, architecture: str, preset: str, minutes: float, overrides: list[str], epochs: int | None = None) -> dict:
-    """Train on {element}_train.xyz (validation split from it), test on {element}_test.xyz; cached.
-    ``epochs``: None = the default number, within the time budget."""
+def run_cached(config, label: str, progress: bool = True) -> Path:
+    """Train ``config`` unless its output directory holds a finished run (an interrupted one
+    resumes); records the torch threads beside it (``RUN_INFO``).
+    Returns the output directory."""
     import torch
 
     from ridgeline.files import atomic_write_bytes
     from ridgeline.training.checkpoint import load_checkpoint
-    from ridgeline.training.trainer import Trainer
+    from ridgeline.training.trainer import CHECKPOINT_FILE, Trainer
+
+    out = Path(config.output_dir)
+    checkpoint = out / CHECKPOINT_FILE
+    if checkpoint.exists() and load_checkpoint(checkpoint)["stop_reason"] and (out / "report.json").exists():
+        print(f"{label}: cached run in {out}")
+        return out
+    Trainer(config, progress=progress).run(resume=checkpoint.exists())
+    atomic_write_bytes(out / RUN_INFO, json.dumps({"torch_threads": torch.get_num_threads(), "machine": machine()}).encode())
+    return out
+
+
+def train_ridgeline(element: str, architecture: str, preset: str, minutes: float, overrides: list[str], epochs: int | None = None) -> dict:
+    """Train on {element}_train.xyz (validation split from it), test on {element}_test.xyz; cached.
+    ``epochs``: None = the default number, within the time budget."""
+    from ridgeline.training.checkpoint import load_checkpoint
+    from ridgeline.training.trainer import CHECKPOINT_FILE
 
     config = ridgeline_config(element, architecture, preset, minutes, overrides, epochs)
-    out = Path(config.output_dir)
-    checkpoint = out / "checkpoint.pt"
-    info = out / "run_info.json"  # how the run was trained (threads): the wall time depends on it
-    if checkpoint.exists() and load_checkpoint(checkpoint)["stop_reason"] and (out / "report.json").exists():
-        print(f"{element}: cached run in {out}")
-    else:
-        Trainer(config, progress=True).run(resume=checkpoint.exists())
-        atomic_write_bytes(info, json.dumps({"torch_threads": torch.get_num_threads(), "machine": machine()}).encode())
+    out = run_cached(config, element)
+    checkpoint, info = out / CHECKPOINT_FILE, out / RUN_INFO
     state = load_checkpoint(checkpoint)
     report = json.loads((out / "report.json").read_text())
     return {"model": str(out / "model.safetensors"), "train_wall_s": state["elapsed"], "epochs": state["epoch"],

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import CACHE, RESULTS, machine, mlearn_file, require_data
+from common import CACHE, RESULTS, machine, mlearn_file, require_data, run_cached
 
 FRACTIONS = (0.25, 0.5, 1.0)
 # issue 3's force targets (eV/Å)
@@ -62,38 +62,29 @@ def train(element: str, fraction: float, train_path: Path, valid_path: Path) -> 
     """One cached run of the default recipe on a subset; its output directory."""
     import torch
 
-    from ridgeline.files import atomic_write_bytes
-    from ridgeline.training.checkpoint import load_checkpoint
     from ridgeline.training.config import load_config
-    from ridgeline.training.trainer import CHECKPOINT_FILE, Trainer
 
     out = CACHE / f"moment_{element}_medium_learning_curve_frac{fraction:g}"
     config = load_config(base={"train_file": str(train_path), "valid_file": str(valid_path),
                                "test_file": str(mlearn_file(element, "test")), "output_dir": str(out),
                                "model": {"name": "moment", "preset": "medium"}})
-    checkpoint = out / CHECKPOINT_FILE
-    if checkpoint.exists() and load_checkpoint(checkpoint)["stop_reason"] and (out / "report.json").exists():
-        print(f"{element} {fraction:g}: cached run in {out}")
-        return out
     print(f"== {element}, {fraction:g} of the training frames ({torch.get_num_threads()} torch threads)", flush=True)
-    Trainer(config, progress=False).run(resume=checkpoint.exists())
-    atomic_write_bytes(out / "run_info.json", json.dumps({"torch_threads": torch.get_num_threads(), "machine": machine()}).encode())
-    return out
+    return run_cached(config, f"{element} {fraction:g}", progress=False)
 
 
-def hot_cool(run: Path, element: str, train_path: Path) -> dict:
+def hot_cool(run: Path, element: str, train_frames) -> dict:
     """Test force MAE of the hot and the cool frames (threshold from the run's training frames)."""
     from ridgeline.data import KeyMap, read_frames
     from ridgeline.models.io import load_model
     from ridgeline.training.metrics import predict
 
-    lowest = min(f.energy / len(f) for f in read_frames(train_path, KeyMap()))
+    lowest = min(f.energy / len(f) for f in train_frames)
     test = read_frames(mlearn_file(element, "test"), KeyMap())
     p = predict(load_model(run / "model.safetensors")[0], test)
     err = np.abs(p.forces_pred - p.forces_ref)
-    hot_atoms = np.concatenate([np.full(len(f), f.energy / len(f) - lowest > HOT) for f in test])
-    return {"hot": float(err[hot_atoms].mean()), "cool": float(err[~hot_atoms].mean()),
-            "hot_frames": int(sum(f.energy / len(f) - lowest > HOT for f in test))}
+    hot = [f.energy / len(f) - lowest > HOT for f in test]
+    hot_atoms = np.concatenate([np.full(len(f), h) for f, h in zip(test, hot)])
+    return {"hot": float(err[hot_atoms].mean()), "cool": float(err[~hot_atoms].mean()), "hot_frames": int(sum(hot))}
 
 
 def power_law(n_frames, forces_mae) -> tuple[float, float]:
@@ -114,11 +105,11 @@ def collect(element: str, fractions) -> dict | None:
             continue
         report = json.loads((run / "report.json").read_text())
         state = load_checkpoint(run / "checkpoint.pt")
-        n_frames = len(read_frames(paths[f], KeyMap()))
-        rows.append({"fraction": f, "n_frames": n_frames, "epochs": state["epoch"], "train_wall_s": state["elapsed"],
+        train_frames = read_frames(paths[f], KeyMap())
+        rows.append({"fraction": f, "n_frames": len(train_frames), "epochs": state["epoch"], "train_wall_s": state["elapsed"],
                      "valid": {k: report["valid"][k] for k in ("energy_mae", "forces_mae")},
                      "test": {k: report["test"][k] for k in ("energy_mae", "forces_mae")},
-                     "test_forces_mae_by_temperature": hot_cool(run, element, paths[f])})
+                     "test_forces_mae_by_temperature": hot_cool(run, element, train_frames)})
     if not rows:
         return None
     out = {"rows": rows}

@@ -22,7 +22,7 @@ class EMA:
         # warm-up (as in TensorFlow's ExponentialMovingAverage): early averages do not hold on to the init
         decay = min(self.decay, (1 + self.n_updates) / (10 + self.n_updates))
         for k, v in model.state_dict().items():
-            if k in self.averaged and v.dtype.is_floating_point:
+            if k in self.averaged:  # parameters are floating point
                 self.shadow[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
             else:
                 self.shadow[k].copy_(v)
