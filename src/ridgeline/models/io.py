@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..files import atomic_write_bytes
 from ..errors import ModelFileError
 from . import EnergyModel, build_model
