@@ -1,14 +1,17 @@
 """ridgeline: machine-learned interatomic potentials."""
 
-__version__ = "0.1.0"
+import importlib
+
+from ._version import __version__
+
+# names served lazily (PEP 562): the calculator pulls in ASE and torch, so it is imported only when
+# asked for, and importing a light module such as ``ridgeline.keys`` never loads the models
+_LAZY = {"Calculator": "ridgeline.simulate.calculator"}
 
 
 def __getattr__(name):
-    # the calculator pulls in ASE and torch: import it only when asked for
-    if name == "Calculator":
-        from .simulate.calculator import Calculator
-
-        return Calculator
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'ridgeline' has no attribute {name!r}")
 
 

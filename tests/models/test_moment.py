@@ -4,6 +4,7 @@ import torch
 
 from ridgeline import keys
 from ridgeline.models import ARCHITECTURES, build_model
+from ridgeline.models.upgrade import upgrade, upgrade_tensors
 from ridgeline.testing import EnergyModelTests, example_structures
 from ridgeline.testing.model_tests import batch_of, _rotation
 
@@ -75,8 +76,9 @@ def test_two_layer_state_from_before_message_cutoffs_loads():
     atoms.rattle(0.05, seed=2)
     model.fit_statistics([batch_of([atoms])], [0.0], [1.0])
     old = {k: v for k, v in model.state_dict().items() if k not in ("layers.1.avg_num_neighbors", "layers.1.basis.frequencies")}
+    old = {k.replace("terms.zbl.", "zbl."): v for k, v in old.items()}  # where that version kept the core
     again = build_model("moment", [14], preset="small", cutoff=4.0, layers=2).double()
-    again.load_state_dict(old, strict=True)
+    again.load_state_dict(upgrade_tensors(old), strict=True)
     torch.testing.assert_close(again(batch_of([atoms]))[keys.ENERGY], model(batch_of([atoms]))[keys.ENERGY])
 
 
@@ -164,11 +166,12 @@ def test_core_from_short_edges_equals_all_edges():
     atoms.rattle(0.3, seed=3)
     batch = batch_of([atoms], cutoff=4.0)
     species = model.species(batch[keys.NUMBERS])
-    _, core = model.readout_inputs(batch, species)
     _, lengths = model.edge_geometry(batch)
+    zbl = model.terms["zbl"]
+    core = zbl.atomic_energies(batch, species, lengths)
     i, j = batch[keys.EDGE_INDEX]
-    assert (lengths < model.zbl.max_switch).any() and (lengths >= model.zbl.max_switch).any()
-    every = torch.zeros(len(species), dtype=lengths.dtype).index_add_(0, i, model.zbl(lengths, species[i], species[j]))
+    assert (lengths < zbl.max_switch).any() and (lengths >= zbl.max_switch).any()
+    every = torch.zeros(len(species), dtype=lengths.dtype).index_add_(0, i, zbl(lengths, species[i], species[j]))
     torch.testing.assert_close(core, every)
 
 
@@ -382,6 +385,11 @@ def test_every_invariant_channel_is_standardised_in_float32():
     torch.testing.assert_close(spread, torch.ones_like(spread), rtol=1e-3, atol=0)
 
 
+def core_energies(model, batch):
+    """The ZBL term's per-atom energies of ``batch``."""
+    return model.terms["zbl"].atomic_energies(batch, model.species(batch[keys.NUMBERS]), model.edge_geometry(batch)[1])
+
+
 def test_core_switched_off_below_the_training_data():
     """``zbl_switch: data``: the statistics fit puts the core's switch just below the shortest
     training distance, so the core adds nothing to the training structures, and still repels closer atoms;
@@ -398,20 +406,19 @@ def test_core_switched_off_below_the_training_data():
     model = build_model("moment", [14], preset="small", cutoff=4.0, zbl_switch="data").double()
     model.fit_statistics([batch], [0.0], [1.0])
     shortest = float(model.edge_geometry(batch)[1].min())
-    assert shortest < 2 * 1.11 and float(model.zbl.switch_radius) == pytest.approx(0.95 * shortest)
-    _, core = model.readout_inputs(batch, model.species(batch[keys.NUMBERS]))
-    assert float(core.abs().max()) == 0.0
+    assert shortest < 2 * 1.11 and float(model.terms["zbl"].switch_radius) == pytest.approx(0.95 * shortest)
+    assert float(core_energies(model, batch).abs().max()) == 0.0
     covalent = build_model("moment", [14], preset="small", cutoff=4.0, zbl_switch="covalent").double()
     covalent.fit_statistics([batch], [0.0], [1.0])
-    assert float(covalent.readout_inputs(batch, covalent.species(batch[keys.NUMBERS]))[1].abs().max()) > 0.0
+    assert float(core_energies(covalent, batch).abs().max()) > 0.0
     pair = batch_of([Atoms("Si2", positions=[[0, 0, 0], [1.0, 0, 0]])], cutoff=4.0)
-    assert float(model.readout_inputs(pair, model.species(pair[keys.NUMBERS]))[1].sum()) > 1.0  # eV
+    assert float(core_energies(model, pair).sum()) > 1.0  # eV
     import tempfile, pathlib
 
     with tempfile.TemporaryDirectory() as d:
         path = save_model(model, pathlib.Path(d) / "m.safetensors")
         again, _ = load_model(path, dtype=torch.float64)
-    assert again.zbl.max_switch == pytest.approx(0.95 * shortest)
+    assert again.terms["zbl"].max_switch == pytest.approx(0.95 * shortest)
     torch.testing.assert_close(again(batch)[keys.ENERGY], model(batch)[keys.ENERGY])
 
 
@@ -426,13 +433,16 @@ def test_model_saved_before_the_fitted_switch_loads_with_the_covalent_one():
     atoms.rattle(0.3, seed=5)
     batch = batch_of([atoms], cutoff=4.0)
     model.fit_statistics([batch], [0.0], [1.0])
-    assert float(model.readout_inputs(batch, model.species(batch[keys.NUMBERS]))[1].abs().max()) > 0.0  # the core acts
-    old = {k: v for k, v in model.state_dict().items() if k != "zbl.switch_radius"}
-    old["zbl.radii"] = torch.tensor([1.11], dtype=torch.float64)  # what those files kept
-    hp = {k: v for k, v in model.hyperparameters().items() if k not in ("elements", "zbl_switch")}
-    again = build_model("moment", [14], **hp).double()
-    again.load_state_dict(old, strict=True)
-    assert again.hyperparameters()["zbl_switch"] == "covalent"
+    assert float(core_energies(model, batch).abs().max()) > 0.0  # the core acts
+    # what those files kept: the core inside the network, its covalent radii, no zbl_switch
+    old = {k.replace("terms.zbl.", "zbl."): v for k, v in model.state_dict().items() if k != "terms.zbl.switch_radius"}
+    old["zbl.radii"] = torch.tensor([1.11], dtype=torch.float64)
+    hp = {k: v for k, v in model.hyperparameters().items() if k != "elements"}
+    description = {"format_version": 1, "architecture": "moment", "hyperparameters": {**hp, "zbl": True}}
+    description, tensors = upgrade(description, old)
+    assert description["terms"] == {"zbl": {"switch": "covalent"}}
+    again = build_model("moment", [14], terms=description["terms"], **description["hyperparameters"]).double()
+    again.load_state_dict(tensors, strict=True)
     torch.testing.assert_close(again(batch)[keys.ENERGY], model(batch)[keys.ENERGY])
 
 

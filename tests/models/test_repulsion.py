@@ -5,6 +5,7 @@ import math
 
 import torch
 
+from ridgeline.models.upgrade import upgrade_tensors
 from ridgeline.nn.repulsion import ZBLRepulsion
 
 
@@ -68,10 +69,10 @@ def test_switch_fitted_to_the_data_stays_below_the_shortest_distances():
 def test_models_saved_before_the_fitted_switch_load_the_covalent_one():
     fitted = ZBLRepulsion([14]).double()
     fitted.fit_switch(torch.tensor([1.8 / 0.95], dtype=torch.float64), torch.tensor([0]), torch.tensor([0]))
-    old = {k: v for k, v in fitted.state_dict().items() if k != "switch_radius"}
-    old["radii"] = torch.tensor([1.11], dtype=torch.float64)  # what those files kept
+    old = {f"zbl.{k}": v for k, v in fitted.state_dict().items() if k != "switch_radius"}
+    old["zbl.radii"] = torch.tensor([1.11], dtype=torch.float64)  # what those files kept
     again = ZBLRepulsion([14]).double()
-    again.load_state_dict(old, strict=True)
+    again.load_state_dict({k.removeprefix("terms.zbl."): v for k, v in upgrade_tensors(old).items()}, strict=True)
     assert math.isclose(float(again.switch_radius), 2 * 1.11, rel_tol=1e-6) and math.isclose(again.max_switch, 2 * 1.11, rel_tol=1e-6)
     again.load_state_dict(fitted.state_dict())
     assert math.isclose(again.max_switch, 1.8)

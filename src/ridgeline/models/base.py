@@ -1,4 +1,5 @@
-"""What every energy model shares: element bookkeeping, edge geometry, scale/shift readout."""
+"""What every energy model shares: element bookkeeping, edge geometry, scale/shift readout, and
+the sum of the learned network's energies and the physical terms (``models.sum``)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,27 @@ from .. import keys
 from ..errors import UnknownElementError
 from ..nn.readout import PerElementScaleShift
 from ..nn.scatter import scatter_sum
+from .sum import EnergyTerms
 
 
 class EnergyModel(torch.nn.Module):
     """Maps a batch to per-atom and per-structure energies. Forces and stress come from
     :class:`~ridgeline.models.derivatives.ForceStressOutput`, never from the model itself.
 
-    Subclasses implement ``atomic_features`` (the descriptor of each atom's environment) and
-    ``readout_inputs`` (what the per-element networks ``self.networks`` read, plus any per-atom
-    energy added outside them, e.g. a repulsive core). ``forward(batch, readout=True)`` also
-    returns ``keys.DESCRIPTORS`` (the readout inputs) and ``keys.READOUT_FEATURES`` (the last
-    hidden layer), which uncertainty and domain-of-applicability tools use.
+    The contract every architecture (and ``Ensemble``) meets:
+
+    - ``elements``, ``cutoff`` (Å), ``architecture``, ``hyperparameters()`` (what rebuilds it);
+    - ``networks``: the per-element readout (``nn.readout.ElementMLPs``), ``scale_shift``;
+    - ``atomic_features(batch, species=None, shared=None) -> (N, F)``: the descriptor of each
+      atom's environment;
+    - ``forward(batch, readout=False, shared=None)`` -> ``keys.ATOMIC_ENERGIES``, ``keys.ENERGY``,
+      and with ``readout`` ``keys.DESCRIPTORS`` (the readout inputs) and
+      ``keys.READOUT_FEATURES`` (the last hidden layer), which uncertainty and
+      domain-of-applicability tools use.
+
+    Subclasses implement ``readout_inputs`` (what the networks read) and
+    ``fit_feature_statistics``. The per-atom energy is the network's plus the physical terms'
+    (``terms``, ``models.sum``): a model is a sum of terms.
 
     ``shared``: a dict that the members of a committee (``Ensemble``) pass through one forward
     pass on one batch, so that what does not depend on their weights (edge geometry, fixed radial
@@ -27,6 +38,7 @@ class EnergyModel(torch.nn.Module):
     """
 
     architecture: str = ""
+    default_terms: dict = {}  # the physical terms a model of this architecture gets unless the config says otherwise
 
     def __init__(self, elements: list[int], cutoff: float):
         super().__init__()
@@ -36,6 +48,7 @@ class EnergyModel(torch.nn.Module):
         species_of_z[self.elements] = torch.arange(len(self.elements))
         self.register_buffer("species_of_z", species_of_z, persistent=False)
         self.scale_shift = PerElementScaleShift(len(self.elements))
+        self.terms = EnergyTerms()
 
     @property
     def n_elements(self) -> int:
@@ -68,32 +81,42 @@ class EnergyModel(torch.nn.Module):
         """``edge_geometry``, computed once per batch where ``shared`` is given."""
         return shared_value(shared, ("edge geometry",), lambda: self.edge_geometry(batch))
 
-    def atomic_features(self, batch: dict) -> torch.Tensor:
+    def atomic_features(self, batch: dict, species: torch.Tensor | None = None, shared: dict | None = None) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, batch: dict, readout: bool = False, shared: dict | None = None) -> dict:
+        # the network and the terms read one edge geometry (and whatever else the pass shares)
+        shared = {} if shared is None else shared
         species = self.species(batch[keys.NUMBERS])
-        x, extra = self.readout_inputs(batch, species, shared)
+        x = self.readout_inputs(batch, species, shared)
         hidden = self.networks.hidden(x, species)
         atomic = self.scale_shift(self.networks.last(hidden, species), species)
-        if extra is not None:
-            atomic = atomic + extra
+        if len(self.terms):
+            atomic = atomic + self.terms.atomic_energies(batch, species, self.geometry(batch, shared)[1])
         energy = scatter_sum(atomic, batch[keys.BATCH], len(batch[keys.N_ATOMS]))
         out = {keys.ATOMIC_ENERGIES: atomic, keys.ENERGY: energy}
         if readout:
             out[keys.DESCRIPTORS], out[keys.READOUT_FEATURES] = x, hidden
         return out
 
-    def readout_inputs(self, batch: dict, species: torch.Tensor, shared: dict | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(x, extra): the per-element networks' inputs (N, F) and a per-atom energy added to
-        their output (N,) or None; ``shared``: as in ``forward``."""
+    def readout_inputs(self, batch: dict, species: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
+        """The per-element networks' inputs (N, F); ``shared``: as in ``forward``."""
         raise NotImplementedError
 
     @torch.no_grad()
     def fit_statistics(self, batches, atomic_energies, scale) -> None:
-        """Set element references and scales (from the dataset) and any descriptor statistics."""
+        """Set element references and scales (from the dataset), the terms' data-dependent
+        settings and the descriptor statistics, from training ``batches``."""
+        batches = list(batches)
         self.scale_shift.atomic_energies.copy_(torch.as_tensor(atomic_energies))
         self.scale_shift.scale.copy_(torch.as_tensor(scale))
+        if len(self.terms):
+            self.terms.fit_statistics([(b, self.species(b[keys.NUMBERS]), self.edge_geometry(b)[1]) for b in batches])
+        self.fit_feature_statistics(batches)
+
+    def fit_feature_statistics(self, batches: list[dict]) -> None:
+        """Statistics of the descriptors (standardisation, neighbour averages) from ``batches``."""
+        raise NotImplementedError
 
 
 def shared_value(shared: dict | None, key: tuple, compute):

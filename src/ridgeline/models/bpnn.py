@@ -61,12 +61,11 @@ class BehlerParrinello(EnergyModel):
 
         return shared_value(shared, self._descriptor_key, compute)
 
-    def readout_inputs(self, batch: dict, species: torch.Tensor, shared: dict | None = None) -> tuple[torch.Tensor, None]:
-        return self.standardize(self.atomic_features(batch, species, shared), species), None
+    def readout_inputs(self, batch: dict, species: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
+        return self.standardize(self.atomic_features(batch, species, shared), species)
 
     @torch.no_grad()
-    def fit_statistics(self, batches, atomic_energies, scale) -> None:
-        super().fit_statistics(batches, atomic_energies, scale)
+    def fit_feature_statistics(self, batches: list[dict]) -> None:
         feats, species = [], []
         for batch in batches:
             s = self.species(batch[keys.NUMBERS])

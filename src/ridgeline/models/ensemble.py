@@ -1,11 +1,12 @@
 """A committee of models of one architecture (deep ensemble): members differ in seed and data
-order. ``forward`` gives the members' mean, so an ensemble is used wherever a model is (forces
-and stress of the mean by the same derivative wrapper); ``members`` gives each one for spreads.
-The members share one computation of what holds no weights (``EnergyModel.forward``'s
-``shared``): for moment networks of one cutoff and basis, the geometry and the basis functions'
-moments, about half the cost of a force call, so the mean of a committee of two costs 1.3-1.8
-single models through the calculator (three runs on a shared host), not 2
-(docs/moment_network.md, session 17)."""
+order. It meets the contract of ``EnergyModel`` (the first member's readout and features stand
+for the committee's where one is needed), and ``forward`` gives the members' mean, so an ensemble
+is used wherever a model is (forces and stress of the mean by the same derivative wrapper);
+``members`` gives each one for spreads. The members share one computation of what holds no
+weights (``EnergyModel.forward``'s ``shared``): for moment networks of one cutoff and basis, the
+geometry and the basis functions' moments, about half the cost of a force call, so the mean of a
+committee of two costs 1.3-1.8 single models through the calculator (three runs on a shared
+host), not 2 (docs/results_log.md)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ class Ensemble(torch.nn.Module):
     @property
     def scale_shift(self):
         return self.members[0].scale_shift
+
+    @property
+    def networks(self):
+        return self.members[0].networks
+
+    def atomic_features(self, batch: dict, species: torch.Tensor | None = None, shared: dict | None = None) -> torch.Tensor:
+        return self.members[0].atomic_features(batch, species, shared)
 
     def species(self, numbers: torch.Tensor) -> torch.Tensor:
         return self.members[0].species(numbers)

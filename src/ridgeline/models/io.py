@@ -1,6 +1,8 @@
 """Model files: one safetensors file holding the weights and, in its header, a JSON description
-(architecture, hyperparameters, elements, cutoff, units, element references, format version).
-Nothing is pickled, so loading a file never runs code from it.
+(architecture, hyperparameters, energy terms, elements, cutoff, units, element references, format
+version). Nothing is pickled, so loading a file never runs code from it. Files of earlier format
+versions are brought to the current layout on load by ``upgrade.upgrade``, the one place that
+knows them.
 
 An ensemble is one file too: members' weights under ``members.<k>.`` and ``ensemble_size`` in the
 description. Tensors under ``uq.`` (uncertainty and domain-of-applicability data, described by
@@ -14,20 +16,22 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..files import atomic_write_bytes
 from ..errors import ModelFileError
 from . import EnergyModel, build_model
 from .ensemble import Ensemble
+from .upgrade import FORMAT_VERSION, upgrade, upgrade_description
 
-FORMAT_VERSION = 1
 FORMAT_NAME = "ridgeline-model"
 EXTRA_PREFIX = "uq."
 
 
 def describe(model: EnergyModel | Ensemble, extra: dict | None = None) -> dict:
-    if isinstance(model, Ensemble):
-        return {**describe(model.members[0], extra), "ensemble_size": len(model)}
+    """The JSON description of ``model`` (a committee: its first member's, and its size)."""
+    members = getattr(model, "members", None)
+    if members is not None:
+        return {**describe(members[0], extra), "ensemble_size": len(members)}
     hp = model.hyperparameters()
     elements = hp.pop("elements")
     return {
@@ -36,6 +40,7 @@ def describe(model: EnergyModel | Ensemble, extra: dict | None = None) -> dict:
         "ridgeline_version": __version__,
         "architecture": model.architecture,
         "hyperparameters": hp,
+        "terms": model.terms.params(),
         "elements": elements,
         "cutoff": model.cutoff,
         "units": {"energy": "eV", "length": "Angstrom", "forces": "eV/Angstrom", "stress": "eV/Angstrom^3"},
@@ -63,7 +68,12 @@ def save_model(model: EnergyModel | Ensemble, path, extra: dict | None = None, t
 
 
 def read_description(path) -> dict:
-    """The JSON description of a model file, validated."""
+    """The JSON description of a model file, validated, in the current layout."""
+    return upgrade_description(*_stored_description(path))
+
+
+def _stored_description(path) -> tuple[dict, list[str]]:
+    """The description as the file stores it, validated, and the names of its tensors."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -71,7 +81,7 @@ def read_description(path) -> dict:
         raise ModelFileError(f"{path}: model file not found")
     try:
         with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
+            meta, names = fh.metadata() or {}, list(fh.keys())
     except Exception as err:  # safetensors raises several types for corrupt headers
         raise ModelFileError(f"{path}: not a readable ridgeline model file (corrupted or truncated?): {err}") from None
     if "ridgeline" not in meta:
@@ -87,24 +97,26 @@ def read_description(path) -> dict:
             f"{path}: model format version {desc['format_version']} is newer than this ridgeline "
             f"({__version__}) reads (<= {FORMAT_VERSION}); upgrade ridgeline"
         )
-    return desc
+    return desc, names
 
 
 def load_model(path, device="cpu", dtype: torch.dtype | str | None = None) -> tuple[EnergyModel | Ensemble, dict]:
-    """Rebuild a model (or ensemble) from its file: returns ``(model, description)``, in eval mode."""
+    """Rebuild a model (or ensemble) from its file: returns ``(model, description)``, in eval mode;
+    the description in the current layout."""
     from safetensors.torch import load_file
 
-    desc = read_description(path)
-    try:
-        members = [build_model(desc["architecture"], desc["elements"], **desc["hyperparameters"])
-                   for _ in range(int(desc.get("ensemble_size", 1)))]
-        model = Ensemble(members) if "ensemble_size" in desc else members[0]
-    except Exception as err:
-        raise ModelFileError(f"{path}: cannot rebuild the model it describes: {err}") from None
+    stored, _ = _stored_description(path)
     try:
         tensors = {k: v for k, v in load_file(str(path)).items() if not k.startswith(EXTRA_PREFIX)}
     except Exception as err:
         raise ModelFileError(f"{path}: cannot read the weights (corrupted or truncated?): {err}") from None
+    try:
+        desc, tensors = upgrade(stored, tensors)
+        members = [build_model(desc["architecture"], desc["elements"], terms=desc["terms"], **desc["hyperparameters"])
+                   for _ in range(int(desc.get("ensemble_size", 1)))]
+        model = Ensemble(members) if "ensemble_size" in desc else members[0]
+    except Exception as err:
+        raise ModelFileError(f"{path}: cannot rebuild the model it describes: {err}") from None
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     dtype = dtype or getattr(torch, desc.get("dtype", "float64"))

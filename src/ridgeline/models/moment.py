@@ -1,6 +1,6 @@
 """Moment tensor network: learnable radial functions, Cartesian moment tensors up to rank 4,
-body-ordered invariant contractions (2- to 5-body), a per-element network readout, and a ZBL
-core. One layer is local (MTP/ACE-like); each further layer lets the neighbours' invariant
+body-ordered invariant contractions (2- to 5-body), a per-element network readout, and by
+default a ZBL core as an energy term of the model (``models.sum``). One layer is local (MTP/ACE-like); each further layer lets the neighbours' invariant
 features of the layer before weight the radial functions (scalar messages, as the node features
 of MACE's interaction), within its own ``message_cutoff`` (<= cutoff), which widens the receptive
 field to cutoff + message_cutoff. Cost linear in atoms."""
@@ -15,12 +15,10 @@ from .. import keys
 from ..nn.moments import CartesianMoments, MomentInvariants, dense_slots, expand_symmetric
 from ..nn.radial import BesselBasis
 from ..nn.readout import ElementMLPs, Standardize
-from ..nn.repulsion import SWITCHES, ZBLRepulsion
-from ..nn.scatter import scatter_sum
 from .base import EnergyModel, shared_value
 
 # "44" (the rank-4, l <= 4 three-body invariant) sees the cubic order of bcc/fcc sites
-# (docs/moment_network.md, session 9)
+# (docs/moment_network.md)
 DEFAULT_INVARIANTS = ("0", "11", "22", "33", "44", "121", "222", "123", "233", "1221", "2222", "1331")
 
 MESSAGES = ("scalar", "equivariant")  # what layers after the first receive from neighbours
@@ -165,6 +163,7 @@ class EquivariantMessages(torch.nn.Module):
 
 class MomentNetwork(EnergyModel):
     architecture = "moment"
+    default_terms = {"zbl": {"switch": "data"}}  # a core switched off just below the training data
     atom_block = 512  # atoms per block of the per-atom part (a speed setting, not a hyperparameter)
 
     def __init__(
@@ -177,8 +176,6 @@ class MomentNetwork(EnergyModel):
         invariants: list[str] = DEFAULT_INVARIANTS,
         layers: int = 1,
         messages: str = "scalar",
-        zbl: bool = True,
-        zbl_switch: str = "data",
         radial_hidden: list[int] = (),
         linear_path: bool = False,
         message_cutoff: float | None = None,
@@ -190,12 +187,10 @@ class MomentNetwork(EnergyModel):
         message_cutoff = float(cutoff) if message_cutoff is None else float(message_cutoff)
         if not 0 < message_cutoff <= float(cutoff):
             raise ValueError(f"message_cutoff must be in (0, cutoff = {cutoff}], got {message_cutoff}")
-        if zbl_switch not in SWITCHES:
-            raise ValueError(f"zbl_switch must be one of {', '.join(SWITCHES)}, got {zbl_switch!r}")
         if messages not in MESSAGES:
             raise ValueError(f"messages must be one of {', '.join(MESSAGES)}, got {messages!r}")
         self._hp = dict(cutoff=float(cutoff), channels=int(channels), n_basis=int(n_basis), hidden=[int(h) for h in hidden],
-                        invariants=list(invariants), layers=int(layers), messages=messages, zbl=bool(zbl), zbl_switch=zbl_switch,
+                        invariants=list(invariants), layers=int(layers), messages=messages,
                         radial_hidden=[int(h) for h in radial_hidden], linear_path=bool(linear_path),
                         message_cutoff=message_cutoff, message_invariants=list(message_invariants))
         K = self.n_elements
@@ -210,24 +205,6 @@ class MomentNetwork(EnergyModel):
         self.register_buffer("avg_num_neighbors", torch.tensor(1.0))
         n_features = sum(layer.invariants.n_features for layer in self.layers)
         self.networks = ElementMLPs(K, n_features, self._hp["hidden"], linear_path=self._hp["linear_path"])
-        self.zbl = ZBLRepulsion(self.elements) if zbl else None
-        self._register_load_state_dict_pre_hook(self._message_layers_from_before)
-        self._register_load_state_dict_pre_hook(self._covalent_switch_from_before)
-
-    @staticmethod
-    def _message_layers_from_before(state, prefix, *args):
-        """Models saved before message layers had their own cutoff: theirs was the model's."""
-        k = 1
-        while f"{prefix}layers.{k}.radial_weights" in state:
-            for name in ("avg_num_neighbors", "basis.frequencies"):
-                state.setdefault(f"{prefix}layers.{k}.{name}", state[f"{prefix}{name}"])
-            k += 1
-
-    def _covalent_switch_from_before(self, state, prefix, *args):
-        """Models saved before the core's switch was fitted to the data had the covalent one
-        (``ZBLRepulsion`` fills in its radius): say so in the hyperparameters too."""
-        if f"{prefix}zbl.z" in state and f"{prefix}zbl.switch_radius" not in state:
-            self._hp["zbl_switch"] = "covalent"
 
     def hyperparameters(self) -> dict:
         return dict(elements=self.elements, **self._hp)
@@ -292,7 +269,7 @@ class MomentNetwork(EnergyModel):
             edges = self._layer_edges(layer, vectors, lengths, i, j, species, shared)
             x, moments = self._layer_features(layer, edges, species, features[-1] if features else None, moments, shared)
             features.append(x)
-        return features, lengths, i, j
+        return features
 
     def environment_moments(self, batch: dict, species: torch.Tensor | None = None, layer: int = 0) -> list[torch.Tensor]:
         """Moment tensors M^nu of a layer (messages included), each (n_atoms, 3, ..., 3, channels)
@@ -307,36 +284,21 @@ class MomentNetwork(EnergyModel):
         moments = self._layer_moments(self.layers[layer], edges, species, x, moments)
         return [expand_symmetric(m, nu) for nu, m in enumerate(moments)]
 
-    def atomic_features(self, batch: dict, species: torch.Tensor | None = None) -> torch.Tensor:
+    def atomic_features(self, batch: dict, species: torch.Tensor | None = None, shared: dict | None = None) -> torch.Tensor:
         """Rotation-invariant body-ordered features of all layers (n_atoms, layers * n_invariants * channels)."""
         species = self.species(batch[keys.NUMBERS]) if species is None else species
-        return torch.cat(self._features(batch, species)[0], dim=1)
+        return torch.cat(self._features(batch, species, shared=shared), dim=1)
 
-    def readout_inputs(self, batch: dict, species: torch.Tensor, shared: dict | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        features, lengths, i, j = self._features(batch, species, shared=shared)
-        core = None
-        if self.zbl is not None:  # only edges inside the core's switch radius (most are beyond it)
-            short = torch.nonzero(lengths < self.zbl.max_switch).squeeze(1)
-            core = scatter_sum(self.zbl(lengths[short], species[i[short]], species[j[short]]), i[short], len(species))
-        return torch.cat(features, dim=1), core
+    def readout_inputs(self, batch: dict, species: torch.Tensor, shared: dict | None = None) -> torch.Tensor:
+        return self.atomic_features(batch, species, shared)
 
     @torch.no_grad()
-    def fit_statistics(self, batches, atomic_energies, scale) -> None:
-        """Element references and scales, the average number of neighbours, then each layer's
-        feature statistics in turn (a layer's inputs depend on the statistics before it)."""
-        super().fit_statistics(batches, atomic_energies, scale)
-        batches = list(batches)
+    def fit_feature_statistics(self, batches: list[dict]) -> None:
+        """The average number of neighbours, then each layer's feature statistics in turn (a
+        layer's inputs depend on the statistics before it)."""
         n_edges = sum(b[keys.EDGE_INDEX].shape[1] for b in batches)
         n_atoms = sum(len(b[keys.NUMBERS]) for b in batches)
         self.avg_num_neighbors.fill_(max(n_edges / max(n_atoms, 1), 1.0))
-        if self.zbl is not None and self._hp["zbl_switch"] == "data":
-            lengths, pi, pj = [], [], []
-            for b in batches:
-                s, (i, j) = self.species(b[keys.NUMBERS]), b[keys.EDGE_INDEX]
-                lengths.append(self.edge_geometry(b)[1])
-                pi.append(s[i])
-                pj.append(s[j])
-            self.zbl.fit_switch(torch.cat(lengths), torch.cat(pi), torch.cat(pj))
         for layer in self.layers:
             if layer.cutoff is not None:
                 inside = sum(int((self.edge_geometry(b)[1] < layer.cutoff).sum()) for b in batches)
@@ -347,6 +309,6 @@ class MomentNetwork(EnergyModel):
             raw, species = [], []
             for batch in batches:
                 s = self.species(batch[keys.NUMBERS])
-                raw.append(self._features(batch, s, n_layers=k + 1)[0][-1])
+                raw.append(self._features(batch, s, n_layers=k + 1)[-1])
                 species.append(s)
             layer.standardize.fit(torch.cat(raw), torch.cat(species))

@@ -157,8 +157,7 @@ class CartesianMoments(torch.nn.Module):
     one batched matrix product over the neighbour slots. The layout is built once, from the
     edge vectors (3 numbers per edge), and everything per edge is computed in it: scattering
     the radial functions and unit-vector powers (115 numbers per edge) into it, and gathering
-    their gradients back, took a fifth of the calculator's time (docs/moment_network.md,
-    session 16)."""
+    their gradients back, took a fifth of the calculator's time (docs/results_log.md)."""
 
     def __init__(self, max_rank: int):
         super().__init__()

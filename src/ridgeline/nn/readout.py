@@ -112,7 +112,7 @@ class Standardize(torch.nn.Module):
             # features that never vary (e.g. an absent neighbour element) keep unit scale. The test
             # is relative to the feature's own size: high body-order invariants are products of
             # small moments (raw values ~1e-8) that vary as much as any other feature, and an
-            # absolute threshold left them unscaled, i.e. dead (docs/moment_network.md, session 10)
+            # absolute threshold left them unscaled, i.e. dead (docs/results_log.md)
             x64 = x.double()
             std = x64.std(0, unbiased=False) if len(x) > 1 else torch.zeros_like(x64[0])
             rms = x64.pow(2).mean(0).sqrt()

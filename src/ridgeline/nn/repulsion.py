@@ -6,7 +6,9 @@ from __future__ import annotations
 import torch
 from ase.data import covalent_radii
 
+from .. import keys
 from .cutoff import PolynomialCutoff
+from .scatter import scatter_sum
 
 # ZBL universal screening function (Ziegler, Biersack, Littmark 1985)
 _ZBL_C = (0.18175, 0.50986, 0.28022, 0.02817)
@@ -16,21 +18,27 @@ _BOHR = 0.52917721067  # Å
 _SCREENING = 0.8854 * _BOHR  # universal screening length a = 0.8854 a0 / (Z_i^0.23 + Z_j^0.23), Å
 
 # where the core is switched off: "covalent", at the sum of the pair's covalent radii (MACE's
-# ZBLBasis); "data", just below the pair's shortest distance in the training set where that is shorter,
-# so that the core stays below the data and the learned part alone fits them (the covalent
-# switch reaches into Si's and Mo's shortest bonds, and into bcc Mo's whole first shell;
-# docs/moment_network.md, session 18)
+# ZBLBasis); "data", just below the pair's shortest distance in the training set where that is
+# shorter, so that the core stays below the data and the learned part alone fits them (the
+# covalent switch reaches into Si's and Mo's shortest bonds, and into bcc Mo's whole first shell;
+# docs/results_log.md)
 SWITCHES = ("covalent", "data")
 DATA_MARGIN = 0.95  # "data": the switch at this fraction of the shortest training distance
 
 
 class ZBLRepulsion(torch.nn.Module):
     """Per-edge pair energy V_ZBL(r) f(r / r_sw), halved because every pair appears twice.
-    ``switch_radius`` (n_elements, n_elements), Å: the sums of covalent radii, or just below the
-    shortest distances of the training data where those are shorter (``fit_switch``)."""
+    ``switch_radius`` (n_elements, n_elements), Å: the sums of covalent radii, or with
+    ``switch="data"`` just below the shortest distances of the training data where those are
+    shorter (``fit_switch``, from ``fit_statistics``).
 
-    def __init__(self, elements: list[int]):
+    An energy term of a model (``models.sum``): ``atomic_energies`` gives each atom's share."""
+
+    def __init__(self, elements: list[int], switch: str = "data"):
         super().__init__()
+        if switch not in SWITCHES:
+            raise ValueError(f"zbl_switch must be one of {', '.join(SWITCHES)}, got {switch!r}")
+        self.switch = switch
         self.register_buffer("z", torch.tensor(elements, dtype=torch.get_default_dtype()))
         self.register_buffer("switch_radius", self._covalent_sums(torch.get_default_dtype(), None))
         self.envelope = PolynomialCutoff(1.0, p=6)
@@ -45,13 +53,34 @@ class ZBLRepulsion(torch.nn.Module):
         # the largest switch radius, Å: the core is exactly zero beyond it (a float: no sync per call)
         self.max_switch = float(self.switch_radius.max())
 
-    def _load_from_state_dict(self, state, prefix, *args, **kwargs):
-        # files from before the switch radius was a buffer kept the covalent radii: theirs was the covalent sum
-        radii = state.pop(f"{prefix}radii", None)
-        if radii is not None and f"{prefix}switch_radius" not in state:
-            state[f"{prefix}switch_radius"] = radii[:, None] + radii[None, :]
-        super()._load_from_state_dict(state, prefix, *args, **kwargs)
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
         self._update_max_switch()
+
+    def params(self) -> dict:
+        """What rebuilds this term (saved in the model file's description)."""
+        return {"switch": self.switch}
+
+    @torch.no_grad()
+    def fit_statistics(self, geometries) -> None:
+        """``switch="data"``: the switch from the training edges; ``geometries``: (batch, species,
+        edge lengths) of each training batch."""
+        if self.switch != "data":
+            return
+        lengths, pi, pj = [], [], []
+        for batch, species, edge_lengths in geometries:
+            i, j = batch[keys.EDGE_INDEX]
+            lengths.append(edge_lengths)
+            pi.append(species[i])
+            pj.append(species[j])
+        self.fit_switch(torch.cat(lengths), torch.cat(pi), torch.cat(pj))
+
+    def atomic_energies(self, batch: dict, species: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(N,) eV: each atom's half of its pairs' energies, summed over the edges inside the
+        largest switch radius only (the core is exactly zero beyond it, and most edges are)."""
+        i, j = batch[keys.EDGE_INDEX]
+        short = torch.nonzero(lengths < self.max_switch).squeeze(1)
+        return scatter_sum(self(lengths[short], species[i[short]], species[j[short]]), i[short], len(species))
 
     @torch.no_grad()
     def fit_switch(self, lengths: torch.Tensor, species_i: torch.Tensor, species_j: torch.Tensor) -> None:

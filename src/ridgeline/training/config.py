@@ -5,7 +5,6 @@ list the valid ones. Each value has one home here; nothing else holds a default 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,14 +231,14 @@ def read_yaml_mapping(path) -> dict:
 def check_model_hyperparameters(model: ModelConfig) -> None:
     """Model keys beyond name/preset/cutoff must be hyperparameters of the chosen architecture;
     an unset cutoff becomes the preset's (``models.default_cutoff``)."""
-    from ..models import ARCHITECTURES
+    from ..models import ARCHITECTURES, hyperparameter_names
 
     if model.name not in ARCHITECTURES:
         raise ConfigError(f"config key 'model.name': unknown architecture {model.name!r}; available: {', '.join(sorted(ARCHITECTURES))}")
     cls, presets = ARCHITECTURES[model.name]
     if model.preset not in presets:
         raise ConfigError(f"config key 'model.preset': unknown preset {model.preset!r} for {model.name}; available: {', '.join(presets)}")
-    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "elements", "cutoff")]
+    valid = hyperparameter_names(model.name)
     for key in model.hyperparameters:
         if key not in valid:
             raise ConfigError(

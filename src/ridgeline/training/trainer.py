@@ -24,7 +24,6 @@ from ..data.statistics import elements_of, fit_atomic_energies, force_rms
 from ..errors import ConfigError
 from ..models import ForceStressOutput, build_model
 from ..files import atomic_write_bytes
-from ..models.ensemble import Ensemble
 from ..models.io import load_model, read_description, save_model
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
@@ -38,9 +37,6 @@ STATISTICS_FRAMES = 4096
 # config keys a resume may change: the run's length, and which of the weights tracked in any
 # case (best and last) the end keeps
 _RESUMABLE_CHANGES = {"training.epochs", "training.max_time", "training.final_stage_keep"}
-# keys added after checkpoints were first written, with the value that reproduces how such a run
-# trained: a checkpoint without the key resumes only with that value
-_ADDED_KEYS = {"training.final_stage_ramp": 0.0, "training.amsgrad": False, "training.stress_components": "full"}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -143,15 +139,15 @@ class Trainer:
         m = self.config.model
         if self.config.training.init_model:  # a warm start keeps the sizes of its model file
             desc = read_description(self.config.training.init_model)
-            return build_model(desc["architecture"], desc["elements"], **desc["hyperparameters"]).to(self.dtype)
+            return build_model(desc["architecture"], desc["elements"], terms=desc["terms"], **desc["hyperparameters"]).to(self.dtype)
         return build_model(m.name, self.elements, preset=m.preset, cutoff=m.cutoff, **m.hyperparameters).to(self.dtype)
 
     def _warm_start_model(self, path):
         """The model of ``training.init_model``: its weights, offsets and statistics are kept (a
         refit of E0 would shift what the readout has learned)."""
-        model, desc = load_model(path, dtype=self.dtype)
-        if isinstance(model, Ensemble):
+        if "ensemble_size" in read_description(path):
             raise ConfigError(f"config key 'training.init_model': {path} is an ensemble; give one member's model file")
+        model, desc = load_model(path, dtype=self.dtype)
         name = self.config.model.name
         if model.architecture != name:
             raise ConfigError(f"config key 'training.init_model': {path} is a {model.architecture} model, the config asks for {name}")
@@ -227,8 +223,6 @@ class Trainer:
 
     def _load_state(self, state: dict):
         saved, now = _flatten(json.loads(state["config"])), _flatten(self.config.to_dict())
-        for key, value in _ADDED_KEYS.items():
-            saved.setdefault(key, value)
         changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k not in _RESUMABLE_CHANGES]
         if changed:
             raise ConfigError(
