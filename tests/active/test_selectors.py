@@ -18,7 +18,7 @@ from ridgeline.data.graph import atoms_to_batch
 from ridgeline.errors import ConfigError
 from ridgeline.models import Ensemble, ForceStressOutput, build_model
 from ridgeline.models.io import load_model
-from ridgeline.uncertainty import UncertaintyModel, fit_uncertainty
+from ridgeline.uncertainty import UncertaintyModel, UncertaintyOptions, fit_uncertainty
 
 CU = [29]
 
@@ -174,7 +174,7 @@ def test_one_pass_per_call(committee, candidates, train_frames, monkeypatch):
 def test_mahalanobis_drift(trained_model, train_frames, emt_files):
     model, _ = load_model(trained_model, dtype=torch.float64)
     valid = read_frames(emt_files["test"], KeyMap(), require=("energy", "forces"))
-    uq = fit_uncertainty(model, train_frames, valid, domains=("mahalanobis",))
+    uq = fit_uncertainty(model, train_frames, valid, UncertaintyOptions(domains=("mahalanobis",)))
     s = MahalanobisSelector().fit(uq, train_frames)
     assert s.domain is None  # the model's own domain model is used
     assert s.fraction_out(uq, train_frames) < 0.05

@@ -51,7 +51,6 @@ from scipy.spatial.distance import pdist
 from .. import keys
 from ..data.frame import Frame
 from ..errors import ConfigError
-from ..models.ensemble import Ensemble
 from ..uncertainty.domain import MahalanobisDomain
 from ..uncertainty.model import UncertaintyModel, frame_batches, readout_passes
 
@@ -63,10 +62,10 @@ _MEDIAN_SAMPLE = 2000  # candidates used to estimate the median pairwise fingerp
 
 # ------------------------------------------------------------------------------------- helpers
 def _base_model(uq: UncertaintyModel):
-    """The model whose descriptors / readout features are used: member 0 of an ensemble (the one
-    ``Ensemble.forward(readout=True)`` and ``fit_uncertainty`` take them from) without evaluating
-    the other members."""
-    return uq.model.members[0] if isinstance(uq.model, Ensemble) else uq.model
+    """The model whose descriptors / readout features are used (``Variances.readout_model``):
+    member 0 of an ensemble (the one ``Ensemble.forward(readout=True)`` and ``fit_uncertainty``
+    take them from) without evaluating the other members."""
+    return uq.variances.readout_model
 
 
 def _n_elements(uq: UncertaintyModel) -> int:
