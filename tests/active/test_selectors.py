@@ -185,7 +185,7 @@ def test_mahalanobis_drift(trained_model, train_frames, emt_files):
     frames = [*train_frames[:3], squeezed]
     scores = s.scores(uq, frames, None)
     assert scores[3] > 1 and scores[3] > scores[:3].max()
-    # score = max over atoms of T^2 / chi^2 threshold, as UncertaintyModel.predict reports it
+    # score = max over atoms of T^2 / threshold, as UncertaintyModel.predict reports it
     p = uq.predict(frames, domain=("mahalanobis",))
     ratio = p.domain_scores["mahalanobis"] / uq.domains["mahalanobis"].threshold[0]
     np.testing.assert_allclose(scores, [ratio[p.frame_of_atom == k].max() for k in range(4)], rtol=1e-8)

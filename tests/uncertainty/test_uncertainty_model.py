@@ -335,3 +335,27 @@ def test_domain_scores_run_with_one_blas_thread(frames, monkeypatch):
     assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
     assert np.isfinite(out["domain_mahalanobis"]).all()
 
+
+def test_mahalanobis_domain_holds_its_rate_on_held_out_emt_data(trained_model):
+    """A trained model's default domain, fitted on part of an EMT Cu data set (MD at 300, 800 and
+    1400 K, strained cells, a vacancy), flags about the nominal fraction of the atoms of the other
+    part (the same distribution); the chi^2 threshold of Gaussian features flags several times
+    more at 0.999."""
+    from scipy import stats
+
+    from ridgeline.data import Frame
+    from ridgeline.reference.emt_dataset import emt_dataset
+
+    model, _ = load_model(trained_model)
+    frames = [Frame.from_atoms(a) for a in emt_dataset("Cu", n_md=24, seed=3)]
+    fit_part, held_out = frames[::2], frames[1::2]
+    for confidence, bound in ((0.99, 0.025), (0.999, 0.004)):
+        uq = fit_uncertainty(model, fit_part, None, UncertaintyOptions(domains=("mahalanobis",), confidence=confidence))
+        p = uq.predict(held_out, domain=("mahalanobis",))
+        rate = p.domain_flags["mahalanobis"].mean()
+        chi2 = stats.chi2.ppf(confidence, df=uq.domains["mahalanobis"].n_features)
+        chi2_rate = (p.domain_scores["mahalanobis"] > chi2).mean()
+        assert rate <= bound, (confidence, rate, chi2_rate)
+        if confidence == 0.999:  # 0.13% against 0.72%
+            assert chi2_rate > 4 * (1 - confidence) and chi2_rate > 3 * rate
+
