@@ -359,3 +359,35 @@ def test_mahalanobis_domain_holds_its_rate_on_held_out_emt_data(trained_model):
         if confidence == 0.999:  # 0.13% against 0.72%
             assert chi2_rate > 4 * (1 - confidence) and chi2_rate > 3 * rate
 
+
+def test_calculator_gives_the_force_distribution_and_intervals(frames, tmp_path):
+    """After --tails the force sigma belongs to a Student t: the results say so (forces_nu) and
+    give interval half-widths at a requested level, the t quantile times sigma."""
+    from scipy import stats
+
+    uq = fit_uncertainty(random_model(7), frames, None, UncertaintyOptions(domains=()))
+    uq.alpha.update(forces=2.0, forces_nu=4.0)
+    student, gaussian = tmp_path / "t.safetensors", tmp_path / "gauss.safetensors"
+    uq.save(student)
+    uq.alpha["forces_nu"] = None
+    uq.save(gaussian)
+    atoms = cu_cell(seed=4)
+    atoms.calc = Calculator(student, interval_level=0.9)
+    atoms.get_forces()
+    r = atoms.calc.results
+    assert r["forces_nu"] == 4.0 and r["forces_sigma"].shape == r["forces_interval"].shape == (len(atoms),)
+    unit_t = stats.t(4.0).ppf(0.95) * np.sqrt((4.0 - 2.0) / 4.0)  # the t of unit standard deviation
+    np.testing.assert_allclose(r["forces_interval"], unit_t * r["forces_sigma"], rtol=1e-12)
+    assert r["energy_interval"] == pytest.approx(stats.norm.ppf(0.95) * r["energy_sigma"], rel=1e-12)
+    atoms.calc = Calculator(gaussian, interval_level=0.9)
+    atoms.get_forces()
+    r = atoms.calc.results
+    assert r["forces_nu"] == np.inf
+    np.testing.assert_allclose(r["forces_interval"], stats.norm.ppf(0.95) * r["forces_sigma"], rtol=1e-12)
+    atoms.calc = Calculator(gaussian)  # no level asked: no intervals
+    atoms.get_forces()
+    assert "forces_interval" not in atoms.calc.results and atoms.calc.results["forces_nu"] == np.inf
+    with pytest.raises(ConfigError, match="interval_level"):
+        Calculator(gaussian, interval_level=95)
+    with pytest.raises(ConfigError, match="interval_level"):
+        Calculator(gaussian, uncertainty=False, interval_level=0.9)
