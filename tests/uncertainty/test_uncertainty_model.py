@@ -273,7 +273,8 @@ def test_calibration_floor_and_old_alpha(frames, tmp_path):
     model = random_model(6)
     plain = fit_uncertainty(model, frames[::2], frames[1::2], UncertaintyOptions(domains=(), force_variance="linearised"))
     assert plain.alpha["forces_floor"] == 0.0 and plain.alpha["forces_power"] == 1.0  # a scale unless asked
-    uq = fit_uncertainty(model, frames[::2], frames[1::2], UncertaintyOptions(domains=(), force_variance="linearised", floor=True, power=True))
+    uq = fit_uncertainty(model, frames[::2], frames[1::2],
+                         UncertaintyOptions(domains=(), force_variance="linearised", floor=True, power=True))
     a = uq.alpha
     assert a["criterion"] == "area" and a["forces_floor"] >= 0 and a["forces_power"] > 0
     p = uq.predict(frames[1::2], domain=())
@@ -324,7 +325,8 @@ def test_domain_scores_run_with_one_blas_thread(frames, monkeypatch):
     forward pass 2x: the scores run with one BLAS thread, and the limit ends with the call."""
     from threadpoolctl import threadpool_info
 
-    uq = fit_uncertainty(Ensemble([random_model(s) for s in range(2)]), frames[:6], frames[6:10], UncertaintyOptions(domains=("mahalanobis",)))
+    uq = fit_uncertainty(Ensemble([random_model(s) for s in range(2)]), frames[:6], frames[6:10],
+                         UncertaintyOptions(domains=("mahalanobis",)))
     seen = []
     score = type(uq.domains["mahalanobis"]).score
     monkeypatch.setattr(type(uq.domains["mahalanobis"]), "score",

@@ -238,7 +238,8 @@ def fit_uncertainty(model, train_frames, valid_frames, options: UncertaintyOptio
     n_el = len(model.elements)
     fitted = {}
     for name in options.domains:
-        kwargs = {"quantile": options.confidence} if name == "nearest" else {"confidence": options.confidence} if name == "mahalanobis" else {}
+        kwargs = ({"quantile": options.confidence} if name == "nearest" else
+                  {"confidence": options.confidence} if name == "mahalanobis" else {})
         fitted[name] = DOMAINS[name](**kwargs).fit(x, s, n_el)
     uq = UncertaintyModel(model, variances.posterior, None, fitted, description)
     if valid_frames is not None and len(valid_frames):
