@@ -301,7 +301,7 @@ def test_variance_map_with_every_option_builds_each_distribution_once(monkeypatc
     rng = np.random.default_rng(7)
     sigmas = 10.0 ** rng.uniform(-2.0, -1.0, 2000)
     errors = 1.5 * sigmas * rng.standard_t(4, sigmas.size)
-    fmap = calibration.fit_variance_map(errors, sigmas, "area", floor=True, power=True, tails=True)
+    fmap = calibration.fit_variance_map(errors, sigmas, "area", floor=True, power=True, tails=True, progress=True)
     assert len(built) <= 2 * 3
     assert len(evaluations) > 5000
     assert fmap["nu"] in (3.0, 10.0, None) and fmap["alpha"] > 0 and fmap["floor"] >= 0

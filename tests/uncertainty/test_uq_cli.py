@@ -91,6 +91,8 @@ def test_names_are_the_registries_and_the_command_line_defaults_the_library():
     assert UncertaintyOptions().domains == names.DOMAIN_METHODS
     args = parser.parse_args(["uq", "calibrate", "m", "--train", "t", "--valid", "v", "--rank", "2", "--domains", "hull", "--tails"])
     assert calibration_options(args) == UncertaintyOptions(force_rank=2, domains=("hull",), tails=True)
+    assert not args.no_progress and parser.parse_args(["uq", "calibrate", "m", "--train", "t", "--valid", "v",
+                                                        "--no-progress"]).no_progress
 
 
 def test_uq_errors_exit_2(emt_files, trained_model, tmp_path, capsys):
@@ -121,8 +123,10 @@ def test_calibrate_linearised_with_floor(emt_files, trained_model, tmp_path, cap
     atoms.calc = calc
     atoms.get_forces()
     assert calc.results["forces_sigma"].shape == (len(atoms),) and (calc.results["forces_sigma"] > 0).all()
+    capsys.readouterr()
     assert main(["uq", "calibrate", str(trained_model), "--train", str(emt_files["train"]), "--valid", str(emt_files["test"]),
                  "-o", str(out), "--rank", "0"]) == 2
+    assert "--rank must be >= 1" in capsys.readouterr().err
 
 
 def test_ensemble_members_in_parallel_equal_one_after_another(emt_files, tmp_path):

@@ -53,10 +53,17 @@ def add_arguments(p) -> None:
 
 def calibration_options(args):
     """``UncertaintyOptions`` from the command line: the flags given, the defaults for the rest."""
+    from ..errors import ConfigError
     from ..uncertainty.options import UncertaintyOptions
 
     given = {field: getattr(args, flag) for flag, field in OPTION_FLAGS.items() if getattr(args, flag) is not None}
-    return UncertaintyOptions(**given, floor=args.floor, power=args.power, tails=args.tails)
+    try:
+        return UncertaintyOptions(**given, floor=args.floor, power=args.power, tails=args.tails)
+    except ConfigError as err:  # name the flag, not the field
+        message = str(err)
+        for flag, field in OPTION_FLAGS.items():
+            message = message.replace(f"{field} must", f"--{flag.replace('_', '-')} must")
+        raise ConfigError(message) from None
 
 
 def run(args) -> int:

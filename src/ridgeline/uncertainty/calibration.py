@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from ..files import atomic_write_bytes
 
 __all__ = [
+    "AreaObjective",
     "calibration_curve",
     "calibration_summary",
     "expected_calibration_error",
