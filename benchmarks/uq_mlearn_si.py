@@ -31,7 +31,7 @@ from ridgeline.training.config import load_config
 from ridgeline.training.ensemble import train_ensemble
 from ridgeline.uncertainty.calibration import (apply_variance_map, calibration_curve, expected_calibration_error, reliability_diagram,
                                                spearman)
-from ridgeline.uncertainty.model import UncertaintyModel, fit_uncertainty
+from ridgeline.uncertainty.model import UncertaintyModel, UncertaintyOptions, fit_uncertainty
 from ridgeline.uncertainty.report import force_statistics, roc_auc
 
 IN_DOMAIN = ("Elastic", "AIMD-NVT")
@@ -198,9 +198,10 @@ def main():
     trainer.load_data()
     train, valid = trainer.train_frames, trainer.valid_frames
     laplace = {
-        "directional": fit_uncertainty(member, train, valid, domains=DOMAINS, description=desc, force_variance="directional"),
-        "linearised": fit_uncertainty(member, train, valid, domains=DOMAINS, description=desc, force_variance="linearised",
-                                      force_rank=args.rank),
+        "directional": fit_uncertainty(member, train, valid, UncertaintyOptions(domains=DOMAINS, force_variance="directional"),
+                                       description=desc),
+        "linearised": fit_uncertainty(member, train, valid, UncertaintyOptions(domains=DOMAINS, force_variance="linearised",
+                                                                               force_rank=args.rank), description=desc),
     }
     methods = {f"ensemble ({args.members})": ensemble, "last-layer Laplace, directional (1 model)": laplace["directional"],
                f"last-layer Laplace, linearised k={args.rank} (1 model)": laplace["linearised"]}

@@ -20,7 +20,7 @@ from ridgeline.data.frame import Frame
 from ridgeline.data.graph import atoms_to_batch
 from ridgeline.models import Ensemble, build_model
 from ridgeline.simulate.calculator import Calculator
-from ridgeline.uncertainty import UncertaintyModel, fit_uncertainty
+from ridgeline.uncertainty import UncertaintyModel, UncertaintyOptions, fit_uncertainty
 
 CU = [29]
 
@@ -185,7 +185,7 @@ def test_adversarial_bias_is_lower_where_members_disagree(ensemble_file):
 def test_adversarial_bias_with_laplace_model():
     model = random_model(4)
     frames = [Frame.from_atoms(cu_cell(repeat=(1, 1, 1), seed=s, rattle=0.05)) for s in range(6)]
-    uq = fit_uncertainty(model, frames, None, domains=())
+    uq = fit_uncertainty(model, frames, None, UncertaintyOptions(domains=()))
     uq.alpha["energy"] = 3.0
     atoms = cu_cell(repeat=(1, 1, 1), seed=11, rattle=0.2)
     batch = atoms_to_batch(atoms, 4.5)

@@ -18,7 +18,7 @@ from ridgeline.data.graph import atoms_to_batch
 from ridgeline.errors import ConfigError
 from ridgeline.models import Ensemble, ForceStressOutput, build_model
 from ridgeline.models.io import load_model
-from ridgeline.uncertainty import UncertaintyModel, fit_uncertainty
+from ridgeline.uncertainty import UncertaintyModel, UncertaintyOptions, fit_uncertainty
 
 CU = [29]
 
@@ -174,7 +174,7 @@ def test_one_pass_per_call(committee, candidates, train_frames, monkeypatch):
 def test_mahalanobis_drift(trained_model, train_frames, emt_files):
     model, _ = load_model(trained_model, dtype=torch.float64)
     valid = read_frames(emt_files["test"], KeyMap(), require=("energy", "forces"))
-    uq = fit_uncertainty(model, train_frames, valid, domains=("mahalanobis",))
+    uq = fit_uncertainty(model, train_frames, valid, UncertaintyOptions(domains=("mahalanobis",)))
     s = MahalanobisSelector().fit(uq, train_frames)
     assert s.domain is None  # the model's own domain model is used
     assert s.fraction_out(uq, train_frames) < 0.05
@@ -185,7 +185,7 @@ def test_mahalanobis_drift(trained_model, train_frames, emt_files):
     frames = [*train_frames[:3], squeezed]
     scores = s.scores(uq, frames, None)
     assert scores[3] > 1 and scores[3] > scores[:3].max()
-    # score = max over atoms of T^2 / chi^2 threshold, as UncertaintyModel.predict reports it
+    # score = max over atoms of T^2 / threshold, as UncertaintyModel.predict reports it
     p = uq.predict(frames, domain=("mahalanobis",))
     ratio = p.domain_scores["mahalanobis"] / uq.domains["mahalanobis"].threshold[0]
     np.testing.assert_allclose(scores, [ratio[p.frame_of_atom == k].max() for k in range(4)], rtol=1e-8)

@@ -14,6 +14,7 @@ from ridgeline.uncertainty.domain import (
     DomainModel,
     MahalanobisDomain,
     NearestNeighbourDomain,
+    conformal_quantile,
     ledoit_wolf_shrinkage,
 )
 
@@ -47,7 +48,9 @@ def test_mahalanobis_false_positive_rate_matches_confidence(confidence, toleranc
     train, mean, cov = correlated_gaussian(20000, rng)
     fresh = correlated_gaussian(20000, rng)[0]
     model = MahalanobisDomain(confidence=confidence).fit(train, np.zeros(20000, dtype=int), n_elements=1)
-    assert model.threshold[0] == pytest.approx(stats.chi2.ppf(confidence, df=5))
+    # the training atoms' own T^2 at the conformal rank; for Gaussian features, close to chi^2's quantile
+    assert model.threshold[0] == conformal_quantile(model.score(train, np.zeros(20000, dtype=int)), confidence)
+    assert model.threshold[0] == pytest.approx(stats.chi2.ppf(confidence, df=5), rel=0.01)
     rate = model.flag(fresh, np.zeros(20000, dtype=int)).mean()
     assert abs(rate - (1 - confidence)) < tolerance
 
@@ -75,6 +78,44 @@ def test_mahalanobis_ill_conditioned_covariance_needs_no_shrinkage():
     shrunk = MahalanobisDomain(confidence=0.99).fit(train, zeros, 1)
     assert 0 < shrunk.shrinkage_used[0] < 1e-3
     assert shrunk.flag(fresh, zeros).mean() < plain.flag(fresh, zeros).mean()
+
+
+def test_mahalanobis_threshold_holds_its_rate_on_heavy_tailed_features():
+    """Features with heavy tails (a multivariate Student t, 4 degrees of freedom): the chi^2
+    threshold, right for Gaussian features only, flags several times the nominal rate of fresh
+    in-distribution atoms; the conformal quantile of the training T^2 holds it."""
+    rng = np.random.default_rng(21)
+    n, d = 20000, 6
+
+    def sample():
+        return rng.normal(size=(n, d)) / np.sqrt(rng.chisquare(4, size=(n, 1)) / 4)
+
+    train, fresh, zeros = sample(), sample(), np.zeros(n, dtype=int)
+    for confidence in (0.99, 0.999):
+        model = MahalanobisDomain(confidence=confidence).fit(train, zeros, 1)
+        rate = model.flag(fresh, zeros).mean()
+        chi2_rate = (model.score(fresh, zeros) > stats.chi2.ppf(confidence, df=d)).mean()
+        assert abs(rate - (1 - confidence)) < 0.3 * (1 - confidence) + 0.001
+        assert chi2_rate > 2.5 * (1 - confidence)
+
+
+def test_conformal_quantile_rank():
+    scores = np.random.default_rng(3).permutation(np.arange(1.0, 100.0))  # 1 .. 99
+    assert conformal_quantile(scores, 0.9) == 90.0  # ceil(100 * 0.9) = 90th smallest
+    assert conformal_quantile(scores, 0.99) == 99.0
+    assert conformal_quantile(np.arange(1.0, 20.0), 0.9) == 18.0  # ceil(20 * 0.9) = 18, not 19 by round-off
+    assert conformal_quantile([3.0, 1.0, 2.0], 0.99) == 3.0  # too few for the level: the largest
+
+
+def test_mahalanobis_threshold_stored_in_a_file_is_kept():
+    """A file written with the chi^2 threshold flags as it did."""
+    x, s = two_elements(n=200)
+    model = MahalanobisDomain(confidence=0.99).fit(x, s, n_elements=2)
+    old = model.to_arrays()
+    old["threshold"] = np.full(2, stats.chi2.ppf(0.99, df=3))
+    rebuilt = MahalanobisDomain.from_arrays(old, model.params())
+    np.testing.assert_array_equal(rebuilt.threshold, old["threshold"])
+    np.testing.assert_array_equal(rebuilt.flag(x, s), model.score(x, s) > stats.chi2.ppf(0.99, df=3))
 
 
 def test_ledoit_wolf_matches_reference_formula():

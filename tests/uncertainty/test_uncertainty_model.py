@@ -18,7 +18,8 @@ from ridgeline.errors import ConfigError
 from ridgeline.models import Ensemble, ForceStressOutput, build_model
 from ridgeline.models.io import load_model
 from ridgeline.simulate.calculator import Calculator
-from ridgeline.uncertainty import DomainMonitor, OutOfDomain, UncertaintyModel, confidence_interval, fit_uncertainty
+from ridgeline.uncertainty import (DomainMonitor, OutOfDomain, UncertaintyModel, UncertaintyOptions, confidence_interval,
+                                   fit_uncertainty)
 
 CU = [29]
 
@@ -78,7 +79,7 @@ def test_ensemble_file_round_trip(tmp_path):
 
 def test_laplace_variances_by_hand(frames):
     model = random_model(1)
-    uq = fit_uncertainty(model, frames, None, domains=())
+    uq = fit_uncertainty(model, frames, None, UncertaintyOptions(domains=()))
     lap = uq.laplace
     batch = atoms_to_batch(cu_cell(seed=5), 4.5)
     hidden = model(batch, readout=True)[keys.READOUT_FEATURES].detach()
@@ -106,7 +107,7 @@ def test_calibration_and_file_round_trip(frames, tmp_path):
     model = random_model(2)
     from ridgeline.uncertainty.calibration import miscalibration_area
 
-    uq = fit_uncertainty(model, frames[::2], frames[1::2], domains=("mahalanobis", "nearest"), criterion="nll")
+    uq = fit_uncertainty(model, frames[::2], frames[1::2], UncertaintyOptions(domains=("mahalanobis", "nearest"), criterion="nll"))
     assert uq.alpha["forces"] > 0 and uq.alpha["energy"] > 0 and uq.alpha["criterion"] == "nll"
     # maximum likelihood: the mean squared normalised force error on the calibration set is 1
     p = uq.predict(frames[1::2], domain=())
@@ -125,7 +126,7 @@ def test_calibration_and_file_round_trip(frames, tmp_path):
 
 
 def test_propagation_laplace_and_ensemble(frames):
-    uq = fit_uncertainty(random_model(3), frames, frames[:5], domains=())
+    uq = fit_uncertainty(random_model(3), frames, frames[:5], UncertaintyOptions(domains=()))
     a, b = cu_cell(seed=1), cu_cell(seed=2, scale=1.02)
     single = confidence_interval(uq, lambda E: E[0], [a, b])
     p = uq.predict([type(frames[0]).from_atoms(a)], domain=())
@@ -142,7 +143,7 @@ def test_propagation_laplace_and_ensemble(frames):
 
 def test_calculator_domain_flags_and_monitor(trained_model, frames, tmp_path):
     model, desc = load_model(trained_model)
-    uq = fit_uncertainty(model, frames, frames[:6], domains=("mahalanobis",), confidence=0.999, description=desc)
+    uq = fit_uncertainty(model, frames, frames[:6], UncertaintyOptions(domains=("mahalanobis",), confidence=0.999), description=desc)
     path = tmp_path / "cal.safetensors"
     uq.save(path)
     calc = Calculator(path, dtype="float64")
@@ -194,7 +195,7 @@ def _feature_jacobian(model, batch):
 def test_linearised_force_variance_by_hand(frames, tmp_path):
     model = random_model(4)
     H = model.networks.n_hidden
-    uq = fit_uncertainty(model, frames, None, domains=(), force_variance="linearised", force_rank=H)
+    uq = fit_uncertainty(model, frames, None, UncertaintyOptions(domains=(), force_variance="linearised", force_rank=H))
     lap = uq.laplace
     assert lap.force_weight == 1.0 and lap.params()["force_variance"] == "linearised"
     # the posterior: training atoms' phi phi^T plus the training force components' g g^T, rebuilt by hand
@@ -249,12 +250,12 @@ def test_linearised_force_variance_vanishes_by_symmetry(frames):
     """A perfect crystal has zero forces for any weights: zero linearised and directional
     variance, unlike the proxy."""
     model = random_model(5)
-    lin = fit_uncertainty(model, frames, None, domains=(), force_variance="linearised")
-    directional = fit_uncertainty(model, frames, None, domains=())
+    lin = fit_uncertainty(model, frames, None, UncertaintyOptions(domains=(), force_variance="linearised"))
+    directional = fit_uncertainty(model, frames, None, UncertaintyOptions(domains=()))
     proxy = copy.deepcopy(directional)
     proxy.laplace.force_variance = "proxy"  # as a file calibrated before the proxy was retired
     with pytest.raises(ConfigError, match="'proxy' was retired"):
-        fit_uncertainty(model, frames, None, domains=(), force_variance="proxy")
+        fit_uncertainty(model, frames, None, UncertaintyOptions(domains=(), force_variance="proxy"))
     assert directional.laplace.force_variance == "directional"  # the default
     perfect = atoms_to_batch(bulk("Cu", "fcc", a=3.7, cubic=True).repeat((2, 2, 2)), 4.5)
     rattled = atoms_to_batch(cu_cell(seed=7), 4.5)
@@ -270,9 +271,10 @@ def test_linearised_force_variance_vanishes_by_symmetry(frames):
 
 def test_calibration_floor_and_old_alpha(frames, tmp_path):
     model = random_model(6)
-    plain = fit_uncertainty(model, frames[::2], frames[1::2], domains=(), force_variance="linearised")
+    plain = fit_uncertainty(model, frames[::2], frames[1::2], UncertaintyOptions(domains=(), force_variance="linearised"))
     assert plain.alpha["forces_floor"] == 0.0 and plain.alpha["forces_power"] == 1.0  # a scale unless asked
-    uq = fit_uncertainty(model, frames[::2], frames[1::2], domains=(), force_variance="linearised", floor=True, power=True)
+    uq = fit_uncertainty(model, frames[::2], frames[1::2],
+                         UncertaintyOptions(domains=(), force_variance="linearised", floor=True, power=True))
     a = uq.alpha
     assert a["criterion"] == "area" and a["forces_floor"] >= 0 and a["forces_power"] > 0
     p = uq.predict(frames[1::2], domain=())
@@ -297,7 +299,7 @@ def test_directional_force_variance_by_hand(frames):
     from ridgeline.nn.cutoff import PolynomialCutoff
 
     model = random_model(8)
-    uq = fit_uncertainty(model, frames, None, domains=())
+    uq = fit_uncertainty(model, frames, None, UncertaintyOptions(domains=()))
     atoms = cu_cell(seed=9)
     res = uq.outputs(atoms_to_batch(atoms, 4.5))
     s = res["energies_var"].double().sqrt().numpy()
@@ -323,7 +325,8 @@ def test_domain_scores_run_with_one_blas_thread(frames, monkeypatch):
     forward pass 2x: the scores run with one BLAS thread, and the limit ends with the call."""
     from threadpoolctl import threadpool_info
 
-    uq = fit_uncertainty(Ensemble([random_model(s) for s in range(2)]), frames[:6], frames[6:10], domains=("mahalanobis",))
+    uq = fit_uncertainty(Ensemble([random_model(s) for s in range(2)]), frames[:6], frames[6:10],
+                         UncertaintyOptions(domains=("mahalanobis",)))
     seen = []
     score = type(uq.domains["mahalanobis"]).score
     monkeypatch.setattr(type(uq.domains["mahalanobis"]), "score",
@@ -333,3 +336,60 @@ def test_domain_scores_run_with_one_blas_thread(frames, monkeypatch):
     assert seen and all(n == 1 for n in seen[0])
     assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
     assert np.isfinite(out["domain_mahalanobis"]).all()
+
+
+def test_mahalanobis_domain_holds_its_rate_on_held_out_emt_data(trained_model):
+    """A trained model's default domain, fitted on part of an EMT Cu data set (MD at 300, 800 and
+    1400 K, strained cells, a vacancy), flags about the nominal fraction of the atoms of the other
+    part (the same distribution); the chi^2 threshold of Gaussian features flags several times
+    more at 0.999."""
+    from scipy import stats
+
+    from ridgeline.data import Frame
+    from ridgeline.reference.emt_dataset import emt_dataset
+
+    model, _ = load_model(trained_model)
+    frames = [Frame.from_atoms(a) for a in emt_dataset("Cu", n_md=24, seed=3)]
+    fit_part, held_out = frames[::2], frames[1::2]
+    for confidence, bound in ((0.99, 0.025), (0.999, 0.004)):
+        uq = fit_uncertainty(model, fit_part, None, UncertaintyOptions(domains=("mahalanobis",), confidence=confidence))
+        p = uq.predict(held_out, domain=("mahalanobis",))
+        rate = p.domain_flags["mahalanobis"].mean()
+        chi2 = stats.chi2.ppf(confidence, df=uq.domains["mahalanobis"].n_features)
+        chi2_rate = (p.domain_scores["mahalanobis"] > chi2).mean()
+        assert rate <= bound, (confidence, rate, chi2_rate)
+        if confidence == 0.999:  # 0.13% against 0.72%
+            assert chi2_rate > 4 * (1 - confidence) and chi2_rate > 3 * rate
+
+
+def test_calculator_gives_the_force_distribution_and_intervals(frames, tmp_path):
+    """After --tails the force sigma belongs to a Student t: the results say so (forces_nu) and
+    give interval half-widths at a requested level, the t quantile times sigma."""
+    from scipy import stats
+
+    uq = fit_uncertainty(random_model(7), frames, None, UncertaintyOptions(domains=()))
+    uq.alpha.update(forces=2.0, forces_nu=4.0)
+    student, gaussian = tmp_path / "t.safetensors", tmp_path / "gauss.safetensors"
+    uq.save(student)
+    uq.alpha["forces_nu"] = None
+    uq.save(gaussian)
+    atoms = cu_cell(seed=4)
+    atoms.calc = Calculator(student, interval_level=0.9)
+    atoms.get_forces()
+    r = atoms.calc.results
+    assert r["forces_nu"] == 4.0 and r["forces_sigma"].shape == r["forces_interval"].shape == (len(atoms),)
+    unit_t = stats.t(4.0).ppf(0.95) * np.sqrt((4.0 - 2.0) / 4.0)  # the t of unit standard deviation
+    np.testing.assert_allclose(r["forces_interval"], unit_t * r["forces_sigma"], rtol=1e-12)
+    assert r["energy_interval"] == pytest.approx(stats.norm.ppf(0.95) * r["energy_sigma"], rel=1e-12)
+    atoms.calc = Calculator(gaussian, interval_level=0.9)
+    atoms.get_forces()
+    r = atoms.calc.results
+    assert r["forces_nu"] == np.inf
+    np.testing.assert_allclose(r["forces_interval"], stats.norm.ppf(0.95) * r["forces_sigma"], rtol=1e-12)
+    atoms.calc = Calculator(gaussian)  # no level asked: no intervals
+    atoms.get_forces()
+    assert "forces_interval" not in atoms.calc.results and atoms.calc.results["forces_nu"] == np.inf
+    with pytest.raises(ConfigError, match="interval_level"):
+        Calculator(gaussian, interval_level=95)
+    with pytest.raises(ConfigError, match="interval_level"):
+        Calculator(gaussian, uncertainty=False, interval_level=0.9)

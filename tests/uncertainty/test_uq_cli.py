@@ -2,7 +2,10 @@
 
 import json
 
+import pytest
+
 from ridgeline.cli.main import main
+from ridgeline.errors import ConfigError
 from ridgeline.models.io import read_description
 from ridgeline.simulate.calculator import Calculator
 
@@ -53,13 +56,43 @@ def test_ensemble_training_calibrate_report(emt_files, trained_model, tmp_path, 
     assert {"forces_sigma", "domain_hull", "out_of_domain_hull", "out_of_domain"} <= set(calc.results)
 
 
-def test_cli_domain_names_are_the_fitted_models():
-    from ridgeline.cli.uq import DOMAIN_NAMES, FORCE_VARIANCES
-    from ridgeline.uncertainty.laplace import FORCE_VARIANCES as LAPLACE_FORCE_VARIANCES
-    from ridgeline.uncertainty.model import DOMAINS
+def _choices(parser, *path):
+    """The choices of option ``path[-1]`` of subcommand ``path[:-1]``."""
+    for name in path[:-1]:
+        parser = next(a for a in parser._actions if a.dest in ("command", "uq_command")).choices[name]
+    return next(a for a in parser._actions if path[-1] in a.option_strings).choices
 
-    assert set(DOMAIN_NAMES) == set(DOMAINS)
-    assert FORCE_VARIANCES == LAPLACE_FORCE_VARIANCES
+
+def test_names_are_the_registries_and_the_command_line_defaults_the_library():
+    from ridgeline import names
+    from ridgeline.cli.main import build_parser
+    from ridgeline.cli.uq import calibration_options
+    from ridgeline.uncertainty import DOMAINS, UncertaintyOptions
+    from ridgeline.uncertainty.calibration import CRITERIA
+    from ridgeline.uncertainty.domain import DOMAIN_MODELS
+    from ridgeline.uncertainty.laplace import LastLayerLaplace
+
+    # the domain models' registry is keyed by the names, in their order
+    assert tuple(DOMAIN_MODELS) == names.DOMAIN_METHODS and DOMAINS is DOMAIN_MODELS
+    assert all(DOMAIN_MODELS[d].name == d for d in names.DOMAIN_METHODS) and set(names.DEFAULT_DOMAINS) <= set(DOMAIN_MODELS)
+    # every force variance named is one the posterior computes; new posteriors get the offered ones only
+    for name in names.FORCE_VARIANCES + names.LEGACY_FORCE_VARIANCES:
+        assert LastLayerLaplace(1, 2, force_variance=name).force_variance == name
+    with pytest.raises(ConfigError, match="retired"):
+        UncertaintyOptions(force_variance=names.LEGACY_FORCE_VARIANCES[0])
+    # the command line offers what the library has, and what it leaves unset takes the library's defaults
+    parser = build_parser()
+    assert tuple(_choices(parser, "uq", "calibrate", "--domains")) == names.DOMAIN_METHODS
+    assert tuple(_choices(parser, "uq", "report", "--domains")) == names.DOMAIN_METHODS
+    assert tuple(_choices(parser, "uq", "calibrate", "--force-variance")) == names.FORCE_VARIANCES
+    assert set(_choices(parser, "uq", "calibrate", "--criterion")) == set(CRITERIA)
+    args = parser.parse_args(["uq", "calibrate", "m.safetensors", "--train", "t.xyz", "--valid", "v.xyz"])
+    assert calibration_options(args) == UncertaintyOptions()
+    assert UncertaintyOptions().domains == names.DOMAIN_METHODS
+    args = parser.parse_args(["uq", "calibrate", "m", "--train", "t", "--valid", "v", "--rank", "2", "--domains", "hull", "--tails"])
+    assert calibration_options(args) == UncertaintyOptions(force_rank=2, domains=("hull",), tails=True)
+    assert not args.no_progress and parser.parse_args(["uq", "calibrate", "m", "--train", "t", "--valid", "v",
+                                                        "--no-progress"]).no_progress
 
 
 def test_uq_errors_exit_2(emt_files, trained_model, tmp_path, capsys):
@@ -90,8 +123,10 @@ def test_calibrate_linearised_with_floor(emt_files, trained_model, tmp_path, cap
     atoms.calc = calc
     atoms.get_forces()
     assert calc.results["forces_sigma"].shape == (len(atoms),) and (calc.results["forces_sigma"] > 0).all()
+    capsys.readouterr()
     assert main(["uq", "calibrate", str(trained_model), "--train", str(emt_files["train"]), "--valid", str(emt_files["test"]),
                  "-o", str(out), "--rank", "0"]) == 2
+    assert "--rank must be >= 1" in capsys.readouterr().err
 
 
 def test_ensemble_members_in_parallel_equal_one_after_another(emt_files, tmp_path):

@@ -23,7 +23,6 @@ from ase.geometry import find_mic
 
 from .. import keys
 from ..data.graph import atoms_to_batch
-from ..models.ensemble import Ensemble
 
 
 # ---------------------------------------------------------------------------- collective variables
@@ -146,33 +145,26 @@ class AdversarialBias(Bias):
     energy the bias can supply by E_max, and the sech^2 factor switches its force off once the
     structure is far into the uncertain region, so biased MD cannot run away without limit.
 
-    var(E) is, for an ensemble file, the variance of the members' energies (ddof 1, as
-    ``UncertaintyModel.outputs``); for a single calibrated model, the last-layer Laplace
-    variance sum_Z s_Z^2 Phi_Z^T A_Z^-1 Phi_Z (``laplace.LastLayerLaplace.energy_variance``,
-    here differentiated through the hidden features). dv/dr by autograd with respect to the
-    positions of a batch built by ``atoms_to_batch`` (the neighbour list is fixed within a
-    call; the energy is smooth at the cutoff, so this is the exact gradient).
+    var(E) is ``uq.variances.energy_variance`` (the ``Variances`` protocol): for an ensemble file
+    the variance of the members' energies (ddof 1, as ``UncertaintyModel.outputs``); for a single
+    calibrated model the last-layer Laplace variance sum_Z s_Z^2 Phi_Z^T A_Z^-1 Phi_Z
+    (``laplace.LastLayerLaplace.energy_variance``, differentiated through the hidden features).
+    dv/dr by autograd with respect to the positions of a batch built by ``atoms_to_batch`` (the
+    neighbour list is fixed within a call; the energy is smooth at the cutoff, so this is the
+    exact gradient).
     alpha_E is the file's calibration scale (1 if uncalibrated).
     """
 
     def __init__(self, uq, k: float, max_energy: float = 1.0):
         if k < 0 or max_energy <= 0:
             raise ValueError("AdversarialBias needs k >= 0 and max_energy > 0")
-        if not isinstance(uq.model, Ensemble) and uq.laplace is None:
+        if not uq.variances.available:
             raise ValueError("AdversarialBias needs an ensemble or a calibrated (Laplace) model")
         self.uq, self.k, self.max_energy = uq, float(k), float(max_energy)
 
     def variance(self, batch: dict) -> torch.Tensor:
         """Calibrated energy variance of the (one-structure) batch as a differentiable scalar."""
-        model = self.uq.model
-        if isinstance(model, Ensemble):
-            energies = torch.stack([out[keys.ENERGY].sum() for out in model.member_outputs(batch)])
-            var = energies.var(correction=1 if len(energies) > 1 else 0)
-        else:
-            hidden = model(batch, readout=True)[keys.READOUT_FEATURES]  # with its graph to the positions
-            var = self.uq.laplace.energy_variance(hidden, model.species(batch[keys.NUMBERS]), batch[keys.BATCH], 1,
-                                                  model.scale_shift.scale)[0]
-        return self.uq.alpha["energy"] * var
+        return self.uq.alpha["energy"] * self.uq.variances.energy_variance(batch)[0]
 
     def energy_and_forces(self, atoms, calc=None) -> tuple[float, np.ndarray]:
         batch = atoms_to_batch(atoms, self.uq.cutoff, dtype=self.uq.dtype, device=self.uq.device)

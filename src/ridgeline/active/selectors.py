@@ -12,7 +12,7 @@ near-duplicates (below).
   maximum-volume subset of the training atoms' last-layer readout features (the "active set")
   and, per atom, gamma = max_j |(x A^-1)_j|; gamma <= 1 interpolates, > 1 extrapolates.
 * :class:`MahalanobisSelector` (``"mahalanobis"``): descriptor drift, max over atoms of
-  T^2 / chi^2-threshold (> 1 = beyond the threshold); ``triggered`` / ``fraction_out`` for a
+  T^2 / threshold (> 1 = beyond the threshold); ``triggered`` / ``fraction_out`` for a
   stop-the-MD check.
 * :class:`RandomSelector` (``"random"``): uniform scores, the baseline.
 
@@ -51,7 +51,6 @@ from scipy.spatial.distance import pdist
 from .. import keys
 from ..data.frame import Frame
 from ..errors import ConfigError
-from ..models.ensemble import Ensemble
 from ..uncertainty.domain import MahalanobisDomain
 from ..uncertainty.model import UncertaintyModel, frame_batches, readout_passes
 
@@ -63,10 +62,10 @@ _MEDIAN_SAMPLE = 2000  # candidates used to estimate the median pairwise fingerp
 
 # ------------------------------------------------------------------------------------- helpers
 def _base_model(uq: UncertaintyModel):
-    """The model whose descriptors / readout features are used: member 0 of an ensemble (the one
-    ``Ensemble.forward(readout=True)`` and ``fit_uncertainty`` take them from) without evaluating
-    the other members."""
-    return uq.model.members[0] if isinstance(uq.model, Ensemble) else uq.model
+    """The model whose descriptors / readout features are used (``Variances.readout_model``):
+    member 0 of an ensemble (the one ``Ensemble.forward(readout=True)`` and ``fit_uncertainty``
+    take them from) without evaluating the other members."""
+    return uq.variances.readout_model
 
 
 def _n_elements(uq: UncertaintyModel) -> int:
@@ -397,8 +396,9 @@ class MaxVolSelector(Selector):
 
 
 class MahalanobisSelector(Selector):
-    """Descriptor drift: score = max over atoms of T^2 / chi^2-threshold of its element (> 1 =
-    beyond the threshold; +inf for an element without training statistics).
+    """Descriptor drift: score = max over atoms of T^2 / threshold of its element (> 1 =
+    beyond the threshold; +inf for an element without training statistics; the threshold is the
+    domain model's, ``uncertainty.domain.MahalanobisDomain``).
 
     Uses the model's own ``uq.domains["mahalanobis"]`` when it has one; otherwise ``fit`` fits a
     :class:`MahalanobisDomain` (``confidence``) on the training frames' descriptors.
@@ -450,7 +450,7 @@ class MahalanobisSelector(Selector):
         return _Pass(uq, frames, self.batch_size, False).run(lambda d, h, s, b: self._ratio(dom, d, s))[0]
 
     def triggered(self, uq, frames) -> bool:
-        """Whether any atom of ``frames`` lies beyond its element's chi^2 threshold."""
+        """Whether any atom of ``frames`` lies beyond its element's threshold."""
         return bool(np.any(~(self.atom_ratios(uq, frames) <= 1.0)))
 
     def fraction_out(self, uq, frames) -> float:

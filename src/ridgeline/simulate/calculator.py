@@ -14,31 +14,48 @@ from ..data.frame import matrix_to_voigt
 from ..errors import ConfigError, UnknownElementError
 from ..models import ForceStressOutput
 from ..models.io import load_model, read_description
-from ..uncertainty.model import DEFAULT_DOMAINS, UncertaintyModel
+from ..names import DEFAULT_DOMAINS
+from ..uncertainty.calibration import interval_half_width
+from ..uncertainty.model import UncertaintyModel
 
 
 class Calculator(ASECalculator):
-    """``Calculator(model_path, device="cpu", dtype=None, uncertainty=None, domain=("mahalanobis",))``.
+    """``Calculator(model_path, device="cpu", dtype=None, uncertainty=None, domain=("mahalanobis",),
+    interval_level=None)``.
 
     ``dtype`` defaults to the precision the model was trained in. Stress is given for structures
     periodic in all three directions. Units are ASE's (eV, Å) and are not converted anywhere else.
 
     An ensemble file, or a model file calibrated by ``ridgeline uq calibrate``, also puts into
     ``results`` (unless ``uncertainty=False``): ``energy_sigma`` (eV), ``energies_sigma`` (eV per
-    atom), ``forces_sigma`` (eV/Å per atom and component), calibrated; and for each fitted domain
-    model named in ``domain`` (``mahalanobis``, ``nearest``, ``hull``) ``domain_<name>`` (per-atom
-    score) and ``out_of_domain_<name>`` (per-atom flag), plus ``out_of_domain`` (any flag). An
-    ensemble's energy and forces are the members' mean.
+    atom), ``forces_sigma`` (eV/Å per atom, for each Cartesian component), calibrated standard
+    deviations; ``forces_nu``, the degrees of freedom of the force errors' predictive distribution,
+    a Student t of standard deviation ``forces_sigma`` (``inf``: the Gaussian; a file calibrated
+    with ``--tails`` may hold a finite one, and its intervals are wider than ``1.96 sigma`` at 95%);
+    and for each fitted domain model named in ``domain`` (``mahalanobis``, ``nearest``, ``hull``)
+    ``domain_<name>`` (per-atom score) and ``out_of_domain_<name>`` (per-atom flag), plus
+    ``out_of_domain`` (any flag). An ensemble's energy and forces are the members' mean.
+
+    ``interval_level`` (e.g. 0.95) adds the half-widths of central intervals at that level:
+    ``forces_interval`` (eV/Å per atom, for each component: the force component lies within
+    ``forces ± forces_interval`` with probability ``interval_level`` under the calibrated Student
+    t or Gaussian) and ``energy_interval`` (eV, Gaussian), by ``calibration.interval_half_width``.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
     def __init__(self, model_path, device: str = "cpu", dtype: str | torch.dtype | None = None,
-                 uncertainty: bool | None = None, domain=DEFAULT_DOMAINS, **kwargs):
+                 uncertainty: bool | None = None, domain=DEFAULT_DOMAINS, interval_level: float | None = None, **kwargs):
         super().__init__(**kwargs)
+        if interval_level is not None and not 0 < interval_level < 1:
+            raise ConfigError(f"interval_level must be in (0, 1), got {interval_level}")
         description = read_description(model_path)
         if uncertainty is None:
             uncertainty = "uncertainty" in description or "ensemble_size" in description
+        if interval_level is not None and not uncertainty:
+            raise ConfigError(f"{model_path}: interval_level needs uncertainties: an ensemble file or a file calibrated by "
+                              "`ridgeline uq calibrate` (and uncertainty not False)")
+        self.interval_level = interval_level
         self.uq = UncertaintyModel.load(model_path, device=device, dtype=dtype) if uncertainty else None
         if self.uq is not None:
             self.model, self.description = self.uq.model, self.uq.description
@@ -86,9 +103,13 @@ class Calculator(ASECalculator):
     def _calculate_with_uncertainty(self, batch: dict, periodic: bool) -> None:
         out = self.uq.predict_batch(batch, stress=periodic, domain=self.domain)
         energy = float(out["energy"].sum())
+        nu = self.uq.alpha.get("forces_nu")
         self.results.update(energy=energy, free_energy=energy, energies=out["energies"], forces=out["forces"],
                             energy_sigma=float(out["energy_sigma"].sum()), energies_sigma=out["energies_sigma"],
-                            forces_sigma=out["forces_sigma"])
+                            forces_sigma=out["forces_sigma"], forces_nu=float("inf") if nu is None else float(nu))
+        if self.interval_level is not None:
+            self.results["forces_interval"] = interval_half_width(out["forces_sigma"], self.interval_level, nu)
+            self.results["energy_interval"] = float(interval_half_width(self.results["energy_sigma"], self.interval_level))
         if periodic:
             self.results["stress"] = matrix_to_voigt(out["stress"][0])
         flags = np.zeros(len(out["forces"]), dtype=bool)

@@ -56,7 +56,7 @@ def train_ensemble(config: Config, n_members: int, progress: bool = True, domain
     """Train (or finish) the members, then fit the committee's calibration and domain models.
     ``init_models``: one model file per member to warm-start from (``training.init_model``);
     ``parallel``: members trained at a time, in processes of their own."""
-    from ..uncertainty.model import fit_uncertainty
+    from ..uncertainty.model import UncertaintyOptions, fit_uncertainty
 
     if init_models is not None and len(init_models) != n_members:
         raise ConfigError(f"train_ensemble: {len(init_models)} warm-start models for {n_members} members")
@@ -88,7 +88,8 @@ def train_ensemble(config: Config, n_members: int, progress: bool = True, domain
     trainer = Trainer(configs[-1], progress=False)
     members, descriptions = zip(*(load_model(p) for p in paths))
     trainer.load_data()  # the split every member shares
-    uq = fit_uncertainty(Ensemble(list(members)), trainer.train_frames, trainer.valid_frames, domains=domains,
+    uq = fit_uncertainty(Ensemble(list(members)), trainer.train_frames, trainer.valid_frames,
+                         UncertaintyOptions(domains=domains),
                          description={"training": {**descriptions[0].get("training", {}), "members": [str(p) for p in paths]}})
     out = Path(config.output_dir) / ENSEMBLE_FILE
     uq.save(out)

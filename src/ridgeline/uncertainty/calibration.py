@@ -36,10 +36,12 @@ from typing import Mapping
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
+from tqdm.auto import tqdm
 
 from ..files import atomic_write_bytes
 
 __all__ = [
+    "AreaObjective",
     "calibration_curve",
     "calibration_summary",
     "expected_calibration_error",
@@ -101,9 +103,44 @@ def interval_half_width(sigma: ArrayLike, level: float, nu: float | None = None)
 
 def _observed(e: np.ndarray, s: np.ndarray, alpha: float, levels: np.ndarray, nu: float | None = None) -> np.ndarray:
     """Fraction of |err| <= z_{(1+p)/2} sqrt(alpha) sigma at each central-interval level p."""
+    return _observed_within(e, s, alpha, standard_distribution(nu).ppf((1.0 + levels) / 2.0))
+
+
+def _observed_within(e: np.ndarray, s: np.ndarray, alpha: float, z: np.ndarray) -> np.ndarray:
+    """Fraction of |err| <= z sqrt(alpha) sigma for each half-width ``z`` (in standard deviations)."""
     r = np.sort(np.abs(e) / (np.sqrt(alpha) * s))
-    z = standard_distribution(nu).ppf((1.0 + levels) / 2.0)
     return np.searchsorted(r, z, side="right") / r.size
+
+
+AREA_LEVELS = np.linspace(0.0, 1.0, 1001)  # the levels of the miscalibration area's trapezoid rule
+AREA_LEVELS.setflags(write=False)
+
+
+def _area(observed: np.ndarray) -> float:
+    """Area between the calibration curve ``observed`` (at ``AREA_LEVELS``) and the diagonal."""
+    observed[0], observed[-1] = 0.0, 1.0
+    return float(np.trapezoid(np.abs(observed - AREA_LEVELS), AREA_LEVELS))
+
+
+class AreaObjective:
+    """``miscalibration_area(errors, sd, alpha, nu)`` as a function of ``sd`` and ``alpha`` for fixed
+    errors and ``nu``, for the searches that evaluate it thousands of times: the distribution's
+    quantiles at ``AREA_LEVELS`` are computed once (building a scipy distribution and its ppf took
+    90% of a fit's time), the errors are checked once. Same operations on the same values as
+    :func:`miscalibration_area`, so the same result, bit for bit. ``evaluations`` counts the calls."""
+
+    def __init__(self, errors: np.ndarray, nu: float | None = None):
+        self.errors, self.nu = np.asarray(errors, dtype=float), nu
+        if not np.all(np.isfinite(self.errors)):
+            raise ValueError("AreaObjective: errors must be finite")
+        self.z = standard_distribution(nu).ppf((1.0 + AREA_LEVELS) / 2.0)
+        self.evaluations = 0
+
+    def __call__(self, sd: np.ndarray, alpha: float = 1.0) -> float:
+        self.evaluations += 1
+        if not (sd.min() > 0 and np.isfinite(sd.max())):  # NaN, inf or <= 0: what the general function drops or refuses
+            return miscalibration_area(self.errors, sd, alpha, self.nu)
+        return _area(_observed_within(self.errors, sd, _check_alpha(alpha), self.z))
 
 
 CRITERIA = ("nll", "area")
@@ -127,7 +164,8 @@ def fit_variance_scale(errors: ArrayLike, sigmas: ArrayLike, criterion: str = "n
 
     # the area is piecewise smooth in log alpha; search a wide bracket around the likelihood's alpha
     log_mle = np.log(mle)
-    res = minimize_scalar(lambda la: miscalibration_area(e, s, float(np.exp(la))),
+    area = AreaObjective(e)
+    res = minimize_scalar(lambda la: area(s, float(np.exp(la))),
                           bounds=(log_mle - 12.0, log_mle + 4.0), method="bounded", options={"xatol": 1e-4})
     return float(np.exp(res.x))
 
@@ -145,7 +183,7 @@ POWER_RANGE = (0.25, 2.0)
 
 
 def fit_variance_map(errors: ArrayLike, sigmas: ArrayLike, criterion: str = "area", floor: bool = True,
-                     power: bool = False, max_points: int = 200_000, tails: bool = False) -> dict:
+                     power: bool = False, max_points: int = 200_000, tails: bool = False, progress: bool = False) -> dict:
     """Fit sigma^2 -> alpha * sigma^(2 power) + floor^2 on held-out errors; returns
     ``{"alpha", "power", "floor", "nu"}`` (``power`` 1, ``floor`` 0 and ``nu`` None, a Gaussian,
     unless asked for). ``tails``: the map is fitted for each Student-t ``nu`` of ``NU_GRID`` (the
@@ -156,7 +194,9 @@ def fit_variance_map(errors: ArrayLike, sigmas: ArrayLike, criterion: str = "are
     refined by Nelder-Mead; the plain scale (floor 0, power 1) is a candidate, so the fit is never
     worse than :func:`fit_variance_scale` on these errors. ``"nll"``: maximum likelihood from the
     plain scale's solution. Sigmas may be 0 where a floor is fitted. More than ``max_points``
-    pairs: fitted on a fixed random subset of that many.
+    pairs: fitted on a fixed random subset of that many. ``progress``: a progress bar over the
+    area criterion's grid (7 x 11 x 46 bounded searches with ``tails``, ``power`` and ``floor``:
+    a few seconds for a few thousand errors).
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
@@ -168,13 +208,28 @@ def fit_variance_map(errors: ArrayLike, sigmas: ArrayLike, criterion: str = "are
     if e.size > max_points:  # the search evaluates the criterion ~10^3-10^4 times: a fixed subsample
         keep = np.random.default_rng(0).choice(e.size, max_points, replace=False)
         e, s = e[keep], s[keep]
-    fits = [_fit_map(e, s, criterion, floor, power, nu) for nu in (NU_GRID if tails else (None,))]
+    nus = NU_GRID if tails else (None,)
+    floors, powers = _map_grid(1.0, floor, power)  # for the grid's size
+    bar = tqdm(total=len(nus) * len(floors) * len(powers), desc="calibrating forces", unit="shape", leave=False,
+               disable=not progress or criterion != "area", dynamic_ncols=True)
+    with bar:
+        fits = [_fit_map(e, s, criterion, floor, power, nu, bar.update) for nu in nus]
     best = min(fits, key=lambda f: f[0])
     return best[1]
 
 
-def _fit_map(e: np.ndarray, s: np.ndarray, criterion: str, floor: bool, power: bool, nu: float | None) -> tuple[float, dict]:
-    """(criterion value, map) of the best map for one predictive distribution (``nu``)."""
+def _map_grid(e2: float, floor: bool, power: bool) -> tuple[list, list]:
+    """The area criterion's grid of shapes: log floor^2 (None: no floor) around the median squared
+    error ``e2``, and powers."""
+    floors = [None] + (list(np.log(max(e2, 1e-30)) + np.linspace(-30.0, 3.0, 45)) if floor else [])
+    powers = list(np.linspace(0.5, 1.5, 11)) if power else [1.0]
+    return floors, powers
+
+
+def _fit_map(e: np.ndarray, s: np.ndarray, criterion: str, floor: bool, power: bool, nu: float | None,
+             tick=lambda: None) -> tuple[float, dict]:
+    """(criterion value, map) of the best map for one predictive distribution (``nu``); ``tick()``
+    after each shape of the area criterion's grid."""
     from scipy.optimize import minimize, minimize_scalar
 
     dist = standard_distribution(nu)
@@ -184,13 +239,13 @@ def _fit_map(e: np.ndarray, s: np.ndarray, criterion: str, floor: bool, power: b
     e2 = float(np.median(e**2))
     tiny = 1e-300
 
-    def sig(la, b, lc):
-        return np.sqrt(np.maximum(np.exp(la) * np.power(v, b) + (np.exp(lc) if lc is not None else 0.0), tiny))
+    area = AreaObjective(e, nu) if criterion == "area" else None
 
-    def loss(la, b, lc):
-        sg = sig(la, b, lc)
-        if criterion == "area":
-            return miscalibration_area(e, sg, nu=nu)
+    def loss(la, b, lc, vb=None):  # vb: v**b, where the caller holds it
+        vb = np.power(v, b) if vb is None else vb
+        sg = np.sqrt(np.maximum(np.exp(la) * vb + (np.exp(lc) if lc is not None else 0.0), tiny))
+        if area is not None:
+            return area(sg)
         return float(np.mean(np.log(sg) - dist.logpdf(e / sg)))
 
     def result(la, b, lc):
@@ -220,16 +275,17 @@ def _fit_map(e: np.ndarray, s: np.ndarray, criterion: str, floor: bool, power: b
         x = best.x if best.fun <= f(np.array(x0)) else np.array(x0)
         return scored(x[0], x[1] if power else 1.0, x[-1] if floor else None)
 
-    def inner(b, lc):  # alpha of least area for this shape
-        r = minimize_scalar(lambda la: loss(la, b, lc), bounds=(la0 - 12.0, la0 + 4.0), method="bounded", options={"xatol": 1e-4})
+    def inner(b, lc, vb):  # alpha of least area for this shape
+        r = minimize_scalar(lambda la: loss(la, b, lc, vb), bounds=(la0 - 12.0, la0 + 4.0), method="bounded", options={"xatol": 1e-4})
         return r.fun, r.x
 
-    floors = [None] + (list(np.log(max(e2, 1e-30)) + np.linspace(-30.0, 3.0, 45)) if floor else [])
-    powers = list(np.linspace(0.5, 1.5, 11)) if power else [1.0]
+    floors, powers = _map_grid(e2, floor, power)
     best = None
     for b in powers:
+        vb = np.power(v, b)
         for lc in floors:
-            val, la = inner(b, lc)
+            val, la = inner(b, lc, vb)
+            tick()
             if best is None or val < best[0] - 1e-12:
                 best = (val, la, b, lc)
     val, la, b, lc = best
@@ -280,10 +336,8 @@ def expected_calibration_error(
 
 def miscalibration_area(errors: ArrayLike, sigmas: ArrayLike, alpha: float = 1.0, nu: float | None = None) -> float:
     """Area between the calibration curve and the diagonal (trapezoid rule, levels 0 to 1)."""
-    p = np.linspace(0.0, 1.0, 1001)
-    _, observed = calibration_curve(errors, sigmas, alpha, levels=p, nu=nu)
-    observed[0], observed[-1] = 0.0, 1.0
-    return float(np.trapezoid(np.abs(observed - p), p))
+    _, observed = calibration_curve(errors, sigmas, alpha, levels=AREA_LEVELS, nu=nu)
+    return _area(observed)
 
 
 def spearman(a: ArrayLike, b: ArrayLike) -> float:

@@ -36,22 +36,27 @@ Force variance, three ways (``force_variance``):
   the scale is calibration's). Like the forces, d_a is an
   equivariant vector of the environment: it vanishes wherever symmetry makes the forces vanish
   (strained perfect crystals), and it is large where an environment is one-sided (surfaces).
-- ``"proxy"`` (retired in session 6; read from older files only): the cutoff-weighted mean of
+- ``"proxy"`` (retired; read from older files only): the cutoff-weighted mean of
   the atomic-energy variances of the atom and its neighbours; blind to symmetry (a perfect
   crystal gets the same sigma as a disordered structure with the same environments' novelty),
   and worse ranked and calibrated than ``"directional"`` at the same cost.
+
+:class:`LaplaceVariances` binds a posterior to its model and answers the ``variances.Variances``
+protocol with it.
 """
 
 from __future__ import annotations
 
 import torch
+from tqdm.auto import tqdm
 
 from .. import keys
+from ..errors import ModelFileError
+from ..models import ForceStressOutput
+from ..names import FORCE_VARIANCES, LEGACY_FORCE_VARIANCES
 from ..nn.cutoff import PolynomialCutoff
-
-
-FORCE_VARIANCES = ("directional", "linearised")  # offered for new posteriors
-LEGACY_FORCE_VARIANCES = ("proxy",)  # still computed for model files calibrated with them
+from .passes import feature_graphs, readout_passes
+from .variances import observable_gradient, training_descriptors
 
 
 class LastLayerLaplace:
@@ -198,3 +203,93 @@ class LastLayerLaplace:
             obj.force_gram = arrays["force_gram"].double()
         obj._directions()
         return obj
+
+
+class LaplaceVariances:
+    """A single model's variances from its last-layer posterior (``posterior``: a fitted
+    :class:`LastLayerLaplace`, or None until ``fit`` gives one)."""
+
+    method = "laplace"
+
+    def __init__(self, model, posterior: LastLayerLaplace | None = None):
+        self.model, self.posterior = model, posterior
+
+    @property
+    def readout_model(self):
+        return self.model
+
+    @property
+    def available(self) -> bool:
+        return self.posterior is not None
+
+    def _laplace(self) -> LastLayerLaplace:
+        if self.posterior is None:
+            raise ModelFileError("this model file has no uncertainty data: run `ridgeline uq calibrate` on it first")
+        return self.posterior
+
+    def fit(self, frames, options, progress: bool = False):
+        """The posterior from ``frames`` (``options``: ``force_variance``, ``force_rank``, ``force_weight``,
+        ``batch_size``): the training environments in one readout pass, the force observations
+        (``force_weight`` > 0) in one more with the features' graphs."""
+        laplace = LastLayerLaplace(len(self.model.elements), self.model.networks.n_hidden, force_variance=options.force_variance,
+                                   force_rank=options.force_rank, force_weight=options.posterior_force_weight)
+        arrays = training_descriptors(readout_passes(self.model, frames, options.batch_size), laplace.accumulate)
+        if laplace.force_weight > 0:
+            n_batches = -(-len(frames) // options.batch_size)
+            for h, pos, s in tqdm(feature_graphs(self.model, frames, options.batch_size), total=n_batches, unit="batch",
+                                  desc="posterior: force observations", leave=False, disable=not progress, dynamic_ncols=True):
+                laplace.accumulate_forces(h, pos, s)
+        laplace.finalize()
+        self.posterior = laplace
+        return arrays
+
+    def outputs(self, batch: dict, stress: bool = False) -> dict:
+        laplace, model = self._laplace(), self.model
+        species = model.species(batch[keys.NUMBERS])
+        n_graphs = len(batch[keys.N_ATOMS])
+        linearised = laplace.force_variance == "linearised"
+        if linearised:  # the features' graph to the positions is kept for the variance's backward passes
+            batch = {**batch, keys.POSITIONS: batch[keys.POSITIONS].detach().requires_grad_(True)}
+        out = ForceStressOutput(model)(batch, forces=True, stress=stress, readout=True, retain_graph=linearised)
+        hidden, scale = out[keys.READOUT_FEATURES], model.scale_shift.scale
+        ev = laplace.atomic_variance(hidden, species, scale)
+        if linearised:
+            fv = laplace.linearised_force_variance(hidden, batch[keys.POSITIONS], species, scale)
+        else:
+            vectors, lengths = model.edge_geometry(batch)
+            if laplace.force_variance == "directional":
+                fv = laplace.force_variance_directional(ev, batch, vectors.detach(), lengths.detach(), model.cutoff)
+            else:
+                fv = laplace.force_variance_proxy(ev, batch, lengths, model.cutoff)
+        res = {
+            keys.ENERGY: out[keys.ENERGY].detach(), keys.ATOMIC_ENERGIES: out[keys.ATOMIC_ENERGIES].detach(),
+            keys.FORCES: out[keys.FORCES].detach(), keys.DESCRIPTORS: out[keys.DESCRIPTORS].detach(),
+            "energy_var": laplace.energy_variance(hidden.detach(), species, batch[keys.BATCH], n_graphs, scale),
+            "energies_var": ev,
+            "forces_var": fv,
+        }
+        if stress:
+            res[keys.STRESS] = out[keys.STRESS].detach()
+        return res
+
+    def energy_variance(self, batch: dict) -> torch.Tensor:
+        laplace, model = self._laplace(), self.model
+        hidden = model(batch, readout=True)[keys.READOUT_FEATURES]  # with its graph to the positions
+        return laplace.energy_variance(hidden, model.species(batch[keys.NUMBERS]), batch[keys.BATCH],
+                                       len(batch[keys.N_ATOMS]), model.scale_shift.scale)
+
+    @torch.no_grad()
+    def propagate(self, batch: dict, observable):
+        """var(f) = sum_Z (df/dw_Z)^T Sigma_Z (df/dw_Z), df/dw_Z = sum_s g_s s_Z sum_{i in s, Z} phi_i
+        (g = df/dE): correlations between structures that share environments are kept."""
+        laplace, model = self._laplace(), self.model
+        species = model.species(batch[keys.NUMBERS])
+        out = model(batch, readout=True)
+        value, g = observable_gradient(observable, out[keys.ENERGY])
+        phi = laplace.design(out[keys.READOUT_FEATURES]) * model.scale_shift.scale.double()[species][:, None]
+        weight = torch.as_tensor(g)[batch[keys.BATCH]][:, None] * phi
+        var = 0.0
+        for e in range(laplace.n_elements):
+            d = weight[species == e].sum(0)
+            var += float(d @ laplace.covariance[e] @ d)
+        return value, var, None

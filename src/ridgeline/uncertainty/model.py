@@ -1,10 +1,12 @@
 """A model that says how sure it is: predictions with calibrated sigmas and domain flags.
 
-``UncertaintyModel`` wraps a model file. An ensemble file gives the members' spread; a single
-model gives the last-layer Laplace variance (``laplace.py``). ``fit_uncertainty`` fits the
-posterior and the domain models on training frames and the variance scales alpha on validation
-frames; ``save`` writes everything into one model file (description entry ``uncertainty``,
-tensors under ``uq.``), which ``load``, the ASE calculator and the CLI read back.
+``UncertaintyModel`` wraps a model file. Its ``variances`` answer the ``variances.Variances``
+protocol: for an ensemble file the members' spread (``committee.py``), for a single model the
+last-layer Laplace variance (``laplace.py``); ``variances_for`` is the one place that picks.
+``fit_uncertainty`` fits the posterior and the domain models on training frames and the variance
+scales alpha on validation frames (``UncertaintyOptions``); ``save`` writes everything into one
+model file (description entry ``uncertainty``, tensors under ``uq.``), which ``load``, the ASE
+calculator and the CLI read back.
 
 Sigmas are standard deviations: ``energy_sigma`` per structure (eV), ``energies_sigma`` per atom
 (eV), ``forces_sigma`` per atom and Cartesian component (eV/Å, isotropic). Calibration multiplies
@@ -24,24 +26,25 @@ import torch
 from threadpoolctl import ThreadpoolController
 
 from .. import keys
-from ..data.dataset import GraphDataset, make_loader
 from ..errors import ConfigError, DataError, ModelFileError
-from ..models import ForceStressOutput
 from ..models.ensemble import Ensemble
 from ..models.io import load_extra_tensors, load_model, save_model
+from ..names import DEFAULT_DOMAINS
 from .calibration import apply_variance_map, fit_variance_map, fit_variance_scale
-from .domain import ConvexHullDomain, MahalanobisDomain, NearestNeighbourDomain
-from .laplace import FORCE_VARIANCES, LastLayerLaplace
+from .committee import CommitteeVariances
+from .domain import DOMAIN_MODELS
+from .laplace import LaplaceVariances, LastLayerLaplace
+from .options import UncertaintyOptions
+from .passes import frame_batches, readout_passes
+from .variances import Variances
 
 # numpy's BLAS keeps threads of its own that spin after each call and take the cores from torch's
 # next forward pass: through the calculator with both threads, a committee's calibrated call took
-# 141 ms with them, 68 ms with the limit below (docs/moment_network.md, session 17). The domain
-# scores run with one BLAS thread (they are small products, n_atoms x n_features)
+# 141 ms with them, 68 ms with the limit below (docs/results_log.md). The domain scores run with
+# one BLAS thread (they are small products, n_atoms x n_features)
 _BLAS = ThreadpoolController()
 
-DOMAINS = {c.name: c for c in (NearestNeighbourDomain, MahalanobisDomain, ConvexHullDomain)}
-# cheap enough for every MD step; "nearest" and "hull" are asked for by name
-DEFAULT_DOMAINS = ("mahalanobis",)
+DOMAINS = DOMAIN_MODELS  # name -> domain model class, one per names.DOMAIN_METHODS
 # energy variances * alpha["energy"]; force variances -> alpha["forces"] * var^forces_power + forces_floor^2
 DEFAULT_ALPHA = {"energy": 1.0, "forces": 1.0, "forces_power": 1.0, "forces_floor": 0.0, "forces_nu": None}
 
@@ -72,11 +75,21 @@ class UQPredictions:
         return self.config_type[self.frame_of_atom]
 
 
+def variances_for(model, laplace: LastLayerLaplace | None = None) -> Variances:
+    """The variances that serve ``model``: an ensemble's spread, or a single model's last-layer
+    posterior (``laplace``; None: none fitted yet)."""
+    if isinstance(model, Ensemble):
+        if laplace is not None:
+            raise ModelFileError("an ensemble's uncertainty is its members' spread: it takes no last-layer posterior")
+        return CommitteeVariances(model)
+    return LaplaceVariances(model, laplace)
+
+
 class UncertaintyModel:
     def __init__(self, model, laplace: LastLayerLaplace | None = None, alpha: dict | None = None,
                  domains: dict | None = None, description: dict | None = None):
         self.model = model
-        self.laplace = laplace
+        self.variances = variances_for(model, laplace)
         self.alpha = {**DEFAULT_ALPHA, **(alpha or {})}
         self.domains = dict(domains or {})
         self.description = description or {}
@@ -85,7 +98,12 @@ class UncertaintyModel:
 
     @property
     def method(self) -> str:
-        return "ensemble" if isinstance(self.model, Ensemble) else "laplace"
+        return self.variances.method
+
+    @property
+    def laplace(self) -> LastLayerLaplace | None:
+        """A single model's last-layer posterior (None for an ensemble, or before calibration)."""
+        return self.variances.posterior
 
     @property
     def cutoff(self) -> float:
@@ -123,50 +141,10 @@ class UncertaintyModel:
 
     # ------------------------------------------------------------- prediction
     def outputs(self, batch: dict, stress: bool = False) -> dict:
-        """Uncalibrated variances and means for one batch (torch tensors, detached)."""
-        species = self.model.species(batch[keys.NUMBERS])
-        n_graphs = len(batch[keys.N_ATOMS])
-        if isinstance(self.model, Ensemble):
-            outs = ForceStressOutput(self.model).members(batch, stress=stress, readout=True)
-            ddof = 1 if len(outs) > 1 else 0
-            stack = lambda key: torch.stack([o[key].detach() for o in outs])  # noqa: E731
-            e, ei, f = stack(keys.ENERGY), stack(keys.ATOMIC_ENERGIES), stack(keys.FORCES)
-            res = {
-                keys.ENERGY: e.mean(0), "energy_var": e.var(0, correction=ddof),
-                keys.ATOMIC_ENERGIES: ei.mean(0), "energies_var": ei.var(0, correction=ddof),
-                keys.FORCES: f.mean(0), "forces_var": f.var(0, correction=ddof).mean(-1),
-                "member_energy": e, "member_forces": f,
-            }
-            if stress:
-                res[keys.STRESS] = stack(keys.STRESS).mean(0)
-            res[keys.DESCRIPTORS] = outs[0][keys.DESCRIPTORS].detach()
-        else:
-            if self.laplace is None:
-                raise ModelFileError("this model file has no uncertainty data: run `ridgeline uq calibrate` on it first")
-            linearised = self.laplace.force_variance == "linearised"
-            if linearised:  # the features' graph to the positions is kept for the variance's backward passes
-                batch = {**batch, keys.POSITIONS: batch[keys.POSITIONS].detach().requires_grad_(True)}
-            out = ForceStressOutput(self.model)(batch, forces=True, stress=stress, readout=True, retain_graph=linearised)
-            hidden, scale = out[keys.READOUT_FEATURES], self.model.scale_shift.scale
-            ev = self.laplace.atomic_variance(hidden, species, scale)
-            if linearised:
-                fv = self.laplace.linearised_force_variance(hidden, batch[keys.POSITIONS], species, scale)
-            else:
-                vectors, lengths = self.model.edge_geometry(batch)
-                if self.laplace.force_variance == "directional":
-                    fv = self.laplace.force_variance_directional(ev, batch, vectors.detach(), lengths.detach(), self.cutoff)
-                else:
-                    fv = self.laplace.force_variance_proxy(ev, batch, lengths, self.cutoff)
-            res = {
-                keys.ENERGY: out[keys.ENERGY].detach(), keys.ATOMIC_ENERGIES: out[keys.ATOMIC_ENERGIES].detach(),
-                keys.FORCES: out[keys.FORCES].detach(), keys.DESCRIPTORS: out[keys.DESCRIPTORS].detach(),
-                "energy_var": self.laplace.energy_variance(hidden.detach(), species, batch[keys.BATCH], n_graphs, scale),
-                "energies_var": ev,
-                "forces_var": fv,
-            }
-            if stress:
-                res[keys.STRESS] = out[keys.STRESS].detach()
-        res["species"] = species
+        """Uncalibrated variances and means for one batch (torch tensors, detached;
+        ``variances.Variances.outputs``), plus the atoms' ``species``."""
+        res = self.variances.outputs(batch, stress)
+        res["species"] = self.model.species(batch[keys.NUMBERS])
         return res
 
     def forces_sigma(self, forces_var) -> np.ndarray:
@@ -222,7 +200,7 @@ class UncertaintyModel:
 
     # ------------------------------------------------------------ calibration
     def calibrate(self, frames, batch_size: int = 8, criterion: str = "area", floor: bool = False,
-                  power: bool = False, tails: bool = False) -> dict:
+                  power: bool = False, tails: bool = False, progress: bool = False) -> dict:
         """Fit the calibration on validation frames: alpha of the energies (a scale,
         ``calibration.fit_variance_scale``) and the force variance map (``fit_variance_map``: the
         scale alpha, and if asked a noise ``floor`` and a ``power``; ``"area"`` matches the
@@ -231,13 +209,14 @@ class UncertaintyModel:
         parameter to match the validation set with: it helps only where that set resembles the
         data the model will see (``docs/uncertainty.md``), so it is not the default. ``tails``: fit
         the force errors' distribution too, a Student t (heavy tails) or the Gaussian, whichever
-        fits the validation errors better (``alpha["forces_nu"]``)."""
+        fits the validation errors better (``alpha["forces_nu"]``). ``progress``: a progress bar
+        over the force map's search."""
         self.alpha = dict(DEFAULT_ALPHA)
         p = self.predict(frames, batch_size, domain=())
         if p.energy_ref is None or p.forces_ref is None:
             raise DataError("calibration frames need reference energies and forces")
         fmap = fit_variance_map(p.forces - p.forces_ref, np.repeat(p.forces_sigma_raw[:, None], 3, axis=1), criterion,
-                                floor=floor, power=power, tails=tails)
+                                floor=floor, power=power, tails=tails, progress=progress)
         self.alpha = {
             "energy": fit_variance_scale((p.energy - p.energy_ref) / p.n_atoms, p.energy_sigma / p.n_atoms, criterion),
             "forces": fmap["alpha"], "forces_power": fmap["power"], "forces_floor": fmap["floor"], "forces_nu": fmap["nu"],
@@ -246,74 +225,28 @@ class UncertaintyModel:
         return self.alpha
 
 
-def frame_batches(model, frames, batch_size: int = 8):
-    """Batches of ``frames`` (in order, graphs not cached) in the model's dtype, on its device."""
-    parameter = next(model.parameters())
-    for batch in make_loader(GraphDataset(frames, model.cutoff, cache=False), batch_size, shuffle=False, dtype=parameter.dtype):
-        yield {k: v.to(parameter.device) for k, v in batch.items()}
-
-
-def readout_passes(model, frames, batch_size: int = 8):
-    """(descriptors, last hidden layer, species) of every atom of ``frames``, batch by batch."""
-    for batch in frame_batches(model, frames, batch_size):
-        with torch.no_grad():
-            out = model(batch, readout=True)
-        yield out[keys.DESCRIPTORS], out[keys.READOUT_FEATURES], model.species(batch[keys.NUMBERS])
-
-
-def fit_uncertainty(model, train_frames, valid_frames, domains=tuple(DOMAINS), confidence: float = 0.99,
-                    batch_size: int = 8, description: dict | None = None, criterion: str = "area",
-                    force_variance: str = "directional", force_rank: int = 4, force_weight: float | None = None,
-                    floor: bool = False, power: bool = False, tails: bool = False) -> UncertaintyModel:
+def fit_uncertainty(model, train_frames, valid_frames, options: UncertaintyOptions | None = None,
+                    description: dict | None = None, *, progress: bool = False) -> UncertaintyModel:
     """Posterior (single models) and domain models from ``train_frames``; the calibration from
-    ``valid_frames`` (held out from training: calibrating on training frames is overconfident).
-    ``description``: the model file's, whose training record is kept.
-
-    Single models: ``force_variance`` ``"directional"`` or ``"linearised"`` (``force_rank`` posterior
-    directions; ``laplace.py``); ``force_weight``: weight of the training force components in the
-    posterior precision (default 1 with the linearised variance, 0 otherwise; > 0 costs one
-    backward pass per hidden unit and element over the training frames). ``floor``, ``power``, ``tails``: see
-    :meth:`UncertaintyModel.calibrate`."""
+    ``valid_frames`` (held out from training: calibrating on training frames is overconfident;
+    None or empty: no calibration). ``options``: what is fitted (:class:`UncertaintyOptions`,
+    its defaults if None). ``description``: the model file's, whose training record is kept.
+    ``progress``: progress bars for the steps that take more than a few seconds."""
+    options = UncertaintyOptions() if options is None else options
+    variances = variances_for(model)
+    x, s = variances.fit(train_frames, options, progress=progress)
     n_el = len(model.elements)
-    members = model.members if isinstance(model, Ensemble) else [model]
-    laplace = None
-    if not isinstance(model, Ensemble):
-        if force_variance not in FORCE_VARIANCES:
-            raise ConfigError(f"force_variance must be one of {', '.join(FORCE_VARIANCES)}, got {force_variance!r}"
-                              + ("; 'proxy' was retired ('directional' ranks and calibrates better at the same cost; "
-                                 "files calibrated with it still load)" if force_variance == "proxy" else ""))
-        if force_weight is None:
-            force_weight = 1.0 if force_variance == "linearised" else 0.0
-        laplace = LastLayerLaplace(n_el, members[0].networks.n_hidden, force_variance=force_variance,
-                                   force_rank=force_rank, force_weight=force_weight)
-    xs, ss = [], []
-    for x, h, s in readout_passes(model, train_frames, batch_size):
-        if laplace is not None:
-            laplace.accumulate(h, s)
-        xs.append(x.cpu().double().numpy())
-        ss.append(s.cpu().numpy())
-    if laplace is not None:
-        if laplace.force_weight > 0:
-            for h, pos, s in _feature_graphs(model, train_frames, batch_size):
-                laplace.accumulate_forces(h, pos, s)
-        laplace.finalize()
-    x, s = np.concatenate(xs), np.concatenate(ss)
     fitted = {}
-    for name in domains:
-        kwargs = {"quantile": confidence} if name == "nearest" else {"confidence": confidence} if name == "mahalanobis" else {}
+    for name in options.domains:
+        kwargs = ({"quantile": options.confidence} if name == "nearest" else
+                  {"confidence": options.confidence} if name == "mahalanobis" else {})
         fitted[name] = DOMAINS[name](**kwargs).fit(x, s, n_el)
-    uq = UncertaintyModel(model, laplace, None, fitted, description)
+    uq = UncertaintyModel(model, variances.posterior, None, fitted, description)
     if valid_frames is not None and len(valid_frames):
-        uq.calibrate(valid_frames, batch_size, criterion, floor=floor, power=power, tails=tails)
+        uq.calibrate(valid_frames, options.batch_size, options.criterion, floor=options.floor, power=options.power,
+                     tails=options.tails, progress=progress)
     return uq
 
 
-def _feature_graphs(model, frames, batch_size: int = 8):
-    """(last hidden layer with its graph to the positions, positions, species), batch by batch."""
-    for batch in frame_batches(model, frames, batch_size):
-        pos = batch[keys.POSITIONS].detach().requires_grad_(True)
-        batch[keys.POSITIONS] = pos
-        yield model({**batch}, readout=True)[keys.READOUT_FEATURES], pos, model.species(batch[keys.NUMBERS])
-
-
-__all__ = ["UncertaintyModel", "UQPredictions", "fit_uncertainty", "DOMAINS", "DEFAULT_DOMAINS", "DEFAULT_ALPHA"]
+__all__ = ["UncertaintyModel", "UQPredictions", "UncertaintyOptions", "fit_uncertainty", "variances_for", "frame_batches",
+           "readout_passes", "DOMAINS", "DEFAULT_DOMAINS", "DEFAULT_ALPHA"]

@@ -16,13 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.stats import norm
 
-from .. import keys
 from ..data.frame import Frame
 from ..data.graph import collate, frame_to_graph
-from ..models.ensemble import Ensemble
 from .model import UncertaintyModel
 
 
@@ -44,43 +41,13 @@ def _batch(uq: UncertaintyModel, structures) -> dict:
     return {k: v.to(uq.device) for k, v in collate(graphs, dtype=uq.dtype).items()}
 
 
-def _gradient(observable, energies: torch.Tensor) -> tuple[float, np.ndarray]:
-    with torch.enable_grad():
-        e = energies.detach().double().clone().requires_grad_(True)
-        value = observable(e)
-        if not torch.is_tensor(value) or value.numel() != 1:
-            raise ValueError("the observable must return one number computed from the energies it is given")
-        (grad,) = torch.autograd.grad(value, e, allow_unused=True)
-    grad = torch.zeros_like(e) if grad is None else grad
-    return float(value), grad.numpy()
-
-
 def confidence_interval(uq: UncertaintyModel, observable, structures, confidence: float = 0.95) -> Interval:
-    """Value and confidence interval of ``observable(energies of structures)``."""
+    """Value and confidence interval of ``observable(energies of structures)`` (a Gaussian
+    interval of the calibrated sigma; ``Variances.propagate`` gives the variance)."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     batch = _batch(uq, list(structures))
-    species = uq.model.species(batch[keys.NUMBERS])
     z = float(norm.ppf(0.5 * (1 + confidence)))
-    members = None
-    with torch.no_grad():
-        if isinstance(uq.model, Ensemble):
-            energies = torch.stack([out[keys.ENERGY] for out in uq.model.member_outputs(batch)]).double()  # (M, S)
-            value, g = _gradient(observable, energies.mean(0))
-            dev = (energies - energies.mean(0)).numpy() @ g  # (M,)
-            var = float(dev @ dev) / max(len(dev) - 1, 1)
-            members = [float(observable(e)) for e in energies]
-        else:
-            if uq.laplace is None:
-                raise ValueError("this model has no posterior: run `ridgeline uq calibrate` on it first")
-            out = uq.model(batch, readout=True)
-            value, g = _gradient(observable, out[keys.ENERGY])
-            # df/dw_Z = sum_s g_s s_Z sum_{i in s, Z} phi_i ;  var = sum_Z (df/dw_Z)^T Sigma_Z (df/dw_Z)
-            phi = uq.laplace.design(out[keys.READOUT_FEATURES]) * uq.model.scale_shift.scale.double()[species][:, None]
-            weight = torch.as_tensor(g)[batch[keys.BATCH]][:, None] * phi
-            var = 0.0
-            for e in range(uq.laplace.n_elements):
-                d = weight[species == e].sum(0)
-                var += float(d @ uq.laplace.covariance[e] @ d)
+    value, var, members = uq.variances.propagate(batch, observable)
     sigma = float(np.sqrt(uq.alpha["energy"] * var))
     return Interval(value, sigma, confidence, value - z * sigma, value + z * sigma, members)
