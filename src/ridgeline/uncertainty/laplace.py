@@ -197,7 +197,7 @@ class LastLayerLaplace:
 
     @classmethod
     def from_arrays(cls, arrays: dict, params: dict) -> "LastLayerLaplace":
-        obj = cls(**{"force_variance": "proxy", **params})  # files from before the linearised variance: proxy, no force observations
+        obj = cls(**params)  # older files' parameters are completed by models.upgrade
         obj.gram, obj.counts, obj.covariance = arrays["gram"].double(), arrays["counts"].double(), arrays["covariance"].double()
         if "force_gram" in arrays:
             obj.force_gram = arrays["force_gram"].double()
