@@ -154,3 +154,34 @@ def test_eval_check_stress_names_a_file_whose_shear_order_is_swapped(trained_mod
     code, out, err = _run(["eval", str(trained_model), str(path), "--check-stress"], capsys)
     assert code == 0 and "stress labels against the model's stresses" in out
     assert f"warning: {path}: config_type " in err and "(xz yz xy)" in err
+
+
+def test_eval_check_stress_calls_a_group_without_shear_labels_undecidable(trained_model, emt_files, tmp_path, capsys):
+    """A config_type whose stress labels are isotropic (no shear) cannot tell shear orders apart:
+    it is reported as undecidable, with no nan numbers and no best order, and never flagged."""
+    groups = {atoms.info["config_type"] for atoms in _frames(emt_files)}
+    hydrostatic = sorted(groups)[0]
+
+    def isotropic(frames):
+        for atoms in frames:
+            if atoms.info["config_type"] == hydrostatic:
+                p = atoms.info["REF_stress"][:3].mean()
+                atoms.info["REF_stress"] = np.array([p, p, p, 0.0, 0.0, 0.0])
+
+    path = _bad_file(tmp_path, emt_files, isotropic, "isotropic.xyz")
+    code, out, err = _run(["eval", str(trained_model), str(path), "--check-stress", "--json"], capsys)
+    assert code == 0 and "NaN" not in out and "warning" not in err
+    check = json.loads(out)["stress_labels"]
+    group = check[hydrostatic]
+    assert group["undecidable"] and group["n_decidable"] == 0 and not group["flagged"]
+    assert group["best_other_order"] is None and group["shear_mae_as_given"] is None and group["shear_mae_best_other"] is None
+    others = [c for ct, c in check.items() if ct != hydrostatic]
+    assert others and all(not c["undecidable"] and c["best_other_order"] for c in others if c["n_decidable"])
+
+    code, out, err = _run(["eval", str(trained_model), str(path), "--check-stress"], capsys)
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.startswith(f"| {hydrostatic} |"))
+    assert "undecidable" in row and "nan" not in row.lower()
+    for order in ("yz", "xz", "xy"):
+        assert order not in row
+
