@@ -185,3 +185,33 @@ def test_eval_check_stress_calls_a_group_without_shear_labels_undecidable(traine
     for order in ("yz", "xz", "xy"):
         assert order not in row
 
+
+def test_overrides_are_accepted_anywhere_on_the_line(tmp_path, capsys):
+    """key=value after an option is an override for every subcommand that takes them; an unknown
+    option or a stray word is still an error."""
+    from ridgeline.cli.main import build_parser, parse_args
+
+    parser = build_parser()
+    args = parse_args(parser, ["train", "cfg.yaml", "training.lr=1e-3", "--ensemble", "2", "training.max_time=1", "--no-progress",
+                               "model.preset=small"])
+    assert args.config == "cfg.yaml" and args.ensemble == 2 and args.no_progress
+    assert args.overrides == ["training.lr=1e-3", "training.max_time=1", "model.preset=small"]
+    assert parse_args(parser, ["al", "run", "al.yaml", "--no-progress", "stop.max_iterations=2"]).overrides == ["stop.max_iterations=2"]
+    resume = parse_args(parser, ["al", "resume", "run", "--no-progress", "stop.max_iterations=3"])
+    assert resume.directory == "run" and resume.overrides == ["stop.max_iterations=3"]
+    demo = parse_args(parser, ["demo", "--kind", "active", "stop.max_iterations=2", "--seed", "1", "explore.walkers=2"])
+    assert demo.overrides == ["stop.max_iterations=2", "explore.walkers=2"] and demo.seed == 1
+    for argv in (["train", "cfg.yaml", "--ensemble", "2", "--bogus"], ["train", "cfg.yaml", "--ensemble", "2", "stray"],
+                 ["eval", "model.safetensors", "data.xyz", "--json", "energy=1"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_train_cli_takes_overrides_after_options(emt_files, tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"train_file: {emt_files['train']}\noutput_dir: {tmp_path / 'out'}\nmodel:\n  name: bpnn\n")
+    code, out, err = _run(["train", str(config), "--no-progress", "training.epochs=1", "model.preset=small"], capsys)
+    assert code == 0, err
+    assert out.strip().splitlines()[-1] == str(tmp_path / "out" / "model.safetensors")
+    assert "epochs: 1" in (tmp_path / "out" / "config.yaml").read_text()
