@@ -201,6 +201,10 @@ def test_overrides_are_accepted_anywhere_on_the_line(tmp_path, capsys):
     assert resume.directory == "run" and resume.overrides == ["stop.max_iterations=3"]
     demo = parse_args(parser, ["demo", "--kind", "active", "stop.max_iterations=2", "--seed", "1", "explore.walkers=2"])
     assert demo.overrides == ["stop.max_iterations=2", "explore.walkers=2"] and demo.seed == 1
+    # al run without a config file (the embedded example): the first override is not a file name
+    assert main(["al", "run", "select.method=nope", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown selector 'nope'" in err and "not found" not in err
     for argv in (["train", "cfg.yaml", "--ensemble", "2", "--bogus"], ["train", "cfg.yaml", "--ensemble", "2", "stray"],
                  ["eval", "model.safetensors", "data.xyz", "--json", "energy=1"]):
         with pytest.raises(SystemExit) as exc:
