@@ -277,16 +277,17 @@ class Bench:
 
         from ridgeline.active.config import load_active_config
         from ridgeline.active.loop import ActiveLearning
+        from ridgeline.names import AL_STATE_FILE, RUN_CONFIG_FILE
 
         cfg = load_active_config(base=self.al_config(system, selector, seed, budget, target))
         out = self.folder(system) / f"{selector}_s{seed}"
-        done = (out / "summary.json").exists()
-        if (out / "config.yaml").exists():  # a cached run must be the same experiment (the stop rules may change)
-            old, new = yaml.safe_load((out / "config.yaml").read_text()), cfg.to_dict()
+        done = (out / AL_STATE_FILE).exists()
+        if (out / RUN_CONFIG_FILE).exists():  # a cached run must be the same experiment (the stop rules may change)
+            old, new = yaml.safe_load((out / RUN_CONFIG_FILE).read_text()), cfg.to_dict()
             old.pop("stop", None), new.pop("stop", None)
             if old != _common_keys(old, new):
                 raise SystemExit(f"{out}: a run with other settings; delete the folder to redo it")
-        state = json.loads((out / "summary.json").read_text()) if done else None
+        state = json.loads((out / AL_STATE_FILE).read_text()) if done else None
         if state and state.get("stop_reason"):
             if self._stop_ok(state, cfg):
                 return
@@ -317,7 +318,9 @@ class Bench:
         return True
 
     def collect(self, system: str, selector: str, seed: int) -> dict | None:
-        path = self.folder(system) / f"{selector}_s{seed}" / "summary.json"
+        from ridgeline.names import AL_STATE_FILE
+
+        path = self.folder(system) / f"{selector}_s{seed}" / AL_STATE_FILE
         if not path.exists():
             return None
         state = json.loads(path.read_text())

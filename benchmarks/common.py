@@ -103,7 +103,8 @@ def run_cached(config, label: str, progress: bool = True) -> Path:
 
     from ridgeline.files import atomic_write_bytes
     from ridgeline.training.checkpoint import load_checkpoint
-    from ridgeline.training.trainer import CHECKPOINT_FILE, Trainer
+    from ridgeline.names import CHECKPOINT_FILE
+    from ridgeline.training.trainer import Trainer
 
     out = Path(config.output_dir)
     checkpoint = out / CHECKPOINT_FILE
@@ -118,15 +119,15 @@ def run_cached(config, label: str, progress: bool = True) -> Path:
 def train_ridgeline(element: str, architecture: str, preset: str, minutes: float, overrides: list[str], epochs: int | None = None) -> dict:
     """Train on {element}_train.xyz (validation split from it), test on {element}_test.xyz; cached.
     ``epochs``: None = the default number, within the time budget."""
+    from ridgeline.names import CHECKPOINT_FILE, MODEL_FILE
     from ridgeline.training.checkpoint import load_checkpoint
-    from ridgeline.training.trainer import CHECKPOINT_FILE
 
     config = ridgeline_config(element, architecture, preset, minutes, overrides, epochs)
     out = run_cached(config, element)
     checkpoint, info = out / CHECKPOINT_FILE, out / RUN_INFO
     state = load_checkpoint(checkpoint)
     report = json.loads((out / "report.json").read_text())
-    return {"model": str(out / "model.safetensors"), "train_wall_s": state["elapsed"], "epochs": state["epoch"],
+    return {"model": str(out / MODEL_FILE), "train_wall_s": state["elapsed"], "epochs": state["epoch"],
             "train_threads": json.loads(info.read_text())["torch_threads"] if info.exists() else None,
             "stop_reason": state["stop_reason"], "test": report["test"], "valid": report.get("valid"),
             "history": json.loads(state["history"])}

@@ -76,11 +76,12 @@ def hot_cool(run: Path, element: str, train_frames) -> dict:
     """Test force MAE of the hot and the cool frames (threshold from the run's training frames)."""
     from ridgeline.data import KeyMap, read_frames
     from ridgeline.models.io import load_model
+    from ridgeline.names import MODEL_FILE
     from ridgeline.training.metrics import predict
 
     lowest = min(f.energy / len(f) for f in train_frames)
     test = read_frames(mlearn_file(element, "test"), KeyMap())
-    p = predict(load_model(run / "model.safetensors")[0], test)
+    p = predict(load_model(run / MODEL_FILE)[0], test)
     err = np.abs(p.forces_pred - p.forces_ref)
     hot = [f.energy / len(f) - lowest > HOT for f in test]
     hot_atoms = np.concatenate([np.full(len(f), h) for f, h in zip(test, hot)])
@@ -95,6 +96,7 @@ def power_law(n_frames, forces_mae) -> tuple[float, float]:
 
 def collect(element: str, fractions) -> dict | None:
     from ridgeline.data import KeyMap, read_frames
+    from ridgeline.names import CHECKPOINT_FILE
     from ridgeline.training.checkpoint import load_checkpoint
 
     valid_path, paths = split_files(element, fractions)
@@ -104,7 +106,7 @@ def collect(element: str, fractions) -> dict | None:
         if not (run / "report.json").exists():
             continue
         report = json.loads((run / "report.json").read_text())
-        state = load_checkpoint(run / "checkpoint.pt")
+        state = load_checkpoint(run / CHECKPOINT_FILE)
         train_frames = read_frames(paths[f], KeyMap())
         rows.append({"fraction": f, "n_frames": len(train_frames), "epochs": state["epoch"], "train_wall_s": state["elapsed"],
                      "valid": {k: report["valid"][k] for k in ("energy_mae", "forces_mae")},

@@ -28,20 +28,21 @@ def main():
     from ridgeline.data import read_frames
     from ridgeline.files import atomic_write_bytes
     from ridgeline.models.io import load_model
+    from ridgeline.names import CHECKPOINT_FILE, MODEL_FILE
     from ridgeline.training.metrics import predict
     from ridgeline.training.stress_labels import check_stress_labels, stress_check_table
 
     torch.set_num_threads(1)
     results, lines = {}, ["# Shear order of the mlearn stress labels, against models trained without stress\n"]
     for element in args.elements:
-        model_path = CACHE / "stress_labels" / element / "model.safetensors"
+        model_path = CACHE / "stress_labels" / element / MODEL_FILE
         if not model_path.exists():  # the default model, no stress in the loss, on the shared file as it is
             from ridgeline.training.config import load_config
             from ridgeline.training.trainer import Trainer
 
             config = load_config(base={"train_file": str(DATA / f"{element}_train.xyz"), "output_dir": str(model_path.parent),
                                        "model": {"name": "moment", "preset": "medium"}, "training": {"stress_weight": 0.0}})
-            Trainer(config, progress=True).run(resume=(model_path.parent / "checkpoint.pt").exists())
+            Trainer(config, progress=True).run(resume=(model_path.parent / CHECKPOINT_FILE).exists())
         model, _ = load_model(model_path)
         frames = read_frames(DATA / f"{element}_train.xyz", require=("energy", "forces"))
         check = check_stress_labels(predict(model, frames, stress=True))

@@ -38,9 +38,9 @@ def ridgeline_ensemble(element: str, preset: str, minutes: float, overrides: lis
     """A committee as ``ridgeline train --ensemble`` makes it (member k: seed k, all on the seed-0
     validation split; calibrated, with domain models): member 0 is the default run, the others
     cached runs of their own. Test errors of the members' mean; wall time summed over members."""
+    from ridgeline.data import load_frames
     from ridgeline.training.ensemble import train_ensemble
     from ridgeline.training.metrics import compute_metrics, predict
-    from ridgeline.training.trainer import load_frames
     from ridgeline.uncertainty.model import UncertaintyModel
 
     if any(o.split("=")[0] in ("training.seed", "training.split_seed") for o in overrides):
@@ -57,7 +57,8 @@ def ridgeline_ensemble(element: str, preset: str, minutes: float, overrides: lis
             member.symlink_to(Path(run["model"]).parent.resolve(), target_is_directory=True)
     path = train_ensemble(config, size, progress=False)
     uq = UncertaintyModel.load(path)
-    test = compute_metrics(predict(uq.model, load_frames(config.test_file, config)))
+    test = compute_metrics(predict(uq.model, load_frames(config.test_file, config.keys, require=("energy", "forces"),
+                                                         min_distance=config.min_distance)))
     return {"model": str(path), "size": size, "train_wall_s": sum(r["train_wall_s"] for r in runs), "train_threads": runs[0]["train_threads"],
             "epochs": runs[0]["epochs"], "test": test, "members_test": [r["test"] for r in runs]}
 

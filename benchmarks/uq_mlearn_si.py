@@ -27,6 +27,7 @@ from common import CACHE, DATA, RESULTS, machine, require_data
 from ridgeline.data import KeyMap, read_frames
 from ridgeline.data.graph import atoms_to_batch
 from ridgeline.models.io import load_model
+from ridgeline.names import MODEL_FILE
 from ridgeline.training.config import load_config
 from ridgeline.training.ensemble import train_ensemble
 from ridgeline.uncertainty.calibration import (apply_variance_map, calibration_curve, expected_calibration_error, reliability_diagram,
@@ -190,7 +191,7 @@ def main():
     ensemble_path = train_ensemble(config, args.members)
     ensemble = UncertaintyModel.load(ensemble_path)
     # the single-model method: member 0 with its last-layer posterior, same splits
-    member, desc = load_model(Path(config.output_dir) / "member_0" / "model.safetensors")
+    member, desc = load_model(Path(config.output_dir) / "member_0" / MODEL_FILE)
     from ridgeline.training.ensemble import member_config
     from ridgeline.training.trainer import Trainer
 

@@ -19,3 +19,7 @@ class ConfigError(RidgelineError, ValueError):
 
 class UnknownElementError(RidgelineError, ValueError):
     """A structure has an element the model was not trained on."""
+
+
+class OracleError(RidgelineError):
+    """An active-learning oracle cannot be built, or its calculation gave no usable label."""

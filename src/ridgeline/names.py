@@ -27,4 +27,6 @@ ENSEMBLE_FILE = "ensemble.safetensors"  # a committee's members in one file
 METRICS_FILE = "metrics.csv"  # one row per epoch
 RUN_CONFIG_FILE = "config.yaml"  # the resolved configuration a run was started with
 AL_STATE_FILE = "summary.json"  # an active-learning run's iterations and stop reason
+AL_RESUMES_FILE = "resumes.jsonl"  # the config changes each resume of an active-learning run made
+AL_VALIDATION_FILE = "validation.extxyz"  # an active-learning run's oracle-MD validation frames
 UQ_SUFFIX = ".uq.safetensors"  # `ridgeline uq calibrate`'s default output beside the model

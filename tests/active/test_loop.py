@@ -13,12 +13,13 @@ from ase.calculators.emt import EMT
 from ase.io import write
 
 from ridgeline.active import ActiveLearning, emt, from_calculator, load_active_config
+from ridgeline.active.config import RESUMABLE_KEYS, load_run_config, read_resumes, record_resume, resume_changes
 from ridgeline.active.reference_md import oracle_md
-from ridgeline.active.loop import MODEL_FILE
 from ridgeline.active.store import LabelStore
 from ridgeline.cli.main import main
 from ridgeline.data import read_frames, write_frames
 from ridgeline.errors import ConfigError
+from ridgeline.names import MODEL_FILE
 from ridgeline.uncertainty import UncertaintyModel
 
 CALLS: list[str] = []  # structures the counting oracle was asked about, in order (serial labelling)
@@ -108,6 +109,10 @@ def test_resume_after_kill_repeats_no_oracle_call(config, tmp_path):
     cfg.stop.max_iterations = 3
     ActiveLearning(cfg, progress=False, oracle=counting_oracle()).run(resume=True)
     assert len(_rows(tmp_path / "run")) == 4 and len(CALLS) > n and len(CALLS) == len(set(CALLS))
+    # the run's config stays the one it started with; the resume's change is kept beside it
+    assert load_active_config(tmp_path / "run" / "config.yaml").stop.max_iterations == 2
+    assert [r["changes"] for r in read_resumes(tmp_path / "run")] == [{"stop.max_iterations": 3}]
+    assert load_run_config(tmp_path / "run").stop.max_iterations == 3
 
 
 def test_loop_survives_failing_oracle(config, tmp_path):
@@ -139,11 +144,60 @@ def test_cli_run_and_resume(config, tmp_path, capsys):
     path.write_text(yaml.safe_dump({**config, "stop": {"max_iterations": 1}, "validation": validation}))
     assert main(["al", "run", str(path), "--no-progress"]) == 0
     assert "Stopped: max_iterations" in capsys.readouterr().out
-    assert main(["al", "resume", str(tmp_path / "run"), "stop.max_iterations=2", "--no-progress"]) == 0
+    assert main(["al", "resume", str(tmp_path / "run"), "--no-progress", "stop.max_iterations=2"]) == 0
     assert len(_rows(tmp_path / "run")) == 3
+    assert [r["changes"] for r in read_resumes(tmp_path / "run")] == [{"stop.max_iterations": 2}]
+    assert main(["al", "resume", str(tmp_path / "run"), "select.method=maxvol"]) == 2  # would change what was done
+    assert "'select.method' cannot change on resume" in capsys.readouterr().err
+    assert len(read_resumes(tmp_path / "run")) == 1
     assert len(read_frames(tmp_path / "run" / "validation.extxyz")) == 3
     assert main(["al", "resume", str(tmp_path / "nowhere")]) == 2
     assert main(["al", "run", str(path), "select.method=nope"]) == 2
+
+
+def _started_run(config, folder):
+    """A run directory as a run leaves it after its start: its config, no resume history."""
+    import yaml
+
+    folder.mkdir()
+    text = yaml.safe_dump(load_active_config(base={**config, "output_dir": str(folder)}).to_dict(), sort_keys=False)
+    (folder / "config.yaml").write_text(text)
+    return text
+
+
+def test_resume_refuses_keys_that_would_change_what_the_run_did(config, tmp_path, capsys):
+    """A resume may change the limits (stop.*) and how the oracle is called (oracle.workers,
+    oracle.timeout); any other key is refused by name, with the keys that may change, before
+    anything runs, and the run's files stay as they were."""
+    run = tmp_path / "run"
+    started = _started_run(config, run)
+    for override in ("select.method=maxvol", "explore.bias=adversarial", "training.epochs=7", "oracle.name=xtb"):
+        assert main(["al", "resume", str(run), "--no-progress", override]) == 2
+        err = capsys.readouterr().err
+        assert f"config key '{override.split('=')[0]}' cannot change on resume" in err
+        assert "stop.max_iterations" in err and "oracle.workers" in err and "oracle.timeout" in err
+    with pytest.raises(ConfigError, match="'select.method' cannot change on resume"):
+        ActiveLearning(load_active_config(base={**config, "select": {"method": "random"}}), progress=False).run(resume=True)
+    assert (run / "config.yaml").read_text() == started and not (run / "resumes.jsonl").exists()
+    assert not (run / "labels").exists()  # refused before the run went on
+
+
+def test_resume_history_is_kept_beside_the_started_config(config, tmp_path):
+    run = tmp_path / "run"
+    started = _started_run(config, run)
+    assert "stop.max_iterations" in RESUMABLE_KEYS and "select.method" not in RESUMABLE_KEYS
+    for overrides in (["stop.max_iterations=4", "oracle.workers=2"], ["stop.max_iterations=5", "oracle.timeout=60"]):
+        record_resume(run, resume_changes(load_run_config(run), load_run_config(run, overrides)))
+    assert [r["changes"] for r in read_resumes(run)] == [{"oracle.workers": 2, "stop.max_iterations": 4},
+                                                          {"oracle.timeout": 60.0, "stop.max_iterations": 5}]
+    assert all(r["time"] for r in read_resumes(run))
+    now = load_run_config(run)
+    assert (now.stop.max_iterations, now.oracle.workers, now.oracle.timeout, now.output_dir) == (5, 2, 60.0, str(run))
+    assert (run / "config.yaml").read_text() == started
+    assert resume_changes(now, load_run_config(run)) == {}  # an unchanged config changes nothing
+    moved = load_run_config(run)
+    moved.output_dir = str(tmp_path / "elsewhere")
+    assert resume_changes(now, moved) == {}  # where the run is, is not part of what it does
 
 
 def test_loop_retrains_in_one_loss_stage_unless_asked(config):

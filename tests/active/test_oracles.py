@@ -1,6 +1,7 @@
 """Oracles and labelling: EMT equals EMT called directly, failures and time-outs become recorded
-labels, parallel labelling equals serial labelling in submission order, xTB and PySCF forces are
-the derivative of their energies and a non-converged SCF is a failure."""
+labels, parallel labelling equals serial labelling in submission order (each label reported as it
+finishes), xTB and PySCF forces are the derivative of their energies and a non-converged SCF is a
+failure."""
 
 from __future__ import annotations
 
@@ -193,20 +194,58 @@ def test_parallel_labelling_equals_serial_in_submission_order():
     assert [label.ok for label in serial] == [True, True, False, True, True, True]
     assert [label.key for label in serial] == [structure_key(a) for a in structures]
 
+    # in parallel each label is reported once, as it finishes, with its index in the submission
     with ProcessPoolExecutor(2) as pool:
         seen.clear()
-        in_processes = label_structures(structures, oracle, executor=pool, on_result=lambda i, label: seen.append(i))
-        assert seen == list(range(len(structures)))
+        in_processes = label_structures(structures, oracle, executor=pool, on_result=lambda i, label: seen.append((i, label)))
+        assert sorted(i for i, _ in seen) == list(range(len(structures)))
+        assert all(label is in_processes[i] for i, label in seen)
         assert pool.submit(int, 7).result() == 7  # a given executor is not shut down
     assert_same_labels(in_processes, serial)
 
     with ThreadPoolExecutor(2) as pool:
         seen.clear()
-        in_threads = label_structures(structures, oracle, executor=pool, on_result=lambda i, label: seen.append(i))
-    assert seen == list(range(len(structures)))
+        in_threads = label_structures(structures, oracle, executor=pool, on_result=lambda i, label: seen.append((i, label)))
+    assert sorted(i for i, _ in seen) == list(range(len(structures)))
+    assert all(label is in_threads[i] for i, label in seen)
     assert_same_labels(in_threads, serial)
 
     assert_same_labels(label_structures(structures, oracle, executor=None), serial)
+
+
+_REPORTED_OTHERS = threading.Event()  # set once every structure but the first has been reported
+
+
+class SlowFirst(EMT):
+    """EMT that holds the call on the first structure (x of atom 0 < -0.25 Å) until the others have
+    been reported, or 10 s: a slow call ahead of quick ones."""
+
+    def calculate(self, atoms=None, *args, **kwargs):
+        if atoms.positions[0, 0] < -0.25:
+            _REPORTED_OTHERS.wait(timeout=10.0)
+        super().calculate(atoms, *args, **kwargs)
+
+
+def test_labels_are_reported_as_they_finish_not_behind_a_slow_one():
+    """A label is handed to on_result (the store, which writes it) as soon as its call ends: quick
+    calls are not held back behind a slow first one, so a kill during the slow call loses none
+    of them. The returned list stays in submission order."""
+    structures = [rattled_cu(seed=i) for i in range(5)]
+    structures[0].positions[0, 0] = -0.3  # the slow one, submitted first
+    _REPORTED_OTHERS.clear()
+    seen = []
+
+    def report(index, label):
+        seen.append(index)
+        if sorted(seen) == [1, 2, 3, 4]:
+            _REPORTED_OTHERS.set()
+
+    with ThreadPoolExecutor(3) as pool:
+        start = time.perf_counter()
+        labels = label_structures(structures, from_calculator(SlowFirst), executor=pool, on_result=report)
+    assert _REPORTED_OTHERS.is_set() and seen[-1] == 0 and sorted(seen) == [0, 1, 2, 3, 4]
+    assert time.perf_counter() - start < 8.0  # the slow call was released by the reports, not by its time-out
+    assert [label.key for label in labels] == [structure_key(a) for a in structures] and all(label.ok for label in labels)
 
 
 _PARENT_LOCK = threading.Lock()  # held by the test process while it labels
@@ -245,7 +284,7 @@ def test_process_pool_enforces_timeouts_and_survives_a_crash():
     seen = []
     labels = label_structures(structures, from_calculator(Crash), executor="process", workers=1,
                               on_result=lambda i, label: seen.append(i))
-    assert seen == [0, 1, 2, 3]
+    assert sorted(seen) == [0, 1, 2, 3]  # each once; the broken ones in whatever order the pool failed them
     assert labels[0].ok and labels[1].ok  # done before the crash: kept
     assert not labels[2].ok and labels[2].error.startswith("BrokenProcessPool")
     assert labels[2].key == structure_key(structures[2])

@@ -154,3 +154,68 @@ def test_eval_check_stress_names_a_file_whose_shear_order_is_swapped(trained_mod
     code, out, err = _run(["eval", str(trained_model), str(path), "--check-stress"], capsys)
     assert code == 0 and "stress labels against the model's stresses" in out
     assert f"warning: {path}: config_type " in err and "(xz yz xy)" in err
+
+
+def test_eval_check_stress_calls_a_group_without_shear_labels_undecidable(trained_model, emt_files, tmp_path, capsys):
+    """A config_type whose stress labels are isotropic (no shear) cannot tell shear orders apart:
+    it is reported as undecidable, with no nan numbers and no best order, and never flagged."""
+    groups = {atoms.info["config_type"] for atoms in _frames(emt_files)}
+    hydrostatic = sorted(groups)[0]
+
+    def isotropic(frames):
+        for atoms in frames:
+            if atoms.info["config_type"] == hydrostatic:
+                p = atoms.info["REF_stress"][:3].mean()
+                atoms.info["REF_stress"] = np.array([p, p, p, 0.0, 0.0, 0.0])
+
+    path = _bad_file(tmp_path, emt_files, isotropic, "isotropic.xyz")
+    code, out, err = _run(["eval", str(trained_model), str(path), "--check-stress", "--json"], capsys)
+    assert code == 0 and "NaN" not in out and "warning" not in err
+    check = json.loads(out)["stress_labels"]
+    group = check[hydrostatic]
+    assert group["undecidable"] and group["n_decidable"] == 0 and not group["flagged"]
+    assert group["best_other_order"] is None and group["shear_mae_as_given"] is None and group["shear_mae_best_other"] is None
+    others = [c for ct, c in check.items() if ct != hydrostatic]
+    assert others and all(not c["undecidable"] and c["best_other_order"] for c in others if c["n_decidable"])
+
+    code, out, err = _run(["eval", str(trained_model), str(path), "--check-stress"], capsys)
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.startswith(f"| {hydrostatic} |"))
+    assert "undecidable" in row and "nan" not in row.lower()
+    for order in ("yz", "xz", "xy"):
+        assert order not in row
+
+
+def test_overrides_are_accepted_anywhere_on_the_line(tmp_path, capsys):
+    """key=value after an option is an override for every subcommand that takes them; an unknown
+    option or a stray word is still an error."""
+    from ridgeline.cli.main import build_parser, parse_args
+
+    parser = build_parser()
+    args = parse_args(parser, ["train", "cfg.yaml", "training.lr=1e-3", "--ensemble", "2", "training.max_time=1", "--no-progress",
+                               "model.preset=small"])
+    assert args.config == "cfg.yaml" and args.ensemble == 2 and args.no_progress
+    assert args.overrides == ["training.lr=1e-3", "training.max_time=1", "model.preset=small"]
+    assert parse_args(parser, ["al", "run", "al.yaml", "--no-progress", "stop.max_iterations=2"]).overrides == ["stop.max_iterations=2"]
+    resume = parse_args(parser, ["al", "resume", "run", "--no-progress", "stop.max_iterations=3"])
+    assert resume.directory == "run" and resume.overrides == ["stop.max_iterations=3"]
+    demo = parse_args(parser, ["demo", "--kind", "active", "stop.max_iterations=2", "--seed", "1", "explore.walkers=2"])
+    assert demo.overrides == ["stop.max_iterations=2", "explore.walkers=2"] and demo.seed == 1
+    # al run without a config file (the embedded example): the first override is not a file name
+    assert main(["al", "run", "select.method=nope", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown selector 'nope'" in err and "not found" not in err
+    for argv in (["train", "cfg.yaml", "--ensemble", "2", "--bogus"], ["train", "cfg.yaml", "--ensemble", "2", "stray"],
+                 ["eval", "model.safetensors", "data.xyz", "--json", "energy=1"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_train_cli_takes_overrides_after_options(emt_files, tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"train_file: {emt_files['train']}\noutput_dir: {tmp_path / 'out'}\nmodel:\n  name: bpnn\n")
+    code, out, err = _run(["train", str(config), "--no-progress", "training.epochs=1", "model.preset=small"], capsys)
+    assert code == 0, err
+    assert out.strip().splitlines()[-1] == str(tmp_path / "out" / "model.safetensors")
+    assert "epochs: 1" in (tmp_path / "out" / "config.yaml").read_text()

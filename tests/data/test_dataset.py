@@ -8,9 +8,8 @@ from ase.build import bulk, molecule
 
 from ridgeline import keys
 from ridgeline.data import (
-    DiskFrames, Frame, FrameSubset, GraphDataset, collate, frame_config_types, frame_to_graph, iter_frames, make_loader,
-    split_frames,
-    write_disk_dataset,
+    DiskFrames, Frame, FrameSubset, GraphDataset, KeyMap, collate, frame_config_types, frame_to_graph, iter_frames, load_frames,
+    make_loader, split_frames, write_disk_dataset, write_frames,
 )
 from ridgeline.errors import ConfigError, DataError
 
@@ -127,6 +126,37 @@ def test_disk_errors(tmp_path):
         DiskFrames(out)
     with pytest.raises(DataError, match="no frames"):
         write_disk_dataset([], tmp_path / "none")
+
+
+def test_load_frames_reads_a_data_file_or_a_converted_dataset_alike(tmp_path):
+    """One entry point for a path that may be either: the same frames, the same checks of
+    required labels and elements, and a clear error for anything else."""
+    frames = make_frames()
+    write_frames(tmp_path / "in.xyz", frames, KeyMap(energy="E", forces="F", stress="S", config_type="kind"))
+    key_map = {"energy": "E", "forces": "F", "stress": "S", "config_type": "kind"}
+    from_file = load_frames(tmp_path / "in.xyz", key_map)
+    from_disk = load_frames(write_disk_dataset(iter(from_file), tmp_path / "ds"), key_map)
+    assert isinstance(from_file, list) and isinstance(from_disk, DiskFrames) and len(from_file) == len(from_disk) == 7
+    for f, g, h in zip(frames, from_file, from_disk):
+        assert_same(g, h)
+        np.testing.assert_allclose(g.positions, f.positions, atol=1e-7)  # extxyz keeps 8 decimals
+        assert (g.energy is None, g.forces is None, g.stress is None) == (f.energy is None, f.forces is None, f.stress is None)
+    assert load_frames(tmp_path / "ds", elements=["Cu", "H", "O"]) is not None
+    assert load_frames(str(tmp_path / "in.xyz"), KeyMap(**key_map), elements=[1, 8, 29])[0].config_type == "bulk"
+    for path, where in ((tmp_path / "in.xyz", "in.xyz frame 2"), (tmp_path / "ds", "ds frame 2")):
+        with pytest.raises(DataError, match=f"{where}.*energy"):
+            load_frames(path, key_map, require=("energy",))
+        with pytest.raises(DataError, match="H, O"):
+            load_frames(path, key_map, elements=["Cu"])
+        with pytest.raises(ConfigError, match="unknown required quantity 'charge'"):
+            load_frames(path, key_map, require=("charge",))
+        with pytest.raises(ConfigError, match="unknown key_map key"):
+            load_frames(path, {"enrgy": "E"})
+    with pytest.raises(DataError, match="missing.xyz: no such file"):
+        load_frames(tmp_path / "missing.xyz")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(DataError, match="not a disk dataset"):
+        load_frames(tmp_path / "folder")
 
 
 def loader_order(ds, seed, epoch):

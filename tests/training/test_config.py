@@ -68,3 +68,17 @@ def test_cutoff_comes_from_the_preset_unless_given():
     assert load_config(base={"train_file": "a", "model": {"name": "moment", "cutoff": 4.5}}).model.cutoff == 4.5
     with pytest.raises(ConfigError, match="'model.cutoff'"):
         load_config(base={"train_file": "a", "model": {"name": "moment", "cutoff": -1.0}})
+
+
+def test_keys_section_is_the_readers_key_map():
+    """The config's ``keys`` are the readers' KeyMap itself (one class, defaults from
+    ridgeline.names); the YAML is written as before and unknown keys list the valid ones."""
+    from ridgeline.data import KeyMap
+    from ridgeline.names import DEFAULT_LABEL_KEYS
+
+    c = load_config(base={"train_file": "a", "keys": {"energy": "E", "config_type": "kind"}})
+    assert isinstance(c.keys, KeyMap) and c.keys == KeyMap(energy="E", config_type="kind")
+    assert vars(load_config(base={"train_file": "a"}).keys) == vars(KeyMap()) == DEFAULT_LABEL_KEYS
+    assert c.to_dict()["keys"] == {"energy": "E", "forces": "REF_forces", "stress": "REF_stress", "config_type": "kind"}
+    with pytest.raises(ConfigError, match=r"unknown config key 'keys.enrgy'; valid keys of keys: energy, forces, stress, config_type"):
+        load_config(base={"train_file": "a", "keys": {"enrgy": "E"}})

@@ -4,15 +4,28 @@ validated like the training config; unknown keys are errors naming the valid one
 The ``model`` and ``training`` sections are the training config's own, with the loop's own
 defaults where a key is not given (``LOOP_TRAINING``, ``LOOP_MODEL``: each retraining is short and
 warm-started from the previous iteration's committee). Each value has one home here.
+
+A run keeps the config it was started with (``config.yaml`` in its output_dir) unchanged; a resume
+may change only the keys in ``RESUMABLE_KEYS``, and each resume that changes some appends them to
+``resumes.jsonl`` (``{"time", "changes": {key: value}}`` per line), so that the config every
+iteration ran with can be told. ``load_run_config`` reads the run's config as it is now.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
 
 from ..errors import ConfigError
+from ..files import atomic_write_bytes
+from ..names import AL_RESUMES_FILE, RUN_CONFIG_FILE
 from ..training.config import (ModelConfig, TrainingConfig, apply_overrides, build_dataclass,
                                check_model_hyperparameters, config_to_dict, read_yaml_mapping)
+from .selectors import SELECTORS
 
 
 @dataclass
@@ -70,7 +83,7 @@ class StopConfig:
 
 @dataclass
 class ValidationConfig:
-    file: str | None = None  # labelled frames (extxyz, ASE db); else made by oracle MD below
+    file: str | None = None  # labelled frames (extxyz, ASE db, converted dataset); else made by oracle MD below
     frames: int = 40  # frames from oracle-driven Langevin MD from the start structures (0 = none)
     temperature: float = 300.0  # K
     steps_between: int = 20  # MD steps between kept frames
@@ -107,8 +120,6 @@ LOOP_MODEL = {"name": "moment", "preset": "small"}
 
 def load_active_config(path=None, overrides=(), base: dict | None = None) -> ActiveConfig:
     """Read an active-learning YAML (or start from ``base``), apply ``key=value`` overrides, validate."""
-    from .selectors import SELECTORS
-
     data = dict(base or {})
     if path is not None:
         data = read_yaml_mapping(path)
@@ -134,4 +145,79 @@ def load_active_config(path=None, overrides=(), base: dict | None = None) -> Act
                        ("explore.interval", config.explore.interval), ("oracle.workers", config.oracle.workers)):
         if value < 1:
             raise ConfigError(f"config key {key!r}: must be at least 1, got {value}")
+    return config
+
+
+# keys a resume may change: when the run stops, and how (not what) the oracle is asked; the
+# iterations already done stay what the config made them (their exploration, selection, labels
+# and training do not depend on these)
+RESUMABLE_KEYS = (*(f"stop.{f.name}" for f in fields(StopConfig)), "oracle.workers", "oracle.timeout")
+
+
+def _flat(config: ActiveConfig) -> dict:
+    """``section.key -> value`` of a config, as its YAML file holds the values (tuples as lists)."""
+    def walk(d, prefix):
+        for k, v in d.items():
+            if isinstance(v, dict) and v:
+                yield from walk(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}", v
+
+    d = yaml.safe_load(yaml.safe_dump(config.to_dict()))
+    d.pop("output_dir")  # where the run is, not what it does: a run directory may be moved
+    return dict(walk(d, ""))
+
+
+def resume_changes(run: ActiveConfig, new: ActiveConfig) -> dict:
+    """The keys (dotted) that ``new`` changes in the run's config ``run``, with their new values;
+    a ConfigError names the first key that a resume may not change and lists those it may."""
+    before, after = _flat(run), _flat(new)
+    changes = {k: after.get(k) for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)}
+    refused = [k for k in changes if k not in RESUMABLE_KEYS]
+    if refused:
+        k = refused[0]
+        raise ConfigError(f"config key {k!r} cannot change on resume (the run was made with {before.get(k)!r}, not "
+                          f"{after.get(k)!r}); a resume may change only: {', '.join(RESUMABLE_KEYS)}")
+    return changes
+
+
+def _resumes_path(folder) -> Path:
+    return Path(folder) / AL_RESUMES_FILE
+
+
+def read_resumes(folder) -> list[dict]:
+    """The config changes of the run's resumes, oldest first (none for a run never resumed with any)."""
+    path = _resumes_path(folder)
+    if not path.exists():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: damaged ({err})") from None
+
+
+def record_resume(folder, changes: dict) -> None:
+    """Append one resume's config changes to the run's history (written atomically)."""
+    line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "changes": changes})
+    path = _resumes_path(folder)
+    atomic_write_bytes(path, (path.read_text() if path.exists() else "").encode() + (line + "\n").encode())
+
+
+def load_run_config(folder, overrides=()) -> ActiveConfig:
+    """The config of the active-learning run in ``folder`` as it is now: the config it was started
+    with, the changes of its resumes in order, then ``overrides``; ``output_dir`` is ``folder``."""
+    folder = Path(folder)
+    path = folder / RUN_CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"{folder}: no active-learning run here ({RUN_CONFIG_FILE} missing)")
+    data = read_yaml_mapping(path)
+    for resume in read_resumes(folder):
+        for key, value in resume["changes"].items():
+            *sections, name = key.split(".")
+            node = data
+            for section in sections:
+                node = node.setdefault(section, {})
+            node[name] = value
+    config = load_active_config(base=data, overrides=overrides)
+    config.output_dir = str(folder)
     return config

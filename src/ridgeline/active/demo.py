@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from ..files import atomic_write_bytes
+from ..names import AL_STATE_FILE, AL_VALIDATION_FILE
 
 DEMO_CONFIG = {
     "structures": "ethanol",
@@ -45,17 +46,17 @@ def run_demo(output_dir="demo_run", progress: bool = True, overrides=(), nve_ste
     from ..training.metrics import compute_metrics, predict
     from ..training.report import parity_plot
     from .config import load_active_config
-    from .loop import STATE_FILE, ActiveLearning
+    from .loop import ActiveLearning
     from .report import summary_markdown
 
     out = Path(output_dir)
     config = load_active_config(base={**DEMO_CONFIG, "output_dir": str(out / "active_learning")}, overrides=overrides)
-    resume = (Path(config.output_dir) / STATE_FILE).exists()
+    resume = (Path(config.output_dir) / AL_STATE_FILE).exists()
     model_path = ActiveLearning(config, progress=progress).run(resume=resume)
-    state = json.loads((Path(config.output_dir) / STATE_FILE).read_text())
+    state = json.loads((Path(config.output_dir) / AL_STATE_FILE).read_text())
 
     calc = Calculator(model_path)
-    valid = read_frames(Path(config.output_dir) / "validation.extxyz", KeyMap(), require=("energy", "forces"))
+    valid = read_frames(Path(config.output_dir) / AL_VALIDATION_FILE, KeyMap(), require=("energy", "forces"))
     p = predict(calc.model, valid)
     metrics = compute_metrics(p)
     parity_plot(p, out / "parity_validation.png", title=f"validation: {len(valid)} xTB MD frames at {config.validation.temperature:.0f} K")

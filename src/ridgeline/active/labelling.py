@@ -1,11 +1,13 @@
 """Labelling many structures with one oracle, serially or on any ``concurrent.futures`` executor.
 
-Results come back, and ``on_result`` is called, in submission order whatever order the workers
-finish in, so that a log written from the callback is the same for every executor; for a
-deterministic calculator, parallel labels equal serial ones bit for bit. A failure of the executor
-itself for one structure (a worker process that died, a task that could not be pickled) becomes a
-failed :class:`~ridgeline.active.oracles.Label` for that structure, never an exception; labels
-already done are kept.
+``on_result(index, label)`` is called as each call finishes, so that a caller can keep every label
+at once (a kill then loses only the calls still running, never one finished behind a slower one);
+the order of these calls depends on the executor, so what the callback keeps should not (the
+active-learning store files each label under its structure and index). The returned list is in
+submission order, and for a deterministic calculator parallel labels equal serial ones bit for
+bit. A failure of the executor itself for one structure (a worker process that died, a task that
+could not be pickled) becomes a failed :class:`~ridgeline.active.oracles.Label` for that
+structure, never an exception; labels already done are kept.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import os
 import pickle
 import time
 from typing import Callable, Sequence
+
+from tqdm.auto import tqdm
 
 from .oracles import Label, Oracle, OracleError, structure_key
 
@@ -70,8 +74,6 @@ def _failed(atoms, oracle: Oracle, err: BaseException, seconds: float = 0.0) -> 
 
 
 def _bar(total: int, progress: bool, name: str):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, disable=not progress, desc=f"labelling ({name})", unit="call", leave=False)
 
 
@@ -85,40 +87,35 @@ def _serial(structures, oracle, on_result, progress) -> list[Label]:
             except Exception as err:  # the calculator could not be built: same outcome as in a worker
                 label = _failed(atoms, oracle, err, time.perf_counter() - start)
             labels.append(label)
-            bar.update()
-            if on_result is not None:
-                on_result(index, label)
+            _report(index, label, on_result, bar)
     return labels
 
 
 def _parallel(structures, oracle, executor: cf.Executor, on_result, progress) -> list[Label]:
     futures: dict[cf.Future, int] = {}
     labels: list[Label | None] = [None] * len(structures)
-    reported = 0  # on_result has been called for labels[:reported]
     try:
-        for index, atoms in enumerate(structures):
-            try:
-                futures[executor.submit(oracle, atoms)] = index
-            except Exception as err:  # e.g. the pool broke while submitting
-                labels[index] = _failed(atoms, oracle, err)
         with _bar(len(structures), progress, oracle.name) as bar:
-            bar.update(sum(label is not None for label in labels))
+            for index, atoms in enumerate(structures):
+                try:
+                    futures[executor.submit(oracle, atoms)] = index
+                except Exception as err:  # e.g. the pool broke while submitting
+                    labels[index] = _failed(atoms, oracle, err)
+                    _report(index, labels[index], on_result, bar)
             for future in cf.as_completed(futures):
                 index = futures[future]
                 try:
                     labels[index] = future.result()
                 except Exception as err:  # BrokenProcessPool, pickling errors, a cancelled task
                     labels[index] = _failed(structures[index], oracle, err)
-                bar.update()
-                while reported < len(labels) and labels[reported] is not None:
-                    if on_result is not None:
-                        on_result(reported, labels[reported])
-                    reported += 1
-        while reported < len(labels):  # only items whose submission failed are left
-            if on_result is not None:
-                on_result(reported, labels[reported])
-            reported += 1
+                _report(index, labels[index], on_result, bar)
     finally:
         for future in futures:
             future.cancel()
     return labels
+
+
+def _report(index: int, label: Label, on_result, bar) -> None:
+    bar.update()
+    if on_result is not None:
+        on_result(index, label)

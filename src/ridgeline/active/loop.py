@@ -11,8 +11,9 @@ below ``converged_sigma`` for ``converged_iterations`` iterations in a row.
 Everything lives under ``output_dir`` and every phase leaves a file behind, so a killed run
 resumes where it stopped and never repeats an oracle call (``store.py``)::
 
-    config.yaml               the run's resolved configuration
-    oracle_log.jsonl          one line per oracle call (cost, outcome)
+    config.yaml               the resolved configuration the run was started with
+    resumes.jsonl             the config changes of its resumes (limits only: config.RESUMABLE_KEYS)
+    oracle_log.jsonl          one line per oracle call (cost, outcome), as the calls finish
     labels/<key>.json         one file per oracle call (the truth the datasets are rebuilt from)
     validation.extxyz         independent oracle frames (oracle-driven MD)
     iterations/<k>/           seed.extxyz | candidates.extxyz, exploration.json, selected.extxyz,
@@ -31,20 +32,27 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from ase.io import read
 from tqdm.auto import tqdm
 
-from ..data import Frame, read_frames, write_frames
-from ..data.readers import KeyMap
+from ..data import Frame, load_frames, write_frames
 from ..errors import ConfigError, DataError
 from ..files import atomic_write_bytes
+from ..names import AL_RESUMES_FILE, AL_STATE_FILE, AL_VALIDATION_FILE, ENSEMBLE_FILE, MODEL_FILE, RUN_CONFIG_FILE
+from ..simulate.calculator import Calculator
 from ..training.config import Config
-from ..training.ensemble import ENSEMBLE_FILE, train_ensemble
-from .config import ActiveConfig
+from ..training.ensemble import train_ensemble
+from ..uncertainty.model import UncertaintyModel
+from .biases import AdversarialBias, BiasedCalculator
+from .config import ActiveConfig, load_run_config, record_resume, resume_changes
+from .explorers import LangevinExplorer
+from .labelling import label_structures
+from .oracles import make_oracle, structure_key
+from .reference_md import oracle_md
+from .report import write_summary
+from .selectors import make_selector
 from .store import LabelStore
 from .structures import load_structures
-
-STATE_FILE = "summary.json"
-MODEL_FILE = "model.safetensors"
 
 
 def _write_json(path, data) -> None:
@@ -81,24 +89,20 @@ class ActiveLearning:
 
     # ------------------------------------------------------------------ pieces
     def _oracle(self):
-        from .oracles import make_oracle
-
         if self.oracle is None:
             c = self.config.oracle
             self.oracle = make_oracle(c.name, timeout=c.timeout, **c.options)
         return self.oracle
 
     def _label(self, structures, purpose: str, iteration: int) -> dict:
-        """Oracle labels for ``structures``; those already in the store are not asked again."""
-        from .labelling import label_structures
-        from .oracles import structure_key
-
-        todo = [a for a in structures if structure_key(a) not in self.store]
+        """Oracle labels for ``structures``; those already in the store are not asked again. Each
+        label is stored as its call finishes, under the structure's place in ``structures``."""
+        todo = [i for i, a in enumerate(structures) if structure_key(a) not in self.store]
         if todo:
             def keep(index, label):
-                self.store.put(label, todo[index], purpose, iteration)
-            label_structures(todo, self._oracle(), executor=self.executor, workers=self.config.oracle.workers,
-                             on_result=keep, progress=self.progress)
+                self.store.put(label, structures[todo[index]], purpose, iteration, index=todo[index])
+            label_structures([structures[i] for i in todo], self._oracle(), executor=self.executor,
+                             workers=self.config.oracle.workers, on_result=keep, progress=self.progress)
         records = [self.store.get(structure_key(a)) for a in structures]
         return {"calls": len(todo), "failed": sum(not r["ok"] for r in records),
                 "oracle_seconds": float(sum(r["seconds"] for r in records))}
@@ -129,19 +133,17 @@ class ActiveLearning:
                         device="cpu", model=copy.deepcopy(c.model), training=copy.deepcopy(c.training))
         config.training.seed = c.seed
         previous = self._iteration_dir(k - 1) / "committee" if k > 0 else None
-        init = [str(previous / f"member_{j}" / "model.safetensors") for j in range(c.committee)] if previous else None
+        init = [str(previous / f"member_{j}" / MODEL_FILE) for j in range(c.committee)] if previous else None
         return train_ensemble(config, c.committee, progress=False, domains=("mahalanobis",), init_models=init, verbose=False)
 
     def _validation(self) -> list[Frame]:
         c = self.config.validation
-        path = self.out / "validation.extxyz"
+        path = self.out / AL_VALIDATION_FILE
         if c.file:
-            return read_frames(c.file, KeyMap(), require=("energy", "forces"))
+            return load_frames(c.file, require=("energy", "forces"))
         if c.frames <= 0:
             return []
         if not path.exists():
-            from .reference_md import oracle_md
-
             start = time.perf_counter()
             frames = oracle_md(self.starts, self._oracle(), c.frames, temperature=c.temperature, interval=c.steps_between,
                                equilibration=c.equilibration, seed=self.config.seed + 1000, progress=self.progress)
@@ -150,7 +152,7 @@ class ActiveLearning:
                                         # every MD step is a call: an equilibration per start used, then the kept frames' steps
                                         "oracle_calls": c.equilibration * min(len(self.starts), c.frames) + c.frames * c.steps_between}
             self._save_state()
-        return read_frames(path, KeyMap(), require=("energy", "forces"))
+        return load_frames(path, require=("energy", "forces"))
 
     # -------------------------------------------------------------- iterations
     def _seed(self, rng) -> dict:
@@ -163,22 +165,14 @@ class ActiveLearning:
                 atoms.positions += rng.normal(0.0, self.config.rattle, atoms.positions.shape)
                 seeds.append(atoms)
             write_frames(path, seeds)
-        from ase.io import read
-
         return self._label(read(path, ":"), "seed", 0)
 
     def _explore(self, k: int, rng):
         """Walkers with committee k-1; harvested frames -> candidates.extxyz (written once)."""
-        from ase.io import read
-
         folder = self._iteration_dir(k)
         path, info_path = folder / "candidates.extxyz", folder / "exploration.json"
         if path.exists() and info_path.exists():
             return read(path, ":") if path.stat().st_size else [], json.loads(info_path.read_text())
-        from ..simulate.calculator import Calculator
-        from .biases import AdversarialBias, BiasedCalculator
-        from .explorers import LangevinExplorer
-
         e = self.config.explore
         calc = Calculator(self._committee(k - 1), domain=("mahalanobis",) if e.stop_on_domain else ())
         labelled_frames = self.store.frames()
@@ -215,11 +209,6 @@ class ActiveLearning:
         return frames, info
 
     def _select(self, k: int, candidates, budget_left: int | None, rng):
-        from ase.io import read
-
-        from ..uncertainty.model import UncertaintyModel
-        from .selectors import make_selector
-
         path = self._iteration_dir(k) / "selected.extxyz"
         if path.exists():
             return read(path, ":") if path.stat().st_size else []
@@ -258,16 +247,30 @@ class ActiveLearning:
 
     # --------------------------------------------------------------------- run
     def _save_state(self) -> None:
-        _write_json(self.out / STATE_FILE, self.state)
+        _write_json(self.out / AL_STATE_FILE, self.state)
+
+    def _keep_config(self, resume: bool) -> None:
+        """A new run writes its config; a resumed one checks this config against the run's (only
+        ``config.RESUMABLE_KEYS`` may differ) and records what it changes."""
+        config_path = self.out / RUN_CONFIG_FILE
+        if resume and config_path.exists():
+            try:
+                changes = resume_changes(load_run_config(self.out), self.config)
+            except ConfigError as err:
+                raise ConfigError(f"{self.out}: {err}") from None
+            if changes:
+                record_resume(self.out, changes)
+            return
+        atomic_write_bytes(config_path, yaml.safe_dump(self.config.to_dict(), sort_keys=False).encode())
+        (self.out / AL_RESUMES_FILE).unlink(missing_ok=True)  # a new start: resumes of an earlier one no longer apply
 
     def _start(self, resume: bool) -> None:
-        config_path = self.out / "config.yaml"
-        if (self.out / STATE_FILE).exists() and not resume:
+        if (self.out / AL_STATE_FILE).exists() and not resume:
             raise ConfigError(f"{self.out}: holds an active-learning run already; continue it with "
                               f"`ridgeline al resume {self.out}` or choose another output_dir")
         self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(config_path, yaml.safe_dump(self.config.to_dict(), sort_keys=False).encode())
-        self.state = json.loads((self.out / STATE_FILE).read_text()) if resume and (self.out / STATE_FILE).exists() \
+        self._keep_config(resume)
+        self.state = json.loads((self.out / AL_STATE_FILE).read_text()) if resume and (self.out / AL_STATE_FILE).exists() \
             else {"iterations": [], "stop_reason": None}
         self.store = LabelStore(self.out)
         self.starts = load_structures(self.config.structures)
@@ -313,8 +316,6 @@ class ActiveLearning:
             row["oracle_calls_total"] = len(self.store.calls({"seed", "selected"}))
             row["oracle_seconds_total"] = float(sum(r["seconds"] for r in self.store.calls({"seed", "selected"})))
             if valid:
-                from ..uncertainty.model import UncertaintyModel
-
                 row.update(forces_rmse_and_energy_mae(UncertaintyModel.load(committee), valid))
             row["seconds"] = time.perf_counter() - start
             rows.append(row)
@@ -334,8 +335,6 @@ class ActiveLearning:
         tmp = model.with_name(f".{model.name}.tmp")
         shutil.copyfile(final, tmp)
         tmp.replace(model)
-        from .report import write_summary
-
         write_summary(self.out, rows, self.state)
         return model
 

@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from ase.calculators.calculator import PropertyNotImplementedError
+from ase.calculators.emt import EMT
 
 from ..data.frame import Frame
-from ..errors import ConfigError, RidgelineError
-
-
-class OracleError(RidgelineError):
-    """An oracle cannot be built, or its calculation gave no usable label."""
+from ..errors import ConfigError, OracleError
+from .pyscf_calculator import PySCFCalculator
 
 
 @dataclass
@@ -173,8 +172,6 @@ class Oracle:
 
 def _calculate(atoms, calc):
     """Energy, forces and (fully periodic cells, if the calculator has it) stress of a copy of ``atoms``."""
-    from ase.calculators.calculator import PropertyNotImplementedError
-
     atoms = atoms.copy()
     calc.reset()  # no state of the previous structure (e.g. an SCF guess): results depend on the input only
     atoms.calc = calc
@@ -236,8 +233,6 @@ class _time_limit:
 
 
 def _build_emt():
-    from ase.calculators.emt import EMT
-
     return EMT()
 
 
@@ -275,8 +270,6 @@ def xtb(method: str = "GFN2-xTB", accuracy: float = 1.0, electronic_temperature:
 
 
 def _build_pyscf(**parameters):
-    from .pyscf_calculator import PySCFCalculator
-
     return PySCFCalculator(**parameters)
 
 

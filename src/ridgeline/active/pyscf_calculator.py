@@ -10,7 +10,7 @@ from __future__ import annotations
 from ase.calculators.calculator import Calculator, all_changes
 from ase.units import Bohr, Hartree
 
-from .oracles import OracleError
+from ..errors import OracleError
 
 
 class PySCFCalculator(Calculator):

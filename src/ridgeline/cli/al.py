@@ -1,6 +1,11 @@
-"""``ridgeline al run CONFIG.yaml [key=value ...]`` and ``ridgeline al resume DIR``."""
+"""``ridgeline al run CONFIG.yaml [key=value ...]`` and ``ridgeline al resume DIR [key=value ...]``."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+from ..names import RUN_CONFIG_FILE
+from .main import is_override
 
 
 def add_arguments(p) -> None:
@@ -10,7 +15,9 @@ def add_arguments(p) -> None:
     r.add_argument("config", nargs="?", help="YAML config (default: the embedded ethanol/xTB example)")
     r.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys, dotted for sections (e.g. select.method=maxvol)")
     c = sub.add_parser("resume", help="continue a killed or stopped run; no oracle call is repeated",
-                       description="Reads DIR/config.yaml; key=value overrides may raise limits such as stop.max_iterations.")
+                       description=f"Reads the run's DIR/{RUN_CONFIG_FILE} and the changes earlier resumes made. key=value "
+                                   "overrides may change only the limits (stop.*) and how the oracle is called "
+                                   "(oracle.workers, oracle.timeout); each accepted change is recorded in the run.")
     c.add_argument("directory", help="the run's output_dir")
     c.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. stop.max_iterations=10")
     for q in (r, c):
@@ -18,21 +25,17 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    from ..active.config import load_active_config
+    from ..active.config import load_active_config, load_run_config
     from ..active.loop import ActiveLearning
-    from ..errors import ConfigError
 
     if args.al_command == "run":
-        config = load_active_config(args.config, args.overrides, base=None if args.config else {})
+        overrides = list(args.overrides)
+        if args.config is not None and is_override(args.config) and not Path(args.config).exists():
+            args.config, overrides = None, [args.config, *overrides]  # no config file: the embedded example
+        config = load_active_config(args.config, overrides, base=None if args.config else {})
         resume = False
     else:
-        folder = Path(args.directory)
-        if not (folder / "config.yaml").is_file():
-            raise ConfigError(f"{folder}: no active-learning run here (config.yaml missing)")
-        config = load_active_config(folder / "config.yaml", args.overrides)
-        config.output_dir = str(folder)
+        config = load_run_config(args.directory, args.overrides)
         resume = True
     model = ActiveLearning(config, progress=not args.no_progress).run(resume=resume)
     print((Path(config.output_dir) / "summary.md").read_text())

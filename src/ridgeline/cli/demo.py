@@ -8,6 +8,8 @@ checked on the validation frames and in NVE MD, with plots. ``--kind fit``: make
 
 from __future__ import annotations
 
+from ..names import CHECKPOINT_FILE
+
 
 def add_arguments(p) -> None:
     p.add_argument("--kind", choices=("active", "fit"), default="active", help="default: %(default)s")
@@ -64,7 +66,7 @@ def fit_demo(args) -> int:
         "training": {"max_time": args.minutes, "seed": args.seed},
     })
     # a killed demo picks up where it stopped; a finished one is re-evaluated, not retrained
-    resume = (Path(config.output_dir) / "checkpoint.pt").exists()
+    resume = (Path(config.output_dir) / CHECKPOINT_FILE).exists()
     model_path = Trainer(config, progress=not args.no_progress).run(resume=resume)
     print((Path(config.output_dir) / "report.md").read_text())
     print(f"model: {model_path}")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 from .data_args import add_key_arguments, read_labelled
 
 
@@ -21,10 +25,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import json
-    import sys
-    from pathlib import Path
-
     from ..models.io import load_model
     from ..training.metrics import compute_metrics, predict
     from ..training.report import metrics_table, parity_plot

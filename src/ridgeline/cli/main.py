@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
+
+from .. import __version__
+from ..errors import RidgelineError
 
 # name -> (module, one-line help)
 SUBCOMMANDS = {
@@ -22,8 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ridgeline",
         description="ridgeline: machine-learned interatomic potentials. Run 'ridgeline COMMAND --help' for a command's options.",
     )
-    from .. import __version__
-
     parser.add_argument("--version", action="version", version=f"ridgeline {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
@@ -34,11 +36,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    from ..errors import RidgelineError
+_OVERRIDE = re.compile(r"[A-Za-z_][\w.]*=")
 
+
+def is_override(token: str) -> bool:
+    """Whether a command-line token is a ``key=value`` config override (dotted key)."""
+    return bool(_OVERRIDE.match(token))
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """``parser.parse_args``, with ``key=value`` overrides accepted anywhere on the line for the
+    subcommands that take them (argparse alone takes them only before the first option):
+    the ones it leaves over are appended to ``overrides`` in the order typed. Any other left-over
+    token (an unknown option, a stray word) is an error, as with ``parse_args``."""
+    args, extra = parser.parse_known_args(argv)
+    strays = [token for token in extra if is_override(token)]
+    if len(strays) < len(extra) or (strays and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if strays:
+        args.overrides = [*args.overrides, *strays]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if not args.command:
         parser.print_help()
         return 1

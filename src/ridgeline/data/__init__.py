@@ -4,7 +4,7 @@ from .dataset import DiskFrames, FrameSubset, GraphDataset, count_labelled, fram
 from .frame import Frame
 from .graph import collate, frame_to_graph
 from .neighbors import neighbor_list
-from .readers import KeyMap, iter_frames, read_frames
+from .readers import KeyMap, iter_frames, load_frames, read_frames
 from .validation import validate_frame
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "KeyMap",
     "read_frames",
     "iter_frames",
+    "load_frames",
     "validate_frame",
     "GraphDataset",
     "DiskFrames",

@@ -19,6 +19,7 @@ import torch
 from ase.data import chemical_symbols
 
 from ..errors import ConfigError, DataError
+from ..names import SPLITS
 from .frame import Frame
 from .graph import collate, frame_to_graph
 
@@ -330,9 +331,6 @@ def make_loader(dataset, batch_size: int, shuffle: bool, seed: int = 0, epoch: i
         dataset, batch_sampler=_ShardedBatches(batches, *shard), num_workers=0,
         collate_fn=functools.partial(_collate, dtype=dtype),
     )
-
-
-SPLITS = ("random", "block", "stratified")
 
 
 def split_frames(n: int, valid_fraction: float, seed: int, mode: str = "random", groups=None,

@@ -16,6 +16,8 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..names import CONFIG_TYPE_KEY, ENERGY_KEY, FORCES_KEY, STRESS_KEY
+from .dataset import DiskFrames
 from .frame import Frame, voigt_to_matrix
 from .validation import as_atomic_numbers, validate_frame
 
@@ -25,12 +27,13 @@ _NOT_LABELS = {"numbers", "positions"}  # per-atom arrays every Atoms has
 
 @dataclass
 class KeyMap:
-    """Names under which a file stores each reference quantity."""
+    """Names under which a file stores each reference quantity (the ``keys`` section of a
+    training config)."""
 
-    energy: str = "REF_energy"
-    forces: str = "REF_forces"
-    stress: str = "REF_stress"
-    config_type: str = "config_type"
+    energy: str = ENERGY_KEY
+    forces: str = FORCES_KEY
+    stress: str = STRESS_KEY
+    config_type: str = CONFIG_TYPE_KEY
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "KeyMap":
@@ -281,3 +284,19 @@ def _validated(path, index, items, km, require, min_distance, elements) -> Itera
 def read_frames(path, key_map=None, index=":", require=("energy", "forces"), min_distance=0.5, elements=None) -> list[Frame]:
     """``list(iter_frames(...))``: all selected frames in memory."""
     return list(iter_frames(path, key_map, index, require, min_distance, elements))
+
+
+def load_frames(path, key_map=None, require=(), elements=None, min_distance=0.5):
+    """Validated frames from whatever a path holds: a data file (anything ``read_frames`` reads:
+    extxyz, ASE database, ...), read into memory, or a directory converted by ``ridgeline
+    convert``, memory-mapped as ``DiskFrames``.
+
+    ``require`` and ``elements`` are checked on both; ``key_map`` and ``min_distance`` apply to
+    data files only (a converted dataset was read and validated with them when it was written).
+    """
+    require = _as_require(require)
+    if Path(path).is_dir():
+        _as_key_map(key_map)
+        numbers = as_atomic_numbers(elements)
+        return DiskFrames(path).check(require, None if numbers is None else sorted(numbers))
+    return read_frames(path, key_map, require=require, min_distance=min_distance, elements=elements)

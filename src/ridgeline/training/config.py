@@ -5,29 +5,22 @@ list the valid ones. Each value has one home here; nothing else holds a default 
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from ..data.readers import KeyMap
 from ..errors import ConfigError
+from ..models import ARCHITECTURES, default_cutoff, hyperparameter_names
+from ..names import SPLITS
 from .loss import FORCE_LOSSES, STRESS_COMPONENTS
 
 
 SCHEDULERS = ("cosine", "plateau")
 KEEP = ("last", "best")  # training.final_stage_keep and training.final_stage_start
-SPLITS = ("random", "block", "stratified")  # training.valid_split (as ridgeline.data.dataset.SPLITS)
-
-
-@dataclass
-class KeysConfig:
-    """Names of the reference labels in the data files (extxyz info/arrays, ASE db)."""
-
-    energy: str = "REF_energy"
-    forces: str = "REF_forces"
-    stress: str = "REF_stress"
-    config_type: str = "config_type"
 
 
 @dataclass
@@ -43,7 +36,7 @@ class ModelConfig:
 class TrainingConfig:
     # the run's length for the cosine schedule, unless max_time ends it first: on the mlearn Si and
     # Mo sets (~200 frames), against 400-500 epochs, 200 gave Mo an 8% lower validation force error
-    # (it overfits) and Si one 2% higher (within seed noise) (docs/moment_network.md, session 11)
+    # (it overfits) and Si one 2% higher (within seed noise) (docs/results_log.md)
     epochs: int = 200
     max_time: float | None = None  # minutes of training wall time, then stop as if converged
     batch_size: int = 4  # structures per batch
@@ -55,16 +48,16 @@ class TrainingConfig:
     clip_grad_norm: float | None = 10.0  # rescale gradients above this norm (a bad batch cannot wreck the weights)
     # two loss stages, as MACE's: a force-heavy first stage, then (from final_stage of the run on)
     # an energy-weighted final stage; per-atom energy errors are ~30x smaller than force errors,
-    # so weight 30 lets both be learned (docs/moment_network.md: 0.1 then 30 beat 30 throughout)
+    # so weight 30 lets both be learned (docs/results_log.md: 0.1 then 30 beat 30 throughout)
     energy_weight: float = 0.1  # on (E/N)^2, eV^2/atom^2
     forces_weight: float = 1.0  # on force components, (eV/Å)^2
     # on stress components, (eV/Å^3)^2, of the frames that carry a stress (others are masked); 0 =
     # not fitted; None: loss.DEFAULT_STRESS_WEIGHT where training frames carry a stress, else 0
     # without a warning. With correctly ordered labels, fitting stress lowered the validation
     # energy error 8% (Mo) and 11% (Si) and the stress error 4-5x at the same force error
-    # (docs/moment_network.md, session 15); check a file's labels with `ridgeline eval
-    # --check-stress` (the shear order of mlearn's files was mixed up, which session 11 took for
-    # stresses that disagree with the energies)
+    # (docs/results_log.md); check a file's labels with `ridgeline eval --check-stress` (the
+    # shear order of mlearn's files was mixed up, which looked like stresses that disagree with
+    # the energies)
     stress_weight: float | None = None
     # which part of the stress error is fitted: "full", or "deviatoric" (the traceless part: shear
     # and anisotropic normal stress), which ignores an isotropic offset of the labels such as a
@@ -84,12 +77,12 @@ class TrainingConfig:
     # at final_stage 0.7), from the first stage's geometrically, epoch by epoch; 0 = at once. A
     # 300x step in the energy weight makes Adam, whose second moments remember the small gradients
     # before it, take steps ~30x too large: the first final-stage epochs undid the force fit
-    # (docs/moment_network.md, session 12)
+    # (docs/results_log.md)
     final_stage_ramp: float = 1 / 3
     # which weights a two-stage run keeps: "last", the final stage's last (EMA) weights, at the
     # end of the annealed learning rate; or "best", its best-on-validation epoch. The validation
     # loss is dominated by the force term, so "best" picked the stage's first epochs on Mo, before
-    # the energies were fitted (docs/moment_network.md, session 9)
+    # the energies were fitted (docs/results_log.md)
     final_stage_keep: str = "last"
     # which weights the final stage starts from: "last", the first stage's last weights; or
     # "best", its best-on-validation (EMA) weights, which undoes a first stage that overfits
@@ -129,7 +122,7 @@ class Config:
     dtype: str = "float32"  # float32 or float64
     device: str = "auto"  # cpu, cuda, or auto
     min_distance: float = 0.5  # Å; closer atoms in a data file are an error
-    keys: KeysConfig = field(default_factory=KeysConfig)
+    keys: KeyMap = field(default_factory=KeyMap)  # names of the labels in the data files
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
@@ -154,7 +147,7 @@ def _coerce(value, typ, where: str):
     args = [a for a in typing.get_args(typ) if a is not type(None)]
     if value is None and type(None) in typing.get_args(typ):
         return None
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
+    if origin in (typing.Union, types.UnionType) and args:
         typ = args[0]
     if dataclasses.is_dataclass(typ):
         return _build(typ, value, where)
@@ -231,8 +224,6 @@ def read_yaml_mapping(path) -> dict:
 def check_model_hyperparameters(model: ModelConfig) -> None:
     """Model keys beyond name/preset/cutoff must be hyperparameters of the chosen architecture;
     an unset cutoff becomes the preset's (``models.default_cutoff``)."""
-    from ..models import ARCHITECTURES, hyperparameter_names
-
     if model.name not in ARCHITECTURES:
         raise ConfigError(f"config key 'model.name': unknown architecture {model.name!r}; available: {', '.join(sorted(ARCHITECTURES))}")
     cls, presets = ARCHITECTURES[model.name]
@@ -246,8 +237,6 @@ def check_model_hyperparameters(model: ModelConfig) -> None:
                 f"name, preset, cutoff, {', '.join(valid)}"
             )
     if model.cutoff is None:
-        from ..models import default_cutoff
-
         model.cutoff = default_cutoff(model.name, model.preset)
     elif not model.cutoff > 0:
         raise ConfigError(f"config key 'model.cutoff': expected a positive distance in Å, got {model.cutoff}")

@@ -24,11 +24,10 @@ import torch
 from ..errors import ConfigError
 from ..models.ensemble import Ensemble
 from ..models.io import load_model
+from ..names import CHECKPOINT_FILE, DOMAIN_METHODS, ENSEMBLE_FILE, MODEL_FILE
 from .checkpoint import load_checkpoint
 from .config import Config
-from .trainer import CHECKPOINT_FILE, MODEL_FILE, Trainer
-
-ENSEMBLE_FILE = "ensemble.safetensors"
+from .trainer import Trainer
 
 
 def member_config(config: Config, k: int) -> Config:
@@ -51,7 +50,7 @@ def _train_member(c: Config, progress: bool, threads: int | None = None) -> None
     Trainer(c, progress=progress).run(resume=(Path(c.output_dir) / CHECKPOINT_FILE).exists())
 
 
-def train_ensemble(config: Config, n_members: int, progress: bool = True, domains=("nearest", "mahalanobis", "hull"),
+def train_ensemble(config: Config, n_members: int, progress: bool = True, domains=DOMAIN_METHODS,
                    init_models=None, verbose: bool = True, parallel: int = 1) -> Path:
     """Train (or finish) the members, then fit the committee's calibration and domain models.
     ``init_models``: one model file per member to warm-start from (``training.init_model``);

@@ -6,7 +6,7 @@ order xx yy zz yz xz xy; pymatgen and others have their own), and a shear order 
 conversion is silent: the labels look like stresses, the fit just gets worse. A model trained on
 energies and forces alone predicts shear stresses that are physical, so the order that agrees
 with them best is the labels' true one. The mlearn Si/Mo files were found this way with yz and
-xz swapped in every group but Si's Elastic one (docs/moment_network.md, session 15).
+xz swapped in every group but Si's Elastic one (docs/results_log.md).
 
 An isotropic offset (the mean of reference minus model over the normal components) of a whole
 group, such as a plane-wave code's Pulay stress, is reported beside it.
@@ -40,7 +40,11 @@ def _orders():
 def check_stress_labels(p: Predictions) -> dict:
     """Per config_type (frames with a stress label): the shear MAE (GPa) of the labels as given
     and read in the best other order, which order that is, whether it is flagged, and the
-    isotropic offset (mean and spread over the frames, GPa). Empty without stress labels."""
+    isotropic offset (mean and spread over the frames, GPa). Empty without stress labels.
+
+    A group without a frame whose shear labels can tell the orders apart (all below
+    ``DECIDABLE_GPA``: isotropic or unsheared cells) is ``undecidable``: its shear MAEs and best
+    order are None, and it is never flagged."""
     has = np.isfinite(p.stress_ref).all(axis=1) & np.isfinite(p.stress_pred).all(axis=1)
     out = {}
     for ct in sorted(set(p.config_type[has])):
@@ -49,18 +53,20 @@ def check_stress_labels(p: Predictions) -> dict:
         shear_pred, shear_ref = pred[:, 3:], ref[:, 3:]
         # frames whose shear labels are large enough to tell the orders (and signs) apart
         decidable = np.abs(shear_ref).max(axis=1) > DECIDABLE_GPA
-        errors = {name: float(np.abs(shear_pred - sign * shear_ref[:, list(perm)])[decidable].mean()) if decidable.any() else float("nan")
-                  for name, perm, sign in _orders()}
-        given = " ".join(SHEAR)
-        best = min((n for n in errors if n != given), key=lambda n: errors[n])
+        given, best, errors = " ".join(SHEAR), None, {}
+        if decidable.any():
+            errors = {name: float(np.abs(shear_pred - sign * shear_ref[:, list(perm)])[decidable].mean())
+                      for name, perm, sign in _orders()}
+            best = min((n for n in errors if n != given), key=lambda n: errors[n])
         offset = (ref[:, :3] - pred[:, :3]).mean(axis=1)
         out[ct] = {
             "n_frames": int(m.sum()),
             "n_decidable": int(decidable.sum()),
-            "shear_mae_as_given": errors[given],
+            "undecidable": best is None,
+            "shear_mae_as_given": errors.get(given),
             "best_other_order": best,
-            "shear_mae_best_other": errors[best],
-            "flagged": bool(decidable.any() and errors[best] * FLAG_RATIO < errors[given]),
+            "shear_mae_best_other": errors.get(best),
+            "flagged": best is not None and errors[best] * FLAG_RATIO < errors[given],
             "isotropic_offset": float(offset.mean()),
             "isotropic_offset_std": float(offset.std()),
         }
@@ -78,9 +84,15 @@ def stress_label_warnings(check: dict, source: str) -> list[str]:
     ]
 
 
+def _shear_columns(c: dict) -> str:
+    if c["undecidable"]:
+        return f"undecidable (no frame with shear labels above {DECIDABLE_GPA} GPa) | - | -"
+    return f"{c['shear_mae_as_given']:.3f} | {c['best_other_order']} | {c['shear_mae_best_other']:.3f}"
+
+
 def stress_check_table(check: dict) -> str:
     head = ("| config_type | frames | shear MAE as given (GPa) | best other order | its shear MAE | flagged | "
             "isotropic offset ref - model (GPa) |\n|---|---|---|---|---|---|---|")
-    rows = [f"| {ct} | {c['n_frames']} | {c['shear_mae_as_given']:.3f} | {c['best_other_order']} | {c['shear_mae_best_other']:.3f} | "
-            f"{'yes' if c['flagged'] else 'no'} | {c['isotropic_offset']:+.2f} ± {c['isotropic_offset_std']:.2f} |" for ct, c in check.items()]
+    rows = [f"| {ct} | {c['n_frames']} | {_shear_columns(c)} | {'yes' if c['flagged'] else 'no'} | "
+            f"{c['isotropic_offset']:+.2f} ± {c['isotropic_offset_std']:.2f} |" for ct, c in check.items()]
     return "\n".join([head, *rows])

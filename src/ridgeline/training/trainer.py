@@ -19,12 +19,13 @@ import yaml
 from ase.data import chemical_symbols
 from tqdm.auto import tqdm
 
-from ..data import DiskFrames, FrameSubset, GraphDataset, KeyMap, count_labelled, frame_config_types, frame_strata, make_loader, read_frames, split_frames
+from ..data import FrameSubset, GraphDataset, count_labelled, frame_config_types, frame_strata, load_frames, make_loader, split_frames
 from ..data.statistics import elements_of, fit_atomic_energies, force_rms
 from ..errors import ConfigError
 from ..models import ForceStressOutput, build_model
 from ..files import atomic_write_bytes
 from ..models.io import load_model, read_description, save_model
+from ..names import CHECKPOINT_FILE, METRICS_FILE, MODEL_FILE, RUN_CONFIG_FILE
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
 from .distributed import all_reduce_sum, barrier, init_from_environment, rank_and_world, sum_gradients
@@ -49,14 +50,6 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return flat
 
 
-def load_frames(path, config: Config, require=("energy", "forces"), elements=None):
-    """A data file (extxyz, ASE db, ...) read and validated, or a converted on-disk dataset."""
-    if Path(path).is_dir():
-        return DiskFrames(path).check(require, elements)
-    key_map = KeyMap(**vars(config.keys))
-    return read_frames(path, key_map, require=require, min_distance=config.min_distance, elements=elements)
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -79,10 +72,6 @@ def validation_loss(p: Predictions, loss: WeightedLoss) -> float:
             pred, ref = deviatoric_voigt(pred), deviatoric_voigt(ref)
         value += loss.weights["stress"] * mean_penalty(pred, ref)
     return value
-
-
-CHECKPOINT_FILE = "checkpoint.pt"  # in output_dir: the resumable state, written after every epoch
-MODEL_FILE = "model.safetensors"  # in output_dir: the kept model
 
 
 class Trainer:
@@ -112,9 +101,9 @@ class Trainer:
         require = ["energy"] if any(w["energy"] > 0 for w in weights) else []
         require += ["forces"] if any(w["forces"] > 0 for w in weights) else []
         # stress is fitted on the frames that carry it (periodic cells), the others are masked
-        frames = load_frames(c.train_file, c, require=tuple(require))
+        frames = load_frames(c.train_file, c.keys, require=require, min_distance=c.min_distance)
         if c.valid_file:
-            self.train_frames, self.valid_frames = frames, load_frames(c.valid_file, c, require=tuple(require))
+            self.train_frames, self.valid_frames = frames, load_frames(c.valid_file, c.keys, require=require, min_distance=c.min_distance)
         else:  # views, not copies: a converted on-disk dataset stays on disk
             groups = frame_config_types(frames) if t.valid_split != "random" else None
             strata = frame_strata(frames) if t.valid_split == "stratified" else None
@@ -294,7 +283,7 @@ class Trainer:
         writer = csv.DictWriter(buffer, fieldnames=list(self.history[0]))
         writer.writeheader()
         writer.writerows(self.history)
-        atomic_write_bytes(self.out / "metrics.csv", buffer.getvalue().encode())
+        atomic_write_bytes(self.out / METRICS_FILE, buffer.getvalue().encode())
 
     def run(self, resume: bool = False) -> Path:
         c, t = self.config, self.config.training
@@ -308,7 +297,7 @@ class Trainer:
             self._fresh_state()
         barrier()  # every process has checked the output directory before rank 0 writes to it
         if self.rank == 0:
-            atomic_write_bytes(self.out / "config.yaml", yaml.safe_dump(c.to_dict(), sort_keys=False).encode())
+            atomic_write_bytes(self.out / RUN_CONFIG_FILE, yaml.safe_dump(c.to_dict(), sort_keys=False).encode())
 
         if self.stop_reason in ("epochs", "max_time"):  # a resume may raise those limits
             self.stop_reason = None
@@ -399,7 +388,8 @@ class Trainer:
         reports = {}
         sets = {"valid": self.valid_frames}
         if self.config.test_file:
-            sets["test"] = load_frames(self.config.test_file, self.config, require=("energy", "forces"), elements=self.elements)
+            sets["test"] = load_frames(self.config.test_file, self.config.keys, require=("energy", "forces"), elements=self.elements,
+                                       min_distance=self.config.min_distance)
         for name, frames in sets.items():
             if not frames:
                 continue
