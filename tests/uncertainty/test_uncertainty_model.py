@@ -287,7 +287,11 @@ def test_calibration_floor_and_old_alpha(frames, tmp_path):
     from ridgeline.uncertainty.laplace import LastLayerLaplace
 
     arrays = {k: v for k, v in uq.laplace.to_arrays().items() if k != "force_gram"}
-    legacy = LastLayerLaplace.from_arrays(arrays, {"n_elements": 1, "n_hidden": uq.laplace.n_hidden, "relative_prior": 1e-4})
+    from ridgeline.models.upgrade import upgrade_description
+
+    stored = {"format_version": 1, "uncertainty": {"laplace": {"n_elements": 1, "n_hidden": uq.laplace.n_hidden, "relative_prior": 1e-4}}}
+    params = upgrade_description(stored, [])["uncertainty"]["laplace"]  # as a model file's loading completes them
+    legacy = LastLayerLaplace.from_arrays(arrays, params)
     assert legacy.force_variance == "proxy" and legacy.force_weight == 0.0 and float(legacy.force_gram.abs().sum()) == 0.0
 
 
