@@ -42,7 +42,7 @@ from ase.md.velocitydistribution import Stationary
 from ..data.neighbors import neighbor_list
 from ..simulate.velocities import thermalize
 from ..uncertainty.monitor import DomainMonitor, OutOfDomain
-from .biases import Bias, BiasedCalculator
+from ..simulate.biases import Bias, BiasedCalculator
 
 STATUSES = ("completed", "out_of_domain", "exploded")
 

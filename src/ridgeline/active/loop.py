@@ -176,7 +176,8 @@ class ActiveLearning:
         if path.exists() and info_path.exists():
             return read(path, ":") if path.stat().st_size else [], json.loads(info_path.read_text())
         from ..simulate.calculator import Calculator
-        from .biases import AdversarialBias, BiasedCalculator
+        from ..simulate.biases import BiasedCalculator
+        from .biases import AdversarialBias
         from .explorers import LangevinExplorer
 
         e = self.config.explore
