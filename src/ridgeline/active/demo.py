@@ -41,7 +41,7 @@ def run_demo(output_dir="demo_run", progress: bool = True, overrides=(), nve_ste
 
     from ..data import KeyMap, read_frames
     from ..simulate.calculator import Calculator
-    from ..simulate.nve import plot_nve, run_nve
+    from ..simulate.md import plot_energy, run_md
     from ..training.metrics import compute_metrics, predict
     from ..training.report import parity_plot
     from .config import load_active_config
@@ -59,8 +59,8 @@ def run_demo(output_dir="demo_run", progress: bool = True, overrides=(), nve_ste
     p = predict(calc.model, valid)
     metrics = compute_metrics(p)
     parity_plot(p, out / "parity_validation.png", title=f"validation: {len(valid)} xTB MD frames at {config.validation.temperature:.0f} K")
-    nve = run_nve(valid[0].to_atoms(), calc, steps=nve_steps, timestep=0.5, temperature=300.0, seed=config.seed)
-    plot_nve(nve, out / "nve_energy.png")
+    nve = run_md(valid[0].to_atoms(), calc, "nve", steps=nve_steps, timestep=0.5, temperature=300.0, seed=config.seed)
+    plot_energy(nve, out / "nve_energy.png")
 
     rows = state["iterations"]
     figures = {
