@@ -16,8 +16,10 @@ def test_demo_smoke(tmp_path):
     pytest.importorskip("tblite")
     from ridgeline.active.demo import run_demo
 
+    # 10 epochs: the committee holds for the 40 NVE steps (it peaks near 460 K); after 3 epochs it
+    # heats the 9 atoms past 3000 K within 12 fs and the NVE check rightly stops it
     overrides = ["stop.max_iterations=1", "validation.frames=4", "validation.equilibration=20", "validation.steps_between=5",
-                 "explore.walkers=2", "explore.steps=40", "select.per_iteration=3", "training.epochs=3", "seed_frames=4",
+                 "explore.walkers=2", "explore.steps=40", "select.per_iteration=3", "training.epochs=10", "seed_frames=4",
                  "committee=2", "oracle.workers=1"]
     figures = run_demo(tmp_path / "demo", progress=False, overrides=overrides, nve_steps=40)
     assert figures["oracle_calls"] == 4 + json.loads((tmp_path / "demo/active_learning/summary.json").read_text())["iterations"][1]["selected"]
@@ -26,8 +28,7 @@ def test_demo_smoke(tmp_path):
         assert (tmp_path / "demo" / name).stat().st_size > 0
     assert "NVE MD" in (tmp_path / "demo/report.md").read_text()
     saved = json.loads((tmp_path / "demo/report.json").read_text())
-    assert saved["nve_status"] in ("completed", "exploded", "out_of_domain")
-    assert (saved["nve_stop_step"] is None) == (saved["nve_status"] == "completed")
+    assert saved["nve_status"] == "completed" and saved["nve_stop_step"] is None and saved["nve_stop_reason"] is None
 
 
 class BrokenCommittee(ASECalculator):
