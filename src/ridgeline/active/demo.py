@@ -6,7 +6,8 @@ in about ten minutes on two CPU cores.
    committee disagreement -> xTB labels -> warm-started retraining, until the committee's
    calibrated force uncertainty on fresh exploration is low, or the iteration limit;
 3. the final committee on the validation frames (parity plot), and 1 ps of NVE MD with it
-   (energy drift, uncertainty along the trajectory).
+   (energy drift, uncertainty along the trajectory), stopped where it blows up or stays out of
+   the committee's domain, which the report then says first.
 
 Everything is written under the output directory; a killed demo resumes where it stopped.
 """
@@ -35,14 +36,49 @@ DEMO_CONFIG = {
 }
 
 
+def nve_check(atoms, calculator, output_dir, steps: int = 2000, seed: int = 0) -> tuple[dict, list[str]]:
+    """``steps`` of NVE MD (0.5 fs, from 300 K) with the final committee: the figures for
+    report.json (``nve_*``) and the report's section. The run stops where it blows up or stays
+    out of the committee's domain (:class:`~ridgeline.simulate.md.DomainStop`'s default rule);
+    then the figures cover the steps before it, and ``nve_status``, ``nve_stop_step`` and
+    ``nve_stop_reason`` say where and why. The energy plot goes to ``nve_energy.png``."""
+    import numpy as np
+
+    from ..simulate.md import DomainStop, plot_energy, run_md
+
+    nve = run_md(atoms, calculator, "nve", steps=steps, timestep=0.5, temperature=300.0, seed=seed,
+                 domain_stop=DomainStop())
+    plot_energy(nve, Path(output_dir) / "nve_energy.png")
+    sigma = float(np.max(nve.max_forces_sigma)) if len(nve.max_forces_sigma) else None
+    figures = {
+        "nve_drift": nve.drift, "nve_fluctuation": nve.fluctuation, "nve_max_forces_sigma": sigma,
+        "nve_out_of_domain_steps": nve.out_of_domain_steps, "nve_steps": nve.step, "nve_status": nve.status,
+        "nve_stop_step": nve.step if nve.stopped else None, "nve_stop_reason": nve.reason or None,
+    }
+    sigma_text = f"{sigma:.3f} eV/Å" if sigma is not None else "not given"
+    text = (f"{nve.step} steps of 0.5 fs from 300 K (a validation frame): energy drift {nve.drift:.3f} meV/atom/ps, "
+            f"fluctuation {nve.fluctuation:.3f} meV/atom; largest force sigma along the run {sigma_text}; "
+            f"steps where the Mahalanobis test (per atom, 99%) flagged an atom: "
+            f"{nve.out_of_domain_steps} of the {len(nve.time_ps)} recorded. Plot: `nve_energy.png`.")
+    if nve.stopped:
+        text = f"**{nve_warning(figures, steps)}** The figures cover the steps before it. " + text
+    return figures, ["## NVE MD with the final committee", "", text, ""]
+
+
+def nve_warning(figures: dict, steps: int | None = None) -> str | None:
+    """One line saying that the NVE check stopped, where and why (None when it completed)."""
+    if figures.get("nve_status", "completed") == "completed":
+        return None
+    asked = f" ({steps} steps were asked for)" if steps is not None else ""
+    return f"Warning: the NVE check stopped early ({figures['nve_status']}) at {figures['nve_stop_reason']}{asked}."
+
+
+
 def run_demo(output_dir="demo_run", progress: bool = True, overrides=(), nve_steps: int = 2000) -> dict:
     """Run (or resume) the demo; returns the figures of its report. ``overrides``: ``key=value``
     for the embedded config (e.g. ``stop.max_iterations=3``)."""
-    import numpy as np
-
     from ..data import KeyMap, read_frames
     from ..simulate.calculator import Calculator
-    from ..simulate.nve import plot_nve, run_nve
     from ..training.metrics import compute_metrics, predict
     from ..training.report import parity_plot
     from .config import load_active_config
@@ -60,8 +96,7 @@ def run_demo(output_dir="demo_run", progress: bool = True, overrides=(), nve_ste
     p = predict(calc.model, valid)
     metrics = compute_metrics(p)
     parity_plot(p, out / "parity_validation.png", title=f"validation: {len(valid)} xTB MD frames at {config.validation.temperature:.0f} K")
-    nve = run_nve(valid[0].to_atoms(), calc, steps=nve_steps, timestep=0.5, temperature=300.0, seed=config.seed)
-    plot_nve(nve, out / "nve_energy.png")
+    nve_figures, nve_section = nve_check(valid[0].to_atoms(), calc, out, steps=nve_steps, seed=config.seed)
 
     rows = state["iterations"]
     figures = {
@@ -70,25 +105,19 @@ def run_demo(output_dir="demo_run", progress: bool = True, overrides=(), nve_ste
         "iterations": len(rows) - 1,
         "stop_reason": state["stop_reason"],
         "valid_energy_mae": metrics["energy_mae"], "valid_forces_mae": metrics["forces_mae"],
-        "valid_forces_rmse": metrics["forces_rmse"],
-        "nve_drift": nve.drift, "nve_fluctuation": nve.fluctuation,
-        "nve_max_forces_sigma": float(np.max(nve.max_forces_sigma)) if len(nve.max_forces_sigma) else None,
-        "nve_out_of_domain_steps": nve.out_of_domain_steps, "nve_steps": len(nve.time_ps) - 1,
+        "valid_forces_rmse": metrics["forces_rmse"], **nve_figures,
     }
+    warning = nve_warning(figures, nve_steps)
     report = [
         "# ridgeline demo: active learning of ethanol against GFN2-xTB", "",
+        *([f"**{warning}** See the NVE section.", ""] if warning else []),
         f"{figures['oracle_calls']} xTB calls for training ({figures['oracle_seconds']:.1f} s of xTB) in "
         f"{figures['iterations']} iterations; stopped: {figures['stop_reason']}.", "",
         summary_markdown(rows, state).split("\n", 2)[2],
         "## Final committee on the validation frames", "",
         f"energy MAE {metrics['energy_mae']:.2f} meV/atom, force MAE {metrics['forces_mae']:.4f} eV/Å, "
         f"force RMSE {metrics['forces_rmse']:.4f} eV/Å ({len(valid)} frames). Parity: `parity_validation.png`.", "",
-        "## NVE MD with the final committee", "",
-        f"{figures['nve_steps']} steps of 0.5 fs from 300 K (a validation frame): energy drift {nve.drift:.3f} meV/atom/ps, "
-        f"fluctuation {nve.fluctuation:.3f} meV/atom; largest force sigma along the run "
-        f"{figures['nve_max_forces_sigma']:.3f} eV/Å; steps where the Mahalanobis test (per atom, 99%) flagged an atom: "
-        f"{nve.out_of_domain_steps} of {figures['nve_steps']}. "
-        "Plot: `nve_energy.png`.", "",
+        *nve_section,
         f"Learning curve (validation force RMSE against xTB calls): `active_learning/learning_curve.png`. "
         f"Model: `{model_path}`.", "",
     ]
@@ -97,4 +126,4 @@ def run_demo(output_dir="demo_run", progress: bool = True, overrides=(), nve_ste
     return figures
 
 
-__all__ = ["DEMO_CONFIG", "run_demo"]
+__all__ = ["DEMO_CONFIG", "nve_check", "nve_warning", "run_demo"]

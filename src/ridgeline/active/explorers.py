@@ -1,5 +1,6 @@
-"""Exploring configuration space for active learning: Langevin MD with the current model,
-harvesting frames, stopping where the model leaves its domain, discarding trajectories that blow up.
+"""Exploring configuration space for active learning: Langevin MD with the current model
+(:func:`ridgeline.simulate.md.MD`), harvesting frames, stopping where the model leaves its domain,
+discarding trajectories that blow up.
 
 ``LangevinExplorer(...).run(atoms, calculator)`` runs one trajectory from a copy of ``atoms``
 (the caller's atoms are not touched) and returns an :class:`Exploration`:
@@ -7,44 +8,38 @@ harvesting frames, stopping where the model leaves its domain, discarding trajec
 - every ``interval`` steps (steps interval, 2 interval, ..., ``steps``; not step 0, the start
   itself) the structure is *checked* and *harvested*: a copy without calculator (positions,
   momenta, cell) goes into ``frames`` with the target temperature of that step;
-- the check runs the :class:`~ridgeline.uncertainty.DomainMonitor` (action "stop") when
+- the check is the driver's :class:`~ridgeline.simulate.md.DomainStop` with ``window=0`` when
   ``stop_on_domain`` and the calculator gives ``forces_sigma`` (an ensemble or calibrated
   ridgeline model file): a flagged atom or a force sigma above ``max_forces_sigma`` ends the run
   with status ``"out_of_domain"``, and the flagged structure is the last frame;
-- the explosion check: a non-finite energy, force or position, or any force component above
-  ``max_force`` eV/Å, is looked for at *every* step (free: it reads the results the MD step
-  already computed); any pair closer than ``min_distance`` Å (a short-range neighbour list) at
-  step 0 and at every check. Either ends the run with status ``"exploded"`` (``reason`` says
-  which) and **no frames**: once a trajectory blows up, the frames before it were
-  already heading there on an unphysical potential, and labelling them (or the wreck) wastes
-  oracle calls on structures no production simulation would visit.
+- the explosion check is the driver's :class:`~ridgeline.simulate.md.ExplosionCheck` with
+  ``max_force`` and ``min_distance`` (a non-finite energy, force or position, or any force
+  component above ``max_force`` eV/Å, at *every* step; any pair closer than ``min_distance`` Å at
+  step 0 and at every check) and without its temperature test (a bias legitimately heats a
+  walker where it does work). It ends the run with status ``"exploded"`` (``reason`` says which)
+  and **no frames**: once a trajectory blows up, the frames before it were already heading there
+  on an unphysical potential, and labelling them (or the wreck) wastes oracle calls on structures
+  no production simulation would visit.
 
 Temperature: a number, or ``(start, end)`` for a linear ramp T(n) = start + (end - start) n / steps;
 the Langevin target is set to T(n) at each harvest step n (so it changes every ``interval``
 steps) and initial velocities are Maxwell-Boltzmann at ``start`` (then zero total momentum).
 One ``numpy.random.default_rng(seed)`` draws the velocities and the thermostat's noise, so the
-same seed gives the same trajectory. ``fixcm`` is off (ASE deprecates it); the centre of mass
-of a free cluster diffuses slowly under the thermostat, which does not matter for harvesting.
+same seed gives the same trajectory. The centre of mass is not held; it diffuses slowly under the
+thermostat, which does not matter for harvesting.
 """
 
 from __future__ import annotations
 
 import copy
-import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-from ase import units
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import Stationary
 
-from ..data.neighbors import neighbor_list
-from ..simulate.velocities import thermalize
-from ..uncertainty.monitor import DomainMonitor, OutOfDomain
-from .biases import Bias, BiasedCalculator
-
-STATUSES = ("completed", "out_of_domain", "exploded")
+from ..errors import ConfigError
+from ..simulate.biases import Bias, BiasedCalculator
+from ..simulate.md import MD, STATUSES, DomainStop, ExplosionCheck, linear_ramp
 
 
 @dataclass
@@ -55,13 +50,7 @@ class Exploration:
     temperatures: list[float]  # target temperature (K) at each harvested frame
     event: object | None = None  # DomainEvent when out_of_domain
     max_forces_sigma: list[float] = field(default_factory=list)  # per frame, if the calculator gives forces_sigma
-    reason: str = ""  # for "exploded": which criterion fired
-
-
-class _Exploded(Exception):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+    reason: str = ""  # when stopped: the step and which criterion fired
 
 
 def _frame(atoms):
@@ -82,16 +71,16 @@ class LangevinExplorer:
         eV/Å the explosion criteria, ``biases`` added to the calculator's energy and forces."""
         if isinstance(temperature, (tuple, list)):
             if len(temperature) != 2:
-                raise ValueError("temperature must be a number or a (start, end) pair")
+                raise ConfigError("temperature must be a number or a (start, end) pair")
             self.t_start, self.t_end = float(temperature[0]), float(temperature[1])
         else:
             self.t_start = self.t_end = float(temperature)
         if min(self.t_start, self.t_end) < 0:
-            raise ValueError("temperatures must be >= 0 K")
+            raise ConfigError("temperatures must be >= 0 K")
         if steps < 0 or interval < 1:
-            raise ValueError("steps must be >= 0 and interval >= 1")
+            raise ConfigError("steps must be >= 0 and interval >= 1")
         if timestep <= 0 or friction < 0:
-            raise ValueError("timestep must be > 0 and friction >= 0")
+            raise ConfigError("timestep must be > 0 and friction >= 0")
         self.temperature = temperature
         self.steps, self.timestep, self.friction, self.interval = int(steps), float(timestep), float(friction), int(interval)
         self.stop_on_domain, self.max_forces_sigma = bool(stop_on_domain), max_forces_sigma
@@ -100,78 +89,35 @@ class LangevinExplorer:
 
     def target_temperature(self, step: int) -> float:
         """T(step) of the linear ramp (constant without one), K."""
-        if self.steps == 0:
-            return self.t_start
-        return self.t_start + (self.t_end - self.t_start) * min(step, self.steps) / self.steps
-
-    def explosion(self, atoms, distances: bool = True) -> str | None:
-        """Why ``atoms`` (with up-to-date calculator results) counts as exploded, or None;
-        ``distances=False`` skips the (neighbour-list) closest-pair test."""
-        results = atoms.calc.results
-        forces = np.asarray(results["forces"]) if "forces" in results else atoms.get_forces()
-        if not np.all(np.isfinite(forces)):
-            return "non-finite forces"
-        energy = results.get("energy")
-        if energy is not None and not np.isfinite(energy):
-            return "non-finite energy"
-        if not np.all(np.isfinite(atoms.positions)):
-            return "non-finite positions"
-        fmax = float(np.abs(forces).max(initial=0.0))
-        if fmax > self.max_force:
-            return f"force component {fmax:.3g} eV/Å above {self.max_force:g}"
-        if distances and len(atoms) > 1 and self.min_distance > 0:
-            i, _, _ = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, self.min_distance)
-            if len(i):
-                return f"atoms closer than {self.min_distance:g} Å"
-        return None
+        return linear_ramp(self.t_start, self.t_end, self.steps)(step)
 
     def run(self, atoms, calculator) -> Exploration:
-        atoms = atoms.copy()
-        atoms.calc = BiasedCalculator(calculator, self.biases) if self.biases else calculator
-        rng = np.random.default_rng(self.seed)
-        thermalize(atoms, self.t_start, rng)
-        Stationary(atoms)
-        dyn = Langevin(atoms, timestep=self.timestep * units.fs, temperature_K=self.t_start,
-                       friction=self.friction / units.fs, fixcm=False, rng=rng)
-        atoms.get_forces()
-        has_sigma = "forces_sigma" in atoms.calc.results
-        monitor = None
-        if self.stop_on_domain and has_sigma:
-            monitor = DomainMonitor(atoms, action="stop", max_forces_sigma=self.max_forces_sigma, dynamics=dyn)
-        elif self.stop_on_domain and self.max_forces_sigma is not None:
-            warnings.warn("LangevinExplorer(max_forces_sigma=...) ignored: the calculator gives no forces_sigma "
-                          "(use an ensemble or calibrated model file)", stacklevel=2)
         frames, temperatures, sigmas = [], [], []
 
-        def observe():
-            n = dyn.nsteps
-            check = n % self.interval == 0
-            reason = self.explosion(atoms, distances=check)
-            if reason is not None:
-                raise _Exploded(reason)
-            if n == 0 or not check:
+        def harvest(step, atoms):
+            if step == 0:
                 return
-            if monitor is not None:
-                monitor()  # raises OutOfDomain
             frames.append(_frame(atoms))
-            temperatures.append(self.target_temperature(n))
-            if has_sigma:
+            temperatures.append(self.target_temperature(step))
+            if "forces_sigma" in atoms.calc.results:
                 sigmas.append(float(np.max(atoms.calc.results["forces_sigma"], initial=0.0)))
-            # the ramp: the thermostat's target for the next interval
-            dyn.set_temperature(temperature_K=self.target_temperature(n))
 
-        dyn.attach(observe, interval=1)
-        try:
-            dyn.run(self.steps)
-        except _Exploded as err:
-            return Exploration([], "exploded", dyn.nsteps, [], None, [], err.reason)
-        except OutOfDomain as err:
-            frame = _frame(err.event.structure)
-            frames.append(frame)
-            temperatures.append(self.target_temperature(dyn.nsteps))
-            sigmas.append(float(err.event.max_forces_sigma))
-            return Exploration(frames, "out_of_domain", dyn.nsteps, temperatures, err.event, sigmas)
-        return Exploration(frames, "completed", dyn.nsteps, temperatures, None, sigmas)
+        ramp = self.t_start != self.t_end
+        md = MD(atoms, BiasedCalculator(calculator, self.biases) if self.biases else calculator, "langevin",
+                timestep=self.timestep, temperature=self.target_temperature if ramp else self.t_start, seed=self.seed,
+                interval=self.interval, zero_momentum=True,
+                explosion=ExplosionCheck(self.max_force, self.min_distance, max_temperature_factor=None),
+                domain_stop=DomainStop(window=0.0, max_forces_sigma=self.max_forces_sigma) if self.stop_on_domain else None,
+                observers=[harvest], friction=self.friction)
+        run = md.run(self.steps)
+        if run.status == "exploded":
+            return Exploration([], "exploded", run.step, [], None, [], run.reason)
+        if run.status == "out_of_domain":
+            frames.append(_frame(run.event.structure))
+            temperatures.append(self.target_temperature(run.step))
+            sigmas.append(float(run.event.max_forces_sigma))
+            return Exploration(frames, "out_of_domain", run.step, temperatures, run.event, sigmas, run.reason)
+        return Exploration(frames, "completed", run.step, temperatures, None, sigmas)
 
 
 def explore_many(explorer: LangevinExplorer, starts: list, calculator) -> list[Exploration]:

@@ -43,7 +43,8 @@ from ..simulate.calculator import Calculator
 from ..training.config import Config
 from ..training.ensemble import train_ensemble
 from ..uncertainty.model import UncertaintyModel
-from .biases import AdversarialBias, BiasedCalculator
+from ..simulate.biases import BiasedCalculator
+from .biases import AdversarialBias
 from .config import ActiveConfig, load_run_config, record_resume, resume_changes
 from .explorers import LangevinExplorer
 from .labelling import label_structures

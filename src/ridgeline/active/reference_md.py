@@ -5,36 +5,36 @@ active-learning loop come from here, never from the model's own exploration."""
 from __future__ import annotations
 
 import numpy as np
-from ase import units
-from ase.md.langevin import Langevin
 from tqdm.auto import tqdm
 
 from ..data.frame import Frame
 from ..errors import RidgelineError
-from ..simulate.velocities import thermalize
+from ..simulate.md import MD
 
 
 def oracle_md(starts, oracle, n_frames: int, temperature: float = 300.0, interval: int = 20, equilibration: int = 200,
               timestep: float = 0.5, friction: float = 0.01, seed: int = 0, progress: bool = False,
               config_type: str = "oracle_md") -> list[Frame]:
     """``n_frames`` labelled frames from oracle-driven MD, shared out over the start structures
-    (``timestep`` fs, ``friction`` 1/fs, ``temperature`` K)."""
+    (``timestep`` fs, ``friction`` 1/fs, ``temperature`` K). One generator seeded with ``seed``
+    draws every start's velocities and thermostat noise in turn. A trajectory that blows up (the
+    driver's explosion check) is an error: its frames would not be reference data."""
     rng = np.random.default_rng(seed)
     calc = oracle.calculator()
     per_start = [n_frames // len(starts) + (k < n_frames % len(starts)) for k in range(len(starts))]
     frames = []
     bar = tqdm(total=n_frames, desc=f"{oracle.name} MD ({temperature:.0f} K)", unit="frame", disable=not progress, dynamic_ncols=True)
-    for start, n in zip(starts, per_start):
+    for k, (start, n) in enumerate(zip(starts, per_start)):
         if n == 0:
             continue
-        atoms = start.copy()
-        atoms.calc = calc
-        thermalize(atoms, temperature, rng)
-        dyn = Langevin(atoms, timestep * units.fs, temperature_K=temperature, friction=friction / units.fs, fixcm=False, rng=rng)
         try:
-            dyn.run(equilibration)
+            md = MD(start, calc, "langevin", timestep=timestep, temperature=temperature, seed=rng, interval=interval,
+                    friction=friction)
+            md.run(equilibration)
             for _ in range(n):
-                dyn.run(interval)
+                if md.run(interval).stopped:
+                    break
+                atoms = md.atoms
                 energy, forces = atoms.get_potential_energy(), atoms.get_forces()
                 stress = atoms.get_stress() if atoms.pbc.all() else None
                 frames.append(Frame.from_atoms(atoms, energy, forces, stress, config_type=config_type,
@@ -43,5 +43,8 @@ def oracle_md(starts, oracle, n_frames: int, temperature: float = 300.0, interva
         except Exception as err:  # the reference code's own failure, with where it happened
             raise RidgelineError(f"{oracle.name} MD for reference frames failed after {len(frames)} frames: "
                                  f"{type(err).__name__}: {err}") from err
+        if md.status != "completed":
+            raise RidgelineError(f"{oracle.name} MD for reference frames from start structure {k} stopped "
+                                 f"({md.status}) at {md.reason}")
     bar.close()
     return frames

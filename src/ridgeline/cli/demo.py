@@ -27,11 +27,16 @@ def run(args) -> int:
     from pathlib import Path
 
     if args.kind == "active":
-        from ..active.demo import run_demo
+        import sys
+
+        from ..active.demo import nve_warning, run_demo
 
         overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed else [])
-        run_demo(args.output_dir, progress=not args.no_progress, overrides=overrides)
+        figures = run_demo(args.output_dir, progress=not args.no_progress, overrides=overrides)
         print((Path(args.output_dir) / "report.md").read_text())
+        warning = nve_warning(figures)
+        if warning:
+            print(warning, file=sys.stderr)
         return 0
     return fit_demo(args)
 

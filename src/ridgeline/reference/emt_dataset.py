@@ -7,33 +7,37 @@ import numpy as np
 from ase import units
 from ase.build import bulk
 from ase.calculators.emt import EMT
-from ase.md.langevin import Langevin
 
-from ..simulate.velocities import thermalize
+from ..errors import RidgelineError
+from ..names import CONFIG_TYPE_KEY, ENERGY_KEY, FORCES_KEY, STRESS_KEY
+from ..simulate.md import MD
+
+# Langevin friction 0.02 in ASE's inverse time unit, given in 1/fs; the driver's division by fs
+# gives back exactly 0.02 in floating point, so the dataset does not depend on the unit round trip
+FRICTION = 0.02 * units.fs
 
 
 def _label(atoms, config_type: str):
-    """A copy of ``atoms`` holding EMT's labels under the REF_ keys (nothing left on a calculator)."""
+    """A copy of ``atoms`` holding EMT's labels under the label keys (nothing left on a calculator)."""
     calc = EMT()
     atoms = atoms.copy()
     atoms.calc = calc
     energy, forces, stress = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
     atoms.calc = None
-    atoms.info.update(REF_energy=energy, REF_stress=stress, config_type=config_type)
-    atoms.arrays["REF_forces"] = forces
+    atoms.info.update({ENERGY_KEY: energy, STRESS_KEY: stress, CONFIG_TYPE_KEY: config_type})
+    atoms.arrays[FORCES_KEY] = forces
     return atoms
 
 
 def _md_snapshots(atoms, temperature: float, n: int, interval: int, rng) -> list:
-    atoms = atoms.copy()
-    atoms.calc = EMT()
-    thermalize(atoms, temperature, rng)
-    dyn = Langevin(atoms, 2.0 * units.fs, temperature_K=temperature, friction=0.02, fixcm=False, rng=rng)
-    dyn.run(50)  # equilibrate
+    md = MD(atoms, EMT(), "langevin", timestep=2.0, temperature=temperature, seed=rng, interval=interval,
+            friction=FRICTION)
+    md.run(50)  # equilibrate
     frames = []
     for _ in range(n):
-        dyn.run(interval)
-        frames.append(_label(atoms, f"md_{int(temperature)}K"))
+        if md.run(interval).stopped:
+            raise RidgelineError(f"EMT MD at {temperature:g} K stopped at {md.reason}")
+        frames.append(_label(md.atoms, f"md_{int(temperature)}K"))
     return frames
 
 
