@@ -17,8 +17,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
+from ..data import KeyMap, read_frames
 from ..files import atomic_write_bytes
 from ..names import AL_STATE_FILE, AL_VALIDATION_FILE
+from ..simulate.calculator import Calculator
+from ..simulate.md import DomainStop, plot_energy, run_md
+from ..training.metrics import compute_metrics, predict
+from ..training.report import parity_plot
+from .config import load_active_config
+from .loop import ActiveLearning
+from .report import summary_markdown
 
 DEMO_CONFIG = {
     "structures": "ethanol",
@@ -42,10 +52,6 @@ def nve_check(atoms, calculator, output_dir, steps: int = 2000, seed: int = 0) -
     out of the committee's domain (:class:`~ridgeline.simulate.md.DomainStop`'s default rule);
     then the figures cover the steps before it, and ``nve_status``, ``nve_stop_step`` and
     ``nve_stop_reason`` say where and why. The energy plot goes to ``nve_energy.png``."""
-    import numpy as np
-
-    from ..simulate.md import DomainStop, plot_energy, run_md
-
     nve = run_md(atoms, calculator, "nve", steps=steps, timestep=0.5, temperature=300.0, seed=seed,
                  domain_stop=DomainStop())
     plot_energy(nve, Path(output_dir) / "nve_energy.png")
@@ -73,18 +79,9 @@ def nve_warning(figures: dict, steps: int | None = None) -> str | None:
     return f"Warning: the NVE check stopped early ({figures['nve_status']}) at {figures['nve_stop_reason']}{asked}."
 
 
-
 def run_demo(output_dir="demo_run", progress: bool = True, overrides=(), nve_steps: int = 2000) -> dict:
     """Run (or resume) the demo; returns the figures of its report. ``overrides``: ``key=value``
     for the embedded config (e.g. ``stop.max_iterations=3``)."""
-    from ..data import KeyMap, read_frames
-    from ..simulate.calculator import Calculator
-    from ..training.metrics import compute_metrics, predict
-    from ..training.report import parity_plot
-    from .config import load_active_config
-    from .loop import ActiveLearning
-    from .report import summary_markdown
-
     out = Path(output_dir)
     config = load_active_config(base={**DEMO_CONFIG, "output_dir": str(out / "active_learning")}, overrides=overrides)
     resume = (Path(config.output_dir) / AL_STATE_FILE).exists()

@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from .cutoff import PolynomialCutoff
+
 
 class BesselBasis(torch.nn.Module):
     """sqrt(2/r_c) sin(n pi r / r_c) / r, n = 1..K (DimeNet, Gasteiger et al. 2020), times a smooth
@@ -13,8 +15,6 @@ class BesselBasis(torch.nn.Module):
 
     def __init__(self, cutoff: float, n_basis: int = 8, envelope: torch.nn.Module | None = None):
         super().__init__()
-        from .cutoff import PolynomialCutoff
-
         self.cutoff = float(cutoff)
         self.register_buffer("frequencies", math.pi / self.cutoff * torch.arange(1, n_basis + 1, dtype=torch.get_default_dtype()))
         self.envelope = envelope if envelope is not None else PolynomialCutoff(cutoff)

@@ -14,6 +14,7 @@ from ..data.frame import Frame
 from ..data.graph import collate, frame_to_graph
 from ..models import ForceStressOutput, hessian
 from ..models.io import load_model, save_model
+from ..simulate.calculator import Calculator
 
 ELEMENTS = [8, 14]
 CUTOFF = 4.0
@@ -94,8 +95,6 @@ class EnergyModelTests:
         assert torch.autograd.gradcheck(energy, (batch[keys.POSITIONS].clone().requires_grad_(True),), eps=1e-6, atol=1e-5)
 
     def test_stress_is_numerical_stress(self, model64, tmp_path):
-        from ..simulate.calculator import Calculator
-
         path = save_model(model64, tmp_path / "m.safetensors")
         atoms = example_structures()["crystal"]
         atoms.calc = Calculator(path, dtype="float64")
@@ -210,8 +209,6 @@ class EnergyModelTests:
             np.testing.assert_array_equal(f1, f0)
 
     def test_calculator_agrees_with_model(self, model64, tmp_path):
-        from ..simulate.calculator import Calculator
-
         calc = Calculator(save_model(model64, tmp_path / "m.safetensors"), dtype="float64")
         for atoms in example_structures().values():
             e, f = self._energy_forces(model64, atoms)

@@ -25,6 +25,7 @@ from ..errors import ConfigError
 from ..models.ensemble import Ensemble
 from ..models.io import load_model
 from ..names import CHECKPOINT_FILE, DOMAIN_METHODS, ENSEMBLE_FILE, MODEL_FILE
+from ..uncertainty.model import UncertaintyOptions, fit_uncertainty
 from .checkpoint import load_checkpoint
 from .config import Config
 from .trainer import Trainer
@@ -55,8 +56,6 @@ def train_ensemble(config: Config, n_members: int, progress: bool = True, domain
     """Train (or finish) the members, then fit the committee's calibration and domain models.
     ``init_models``: one model file per member to warm-start from (``training.init_model``);
     ``parallel``: members trained at a time, in processes of their own."""
-    from ..uncertainty.model import UncertaintyOptions, fit_uncertainty
-
     if init_models is not None and len(init_models) != n_members:
         raise ConfigError(f"train_ensemble: {len(init_models)} warm-start models for {n_members} members")
     if n_members < 2:
