@@ -11,8 +11,8 @@ epochs). A power law F = a N^-b fitted to the test force MAE, over all fractions
 last two (the curve flattens, so its end is the better guide), says how many frames of the same
 kind the default model would need for issue 3's force targets; no error floor is assumed, so the
 figures are lower bounds. Frames more than 0.5 eV/atom above the lowest training energy
-per atom are "hot" (liquid-like AIMD, hot vacancy runs), the rest "cool" (docs/moment_network.md,
-session 14). Runs are cached in benchmarks/cache/. Writes results/mlearn_learning_curve.{json,md}.
+per atom are "hot" (liquid-like AIMD, hot vacancy runs), the rest "cool" (docs/results_log.md).
+Runs are cached in benchmarks/cache/. Writes results/mlearn_learning_curve.{json,md}.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from ridgeline.training.trainer import Trainer
 @pytest.fixture(autouse=True)
 def one_thread():
     """Runs compared bitwise need one torch thread: with two, the stress term's matrix products
-    (fitted by default since session 15) came out ~1e-7 apart between two identical runs on a busy
+    (fitted by default where frames carry a stress) came out ~1e-7 apart between two identical runs on a busy
     machine (the BLAS library may use fewer threads than asked, which changes its summation order)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
