@@ -196,6 +196,8 @@ def test_overrides_are_accepted_anywhere_on_the_line(tmp_path, capsys):
                                "model.preset=small"])
     assert args.config == "cfg.yaml" and args.ensemble == 2 and args.no_progress
     assert args.overrides == ["training.lr=1e-3", "training.max_time=1", "model.preset=small"]
+    before = parse_args(parser, ["train", "training.lr=1e-3", "model.preset=small", "cfg.yaml", "--ensemble", "2", "training.max_time=1"])
+    assert before.config == "cfg.yaml" and before.overrides == ["training.lr=1e-3", "model.preset=small", "training.max_time=1"]
     assert parse_args(parser, ["al", "run", "al.yaml", "--no-progress", "stop.max_iterations=2"]).overrides == ["stop.max_iterations=2"]
     resume = parse_args(parser, ["al", "resume", "run", "--no-progress", "stop.max_iterations=3"])
     assert resume.directory == "run" and resume.overrides == ["stop.max_iterations=3"]

@@ -47,7 +47,8 @@ def is_override(token: str) -> bool:
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
     """``parser.parse_args``, with ``key=value`` overrides accepted anywhere on the line for the
     subcommands that take them (argparse alone takes them only before the first option):
-    the ones it leaves over are appended to ``overrides`` in the order typed. Any other left-over
+    the ones it leaves over are appended to ``overrides`` in the order typed, and overrides typed
+    before the config file do not take its place. Any other left-over
     token (an unknown option, a stray word) is an error, as with ``parse_args``."""
     args, extra = parser.parse_known_args(argv)
     strays = [token for token in extra if is_override(token)]
@@ -55,6 +56,10 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if strays:
         args.overrides = [*args.overrides, *strays]
+    config = getattr(args, "config", None)
+    files = [token for token in getattr(args, "overrides", ()) if not is_override(token)]
+    if config is not None and is_override(config) and len(files) == 1:  # overrides typed before the config file
+        args.config, args.overrides = files[0], [config, *(t for t in args.overrides if t != files[0])]
     return args
 
 
