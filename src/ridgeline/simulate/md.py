@@ -361,18 +361,26 @@ class MD:
     ``parameters``: the ensemble's, in driver units.
     ``run(steps)`` may be called again to go on (a stopped run does not); ``atoms`` is the
     trajectory's current structure.
+
+    ``start_step``: the step ``atoms`` is at when it continues an earlier run (with
+    ``velocities=False``, its momenta, and ``seed`` the earlier run's generator in the state it had
+    then): steps count on from it, the ``interval`` grid stays the earlier run's, and the start is
+    neither recorded nor observed again (the earlier run did both). A thermostat or barostat with
+    variables of its own (Nose-Hoover chains, MTK, the BAOAB cell) starts them afresh.
     """
 
     def __init__(self, atoms, calculator, ensemble: str = "nve", timestep: float = 0.5,
                  temperature: float | Callable[[int], float] = 300.0, seed: int | np.random.Generator = 0,
                  interval: int = 1, velocities: bool = True, zero_momentum: bool = False,
                  explosion: ExplosionCheck | None = ExplosionCheck(), domain_stop: DomainStop | None = None,
-                 observers: Sequence[Callable] = (), **parameters):
+                 observers: Sequence[Callable] = (), start_step: int = 0, **parameters):
         known = ensemble_parameters(ensemble)
         unknown = sorted(set(parameters) - set(known))
         if unknown:
             raise ConfigError(f"ensemble {ensemble!r} has no parameter {', '.join(unknown)} "
                               f"(it takes: {', '.join(known) or 'none'})")
+        if start_step < 0:
+            raise ConfigError(f"start_step must be >= 0, got {start_step}")
         if timestep <= 0 or interval < 1:
             raise ConfigError(f"MD needs timestep > 0 (fs) and interval >= 1, got {timestep}, {interval}")
         self.ensemble, self.timestep, self.interval = ensemble, float(timestep), int(interval)
@@ -405,8 +413,9 @@ class MD:
             warnings.warn("DomainStop(max_forces_sigma=...) ignored: the calculator gives no forces_sigma "
                           "(use an ensemble or calibrated model file)", stacklevel=2)
         self._rows, self._sigmas, self._flags = [], [], []
-        self._last = -1
-        self.status, self.step, self.reason, self.event = "completed", 0, "", None
+        self.dynamics.nsteps = int(start_step)
+        self._last = int(start_step) if start_step else -1
+        self.status, self.step, self.reason, self.event = "completed", int(start_step), "", None
 
     def target_temperature(self, step: int) -> float:
         """T(step), K."""
