@@ -171,3 +171,30 @@ def test_overrides_and_resume_without_a_run(tmp_path, capsys):
     assert code == 2 and "no run to resume" in err
     code, out, _ = md(capsys, config(tmp_path), "steps=10", "ensemble=langevin", "friction=0.02")
     assert code == 0 and json.loads(out)["steps"] == 10 and json.loads(out)["ensemble"] == "langevin"
+
+
+def test_min_distance_is_a_blow_up(tmp_path, capsys):
+    """Atoms closer than min_distance (here above Cu's 2.55 Å nearest-neighbour distance) end the run
+    at the first check."""
+    code, _, err = md(capsys, config(tmp_path, min_distance=2.6))
+    assert code == 3 and "exploded at step 0 (0 fs): atoms closer than 2.6 Å" in err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text(), parse_constant=pytest.fail)
+    assert summary["status"] == "exploded" and summary["mean_temperature"] is None
+
+
+def test_min_distance_defaults_to_the_model_files_zbl_switch(tmp_path):
+    import torch
+
+    from ridgeline.models import build_model
+    from ridgeline.models.io import save_model
+    from ridgeline.simulate.md_config import build_calculator, build_structure, load_md_config
+
+    torch.manual_seed(0)
+    model = build_model("moment", [29], preset="small", cutoff=4.5, zbl=True).double()
+    path = save_model(model, tmp_path / "moment.safetensors")
+    cfg = load_md_config(None, [f"model={path}", "supercell=2"])
+    _, closest = build_calculator(cfg, build_structure(cfg))
+    switch = [m.switch_radius for m in model.modules() if hasattr(m, "switch_radius")]
+    assert len(switch) == 1 and closest == pytest.approx(float(switch[0].min()))
+    cfg = load_md_config(None, ["supercell=2"])
+    assert build_calculator(cfg, build_structure(cfg))[1] is None  # EMT: the driver's default

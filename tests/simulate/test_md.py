@@ -367,3 +367,18 @@ def test_npt_needs_a_periodic_cell():
         run_md(slab, EMT(), "npt_langevin", steps=1)
     assert ensemble_parameters("npt_berendsen") == {"pressure": 0.0, "tau": 100.0, "tau_p": 1000.0,
                                                     "compressibility": 0.01}
+
+
+def test_a_continued_run_counts_on_from_its_start_step():
+    """start_step: steps, times and the interval grid go on from it, and it is not recorded again."""
+    first = MD(cu_cell(rattle=0.05), EMT(), "nve", timestep=2.0, temperature=500.0, seed=0, interval=5)
+    first.run(10)
+    seen = []
+    again = MD(first.atoms, EMT(), "nve", timestep=2.0, temperature=500.0, velocities=False, interval=5, start_step=10,
+               observers=[lambda step, atoms: seen.append(step)])
+    run = again.run(12)
+    assert seen == [15, 20] and run.step == 22 and again.dynamics.nsteps == 22
+    np.testing.assert_array_equal(run.step_numbers, [15, 20])
+    np.testing.assert_allclose(run.time_ps, [0.03, 0.04])
+    with pytest.raises(ConfigError, match="start_step must be >= 0"):
+        MD(cu_cell(), EMT(), "nve", start_step=-1)

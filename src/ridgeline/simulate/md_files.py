@@ -195,7 +195,7 @@ class MDSummary:
     time_ps: float
     energy_drift: float | None  # meV/atom/ps, NVE only
     energy_fluctuation: float | None  # meV/atom about the linear trend, NVE only
-    mean_temperature: float  # K
+    mean_temperature: float | None  # K; None when nothing was recorded
     mean_pressure: float | None  # GPa; None without a stress
     out_of_domain_steps: int  # recorded steps with a flagged atom
     max_forces_sigma: float | None  # eV/Å over the run; None without uncertainties
@@ -206,8 +206,10 @@ class MDSummary:
 
 def read_log(directory) -> np.ndarray:
     """md.log as an array (rows, len(LOG_COLUMNS))."""
-    rows = np.loadtxt(Path(directory) / LOG_FILE, comments="#", ndmin=2)
-    return rows.reshape(-1, len(LOG_COLUMNS))
+    lines = [line for line in (Path(directory) / LOG_FILE).read_text().splitlines() if not line.startswith("#")]
+    if not lines:
+        return np.zeros((0, len(LOG_COLUMNS)))
+    return np.loadtxt(lines, ndmin=2).reshape(-1, len(LOG_COLUMNS))
 
 
 def run_from_log(directory, ensemble: str, n_atoms: int, timestep: float, status: str, step: int,
@@ -220,15 +222,21 @@ def run_from_log(directory, ensemble: str, n_atoms: int, timestep: float, status
                  sigma if has_sigma else np.array([]), flags, status, step, reason)
 
 
+def _number(value: float | None) -> float | None:
+    """None for what could not be computed (JSON has no NaN)."""
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
 def summarize(run: MDRun, directory) -> MDSummary:
     log = read_log(directory)
     nve = run.ensemble == "nve"
     p = log[:, 6]
     return MDSummary(run.status, run.reason, run.ensemble, run.n_atoms, run.step, run.timestep,
-                     run.step * run.timestep / 1000.0, run.drift if nve else None, run.fluctuation if nve else None,
-                     float(np.mean(run.temperature)) if len(run.temperature) else float("nan"),
-                     float(np.nanmean(p)) if np.isfinite(p).any() else None, int(np.count_nonzero(log[:, 8])),
-                     float(np.max(run.max_forces_sigma)) if len(run.max_forces_sigma) else None)
+                     run.step * run.timestep / 1000.0, _number(run.drift) if nve else None,
+                     _number(run.fluctuation) if nve else None,
+                     _number(np.mean(run.temperature)) if len(run.temperature) else None,
+                     _number(np.nanmean(p)) if np.isfinite(p).any() else None, int(np.count_nonzero(log[:, 8])),
+                     _number(np.max(run.max_forces_sigma)) if len(run.max_forces_sigma) else None)
 
 
 __all__ = ["LOG_COLUMNS", "LOG_FILE", "MDState", "MDSummary", "Recorder", "STATE_FILE", "SUMMARY_FILE",
