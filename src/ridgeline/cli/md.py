@@ -85,12 +85,12 @@ def run(args) -> int:
     try:
         result = md.run(max(0, config.steps - start))
     finally:
+        progress.update(max(0, min(md.step, config.steps) - progress.n))
         progress.close()
 
     if result.status == "exploded":
-        from ase.io import write
-
-        write(out / files.EXPLODED_FILE, files.frame(md.atoms, result.step, config.timestep, labels=False), format="extxyz")
+        atomic_write_bytes(out / files.EXPLODED_FILE,
+                           files.extxyz_bytes(files.frame(md.atoms, result.step, config.timestep, labels=False)))
     if result.event is not None:  # the structure that stopped the run is the most uncertain one
         recorder.append_uncertain(result.event.structure, result.step)
     whole = files.run_from_log(out, config.ensemble, len(atoms), config.timestep, result.status, result.step,

@@ -72,7 +72,7 @@ def frame(atoms, step: int, timestep: float, labels: bool = True):
     return out
 
 
-def _extxyz(atoms) -> bytes:
+def extxyz_bytes(atoms) -> bytes:
     buffer = io.StringIO()
     write(buffer, atoms, format="extxyz")
     return buffer.getvalue().encode()
@@ -97,7 +97,7 @@ class Recorder:
             os.fsync(handle.fileno())
 
     def append_uncertain(self, atoms, step: int) -> None:
-        self._append(UNCERTAIN_FILE, _extxyz(frame(atoms, step, self.timestep, labels=False)))
+        self._append(UNCERTAIN_FILE, extxyz_bytes(frame(atoms, step, self.timestep, labels=False)))
 
     def flagged(self, atoms) -> tuple[float, bool]:
         """(largest force sigma or nan, whether the frame is uncertain)."""
@@ -112,7 +112,7 @@ class Recorder:
         p = pressure(atoms)
         sigma, out = self.flagged(atoms)
         epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
-        self._append(TRAJECTORY_FILE, _extxyz(frame(atoms, step, self.timestep)))
+        self._append(TRAJECTORY_FILE, extxyz_bytes(frame(atoms, step, self.timestep)))
         row = (step, step * self.timestep / 1000.0, epot, ekin, epot + ekin, atoms.get_temperature(), p, sigma, int(out))
         self._append(LOG_FILE, (f"{row[0]:d} {row[1]:.6f} " + " ".join(f"{v:.10g}" for v in row[2:8])
                                 + f" {row[8]:d}\n").encode())
@@ -240,5 +240,5 @@ def summarize(run: MDRun, directory) -> MDSummary:
 
 
 __all__ = ["LOG_COLUMNS", "LOG_FILE", "MDState", "MDSummary", "Recorder", "STATE_FILE", "SUMMARY_FILE",
-           "TRAJECTORY_FILE", "UNCERTAIN_FILE", "load_state", "pressure", "read_log", "run_from_log", "save_state",
-           "summarize"]
+           "TRAJECTORY_FILE", "UNCERTAIN_FILE", "extxyz_bytes", "frame", "load_state", "pressure", "read_log",
+           "run_from_log", "save_state", "summarize"]
