@@ -119,3 +119,62 @@ def test_biased_calculator_keeps_uncertainty_results(ensemble_file):
     res = atoms.calc.results
     assert res["forces_sigma"].shape == (len(atoms),) and res["energy_sigma"] > 0
     assert res["energy"] == pytest.approx(res["base_energy"] + res["bias_energy"])
+
+
+# ------------------------------------------------------------------------------------- stress
+def fd_stress(calculator_factory, atoms, h=1e-6):
+    """(1/V) dE/dε by central differences over symmetric strains of positions and cell, Voigt."""
+    out = np.zeros((3, 3))
+    for a in range(3):
+        for b in range(3):
+            energies = []
+            for sign in (1, -1):
+                strain = np.eye(3)
+                strain[a, b] += sign * h / 2
+                strain[b, a] += sign * h / 2
+                strained = atoms.copy()
+                strained.set_cell(atoms.cell.array @ strain, scale_atoms=True)
+                strained.calc = calculator_factory()
+                energies.append(strained.get_potential_energy())
+            out[a, b] = (energies[0] - energies[1]) / (2 * h) / atoms.get_volume()
+    return out[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+
+
+def test_biased_stress_matches_finite_differences_of_the_biased_energy():
+    atoms = cu_cell(seed=6, rattle=0.1)
+    biases = [HarmonicUmbrella(Distance(0, 9), 3.0, k=4.0), HarmonicUmbrella(CoordinationNumber(3, r0=2.6), 9.0, k=0.5)]
+    atoms.calc = BiasedCalculator(EMT(), biases)
+    stress = atoms.get_stress()
+    res = atoms.calc.results
+    assert np.abs(res["bias_stress"]).max() > 1e-3  # the biases change the stress here
+    np.testing.assert_allclose(res["base_stress"], EMT().get_stress(atoms), atol=1e-12)
+    np.testing.assert_allclose(stress, fd_stress(lambda: BiasedCalculator(EMT(), biases), atoms), atol=2e-6)
+    for bias in biases:  # each bias alone against its own finite differences
+        alone = fd_stress(lambda: BiasedCalculator(EMT(), [bias]), atoms) - fd_stress(EMT, atoms)
+        np.testing.assert_allclose(bias.stress(atoms), alone, atol=2e-6)
+
+
+def test_bias_without_stress_makes_stress_unavailable():
+    from ase.calculators.calculator import PropertyNotImplementedError
+
+    from ridgeline.simulate.biases import Bias
+
+    class Wall(Bias):
+        def energy_and_forces(self, atoms, calc=None):
+            return 0.0, np.zeros((len(atoms), 3))
+
+    atoms = cu_cell()
+    atoms.calc = BiasedCalculator(EMT(), [Wall()])
+    assert atoms.get_forces().shape == (len(atoms), 3)
+    with pytest.raises(PropertyNotImplementedError, match="bias Wall gives none.*constant pressure"):
+        atoms.get_stress()
+
+
+def test_umbrella_runs_at_constant_pressure():
+    from ridgeline.simulate.md import MD
+
+    start = cu_cell(rattle=0.0, a=3.61 * 1.02)
+    md = MD(start, BiasedCalculator(EMT(), [HarmonicUmbrella(Distance(0, 1), 2.8, k=2.0)]), "npt_mtk", timestep=2.0,
+            temperature=100.0, tau_p=200.0, seed=0)
+    run = md.run(100)
+    assert run.status == "completed" and md.atoms.get_volume() < start.get_volume()

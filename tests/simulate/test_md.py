@@ -2,6 +2,8 @@
 can't do; the MD driver (every ensemble, units against ASE called directly, seeding, ramps,
 observers) and its stop rules (explosions, leaving the domain) on EMT."""
 
+import warnings
+
 import numpy as np
 import pytest
 from ase import units
@@ -12,12 +14,14 @@ from ase.calculators.emt import EMT
 from ase.md.andersen import Andersen
 from ase.md.bussi import Bussi
 from ase.md.langevin import Langevin
-from ase.md.nose_hoover_chain import NoseHooverChainNVT
+from ase.md.langevinbaoab import LangevinBAOAB
+from ase.md.nose_hoover_chain import IsotropicMTKNPT, MTKNPT, NoseHooverChainNVT
+from ase.md.nptberendsen import Inhomogeneous_NPTBerendsen, NPTBerendsen
 from ase.md.verlet import VelocityVerlet
 
 from ridgeline import Calculator
 from ridgeline.errors import ConfigError, UnknownElementError
-from ridgeline.simulate.md import (ENSEMBLES, MD, DomainStop, ExplosionCheck, MDRun, ensemble_parameters, linear_ramp,
+from ridgeline.simulate.md import (ENSEMBLES, MD, NPT_ENSEMBLES, DomainStop, ExplosionCheck, MDRun, ensemble_parameters, linear_ramp,
                                    run_md, thermalize)
 
 
@@ -292,3 +296,89 @@ def test_domain_stop_tolerates_isolated_flags_and_stops_a_run_that_stays_out():
     assert run.status == "completed" and run.out_of_domain_steps == 36
     with pytest.raises(ConfigError, match="fraction"):
         DomainStop(fraction=0.0)
+
+
+# ------------------------------------------------------------------------------- constant pressure
+@pytest.mark.parametrize("ensemble", NPT_ENSEMBLES)
+def test_npt_relaxes_a_strained_crystal_toward_zero_pressure(ensemble):
+    """EMT Cu at 3% lattice strain (volume +9%) and 50 K: the barostat brings the volume to within
+    1% of the zero-pressure one (11.57 Å^3/atom for EMT Cu at 50 K) in 600 fs."""
+    strained = bulk("Cu", "fcc", a=3.61 * 1.03, cubic=True).repeat((2, 2, 2))
+    reference = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2))
+    reference.calc = EMT()
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS
+
+    BFGS(FrechetCellFilter(reference), logfile=None).run(fmax=1e-4)
+    v_zero = reference.get_volume() / len(reference)
+    md = MD(strained, EMT(), ensemble, timestep=2.0, temperature=50.0, seed=0, tau_p=200.0, interval=10)
+    v_start = md.atoms.get_volume() / len(strained)
+    run = md.run(300)
+    v_end = md.atoms.get_volume() / len(strained)
+    assert run.status == "completed" and v_start > 1.08 * v_zero
+    assert abs(v_end - v_zero) < 0.01 * v_zero
+    assert np.abs(md.atoms.get_stress()[:3]).max() < 0.01  # eV/Å^3, i.e. below 1.6 GPa from 9 GPa of strain
+
+
+@pytest.mark.parametrize("ensemble, parameters, direct", [
+    ("npt_mtk", {"pressure": 1.5, "tau": 40.0, "tau_p": 300.0},
+     lambda a, rng: IsotropicMTKNPT(a, 2.0 * units.fs, temperature_K=700.0, pressure_au=1.5 * units.GPa,
+                                    tdamp=40.0 * units.fs, pdamp=300.0 * units.fs)),
+    ("npt_mtk_aniso", {"pressure": 1.5, "tau": 40.0, "tau_p": 300.0, "chain": 2},
+     lambda a, rng: MTKNPT(a, 2.0 * units.fs, temperature_K=700.0, pressure_au=1.5 * units.GPa,
+                           tdamp=40.0 * units.fs, pdamp=300.0 * units.fs, tchain=2)),
+    ("npt_berendsen", {"pressure": 1.5, "tau": 40.0, "tau_p": 300.0, "compressibility": 0.008},
+     lambda a, rng: NPTBerendsen(a, 2.0 * units.fs, temperature_K=700.0, pressure_au=1.5 * units.GPa,
+                                 taut=40.0 * units.fs, taup=300.0 * units.fs, compressibility_au=0.008 / units.GPa,
+                                 fixcm=False)),
+    ("npt_berendsen_aniso", {"pressure": 1.5, "tau": 40.0, "tau_p": 300.0, "compressibility": 0.008},
+     lambda a, rng: Inhomogeneous_NPTBerendsen(a, 2.0 * units.fs, temperature_K=700.0, pressure_au=1.5 * units.GPa,
+                                               taut=40.0 * units.fs, taup=300.0 * units.fs,
+                                               compressibility_au=0.008 / units.GPa, fixcm=False)),
+    ("npt_langevin", {"pressure": 1.5, "tau": 40.0, "tau_p": 300.0},
+     lambda a, rng: LangevinBAOAB(a, 2.0 * units.fs, temperature_K=700.0, externalstress=-1.5 * units.GPa,
+                                  hydrostatic=True, T_tau=40.0 * units.fs, P_tau=300.0 * units.fs, rng=rng)),
+])
+def test_barostat_units_match_ase_called_directly(ensemble, parameters, direct):
+    """pressure in GPa, compressibility in 1/GPa and time constants in fs are ASE's GPa, 1/GPa and fs."""
+    start = cu_cell(rattle=0.05, seed=4)
+    run = MD(start, EMT(), ensemble, timestep=2.0, temperature=700.0, seed=11, **parameters)
+    run.run(20)
+    atoms = start.copy()
+    atoms.calc = EMT()
+    rng = np.random.default_rng(11)
+    thermalize(atoms, 700.0, rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct(atoms, rng).run(20)
+    np.testing.assert_array_equal(run.atoms.cell.array, atoms.cell.array)
+    np.testing.assert_array_equal(run.atoms.positions, atoms.positions)
+    np.testing.assert_array_equal(run.atoms.get_momenta(), atoms.get_momenta())
+
+
+def test_npt_needs_a_periodic_cell():
+    from ase.build import molecule
+
+    with pytest.raises(ConfigError, match="npt_mtk: constant pressure needs .* periodic in all three"):
+        run_md(molecule("H2O"), EMT(), "npt_mtk", steps=1)
+    slab = cu_cell()
+    slab.pbc = (True, True, False)
+    with pytest.raises(ConfigError, match="npt_langevin: .*pbc=\\[True, True, False\\]"):
+        run_md(slab, EMT(), "npt_langevin", steps=1)
+    assert ensemble_parameters("npt_berendsen") == {"pressure": 0.0, "tau": 100.0, "tau_p": 1000.0,
+                                                    "compressibility": 0.01}
+
+
+def test_a_continued_run_counts_on_from_its_start_step():
+    """start_step: steps, times and the interval grid go on from it, and it is not recorded again."""
+    first = MD(cu_cell(rattle=0.05), EMT(), "nve", timestep=2.0, temperature=500.0, seed=0, interval=5)
+    first.run(10)
+    seen = []
+    again = MD(first.atoms, EMT(), "nve", timestep=2.0, temperature=500.0, velocities=False, interval=5, start_step=10,
+               observers=[lambda step, atoms: seen.append(step)])
+    run = again.run(12)
+    assert seen == [15, 20] and run.step == 22 and again.dynamics.nsteps == 22
+    np.testing.assert_array_equal(run.step_numbers, [15, 20])
+    np.testing.assert_allclose(run.time_ps, [0.03, 0.04])
+    with pytest.raises(ConfigError, match="start_step must be >= 0"):
+        MD(cu_cell(), EMT(), "nve", start_step=-1)

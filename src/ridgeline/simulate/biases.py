@@ -8,8 +8,12 @@ the biased total energy). ``calc`` is the *base* calculator, already evaluated a
 Collective variables give ``value(atoms)`` (float) and ``gradient(atoms)`` (N, 3) = ds/dr.
 Distances are minimum-image where the structure is periodic.
 
-Biases give no stress: :class:`BiasedCalculator` implements energy and forces only (NVT
-sampling needs nothing else).
+Stress (constant-pressure runs): a collective variable built from minimum-image pair vectors
+d_p also gives ``strain_gradient(atoms)`` = ds/dε (3, 3) = sum_p (ds/dd_p) ⊗ d_p, the change of s
+under a homogeneous strain of the positions and the cell; a bias gives ``stress(atoms, calc)``
+(Voigt (6,), eV/Å^3, ASE's sign: (1/V) dE_bias/dε), or None where it has no stress. The stress of
+:class:`BiasedCalculator` is the base's plus every bias's, and unavailable (with a message naming
+the bias) when a bias gives None.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.geometry import find_mic
+from ase.stress import full_3x3_to_voigt_6_stress
 
 
 # ---------------------------------------------------------------------------- collective variables
@@ -30,6 +35,10 @@ class CollectiveVariable:
 
     def gradient(self, atoms) -> np.ndarray:
         raise NotImplementedError
+
+    def strain_gradient(self, atoms) -> np.ndarray | None:
+        """ds/dε (3, 3) under a homogeneous strain of positions and cell; None where not available."""
+        return None
 
 
 def _vectors(atoms, i: int, others: np.ndarray) -> np.ndarray:
@@ -60,6 +69,11 @@ class Distance(CollectiveVariable):
         grad[self.j] += unit
         grad[self.i] -= unit
         return grad
+
+    def strain_gradient(self, atoms) -> np.ndarray:
+        vec = _vectors(atoms, self.i, np.array([self.j]))[0]
+        d = np.linalg.norm(vec)
+        return np.outer(vec, vec) / d if d > 0 else np.zeros((3, 3))
 
 
 class CoordinationNumber(CollectiveVariable):
@@ -105,6 +119,11 @@ class CoordinationNumber(CollectiveVariable):
         grad[self.i] -= contrib.sum(0)
         return grad
 
+    def strain_gradient(self, atoms) -> np.ndarray:
+        _, vec, r, _, dfdr = self._terms(atoms)
+        unit = np.divide(vec, r[:, None], out=np.zeros_like(vec), where=r[:, None] > 0)
+        return np.einsum("p,pa,pb->ab", dfdr, unit, vec)
+
 
 # ---------------------------------------------------------------------------------------- biases
 class Bias:
@@ -112,6 +131,10 @@ class Bias:
 
     def energy_and_forces(self, atoms, calc=None) -> tuple[float, np.ndarray]:
         raise NotImplementedError
+
+    def stress(self, atoms, calc=None) -> np.ndarray | None:
+        """(1/V) dE_bias/dε, Voigt (6,) eV/Å^3; None where this bias has no stress."""
+        return None
 
 
 class HarmonicUmbrella(Bias):
@@ -125,6 +148,13 @@ class HarmonicUmbrella(Bias):
         ds = self.cv.value(atoms) - self.center
         return 0.5 * self.k * ds * ds, -self.k * ds * self.cv.gradient(atoms)
 
+    def stress(self, atoms, calc=None) -> np.ndarray | None:
+        strain = self.cv.strain_gradient(atoms)
+        if strain is None:
+            return None
+        ds = self.cv.value(atoms) - self.center
+        return full_3x3_to_voigt_6_stress(self.k * ds * strain / atoms.get_volume())
+
 
 # ---------------------------------------------------------------------------------- calculator
 class BiasedCalculator(Calculator):
@@ -132,11 +162,13 @@ class BiasedCalculator(Calculator):
 
     ``results`` keeps every other result of the base (``forces_sigma``, ``energy_sigma``,
     ``out_of_domain``, ... of a ridgeline calculator) and adds ``bias_energy`` (eV, the sum),
-    ``bias_forces`` (N, 3), ``base_energy`` and ``base_forces``. The base's ``stress`` and
-    per-atom ``energies`` are dropped (the biases add neither); ``free_energy`` gets the bias too.
+    ``bias_forces`` (N, 3), ``base_energy`` and ``base_forces``; ``free_energy`` gets the bias too.
+    ``stress``, when asked for, is the base's plus each bias's (``bias_stress`` their sum); a bias
+    without a stress makes it unavailable (``PropertyNotImplementedError`` naming the bias). The
+    base's per-atom ``energies`` are dropped (the biases add none).
     """
 
-    implemented_properties = ["energy", "free_energy", "forces"]
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, base, biases: Sequence[Bias] = (), **kwargs):
         super().__init__(**kwargs)
@@ -158,7 +190,21 @@ class BiasedCalculator(Calculator):
         free = self.base.results.get("free_energy", base_energy)
         results.update(energy=base_energy + e_bias, free_energy=float(free) + e_bias, forces=base_forces + f_bias,
                        bias_energy=e_bias, bias_forces=f_bias, base_energy=base_energy, base_forces=base_forces)
+        if "stress" in properties:
+            results.update(self._stress(atoms))
         self.results = results
+
+    def _stress(self, atoms) -> dict:
+        s_bias = np.zeros(6)
+        for bias in self.biases:
+            s = bias.stress(atoms, self.base)
+            if s is None:
+                raise PropertyNotImplementedError(
+                    f"stress: the bias {type(bias).__name__} gives none, so a biased run with it cannot be at "
+                    f"constant pressure (use a constant-volume ensemble)")
+            s_bias += np.asarray(s, dtype=float).reshape(6)
+        base_stress = np.array(self.base.get_property("stress", atoms), dtype=float)
+        return {"stress": base_stress + s_bias, "bias_stress": s_bias, "base_stress": base_stress}
 
 
 __all__ = ["CollectiveVariable", "Distance", "CoordinationNumber", "Bias", "HarmonicUmbrella", "BiasedCalculator"]

@@ -16,10 +16,31 @@ name                   ASE integrator                              parameters (d
 ``andersen``           ``ase.md.andersen.Andersen``                ``tau`` fs (100): mean time
                                                                    between collisions of a
                                                                    velocity component
+``npt_mtk``            ``ase.md.nose_hoover_chain.                 ``pressure`` GPa (0),
+                       IsotropicMTKNPT`` (volume only)             ``tau`` fs (100), ``tau_p``
+                                                                   fs (1000), ``chain`` (3),
+                                                                   ``pchain`` (3), ``loop``
+                                                                   (1), ``ploop`` (1)
+``npt_mtk_aniso``      ``ase.md.nose_hoover_chain.MTKNPT``         as ``npt_mtk``
+                       (every cell degree of freedom)
+``npt_berendsen``      ``ase.md.nptberendsen.NPTBerendsen``        ``pressure`` GPa (0),
+                       (volume only; weak coupling, not a          ``tau`` fs (100), ``tau_p``
+                       true NPT distribution)                      fs (1000),
+                                                                   ``compressibility`` 1/GPa
+                                                                   (0.01)
+``npt_berendsen_aniso``  ``ase.md.nptberendsen.                    as ``npt_berendsen``
+                       Inhomogeneous_NPTBerendsen`` (each axis)
+``npt_langevin``       ``ase.md.langevinbaoab.LangevinBAOAB``      ``pressure`` GPa (0),
+                       (hydrostatic: the cell keeps its shape)     ``tau`` fs (100): the
+                                                                   atoms' Langevin time,
+                                                                   ``tau_p`` fs (1000)
 =====================  ==========================================  ==========================
 
-Units: the driver takes the timestep in fs, temperatures in K, the Langevin friction in 1/fs and
-thermostat time constants in fs; the builders below are the only place they become ASE units.
+Units: the driver takes the timestep in fs, temperatures in K, the Langevin friction in 1/fs,
+thermostat and barostat time constants in fs, pressures in GPa and compressibilities in 1/GPa; the
+builders below are the only place they become ASE units. The NPT ensembles need the calculator's
+``stress`` and a cell periodic in every direction; the barostats hold the pressure including the
+kinetic (ideal-gas) part.
 No ensemble holds the centre of mass (ASE deprecates Langevin's ``fixcm``): put
 ``ase.constraints.FixCom`` on the atoms where it matters.
 
@@ -54,7 +75,9 @@ from ase import units
 from ase.md.andersen import Andersen
 from ase.md.bussi import Bussi
 from ase.md.langevin import Langevin
-from ase.md.nose_hoover_chain import NoseHooverChainNVT
+from ase.md.langevinbaoab import LangevinBAOAB
+from ase.md.nose_hoover_chain import IsotropicMTKNPT, MTKNPT, NoseHooverChainNVT
+from ase.md.nptberendsen import Inhomogeneous_NPTBerendsen, NPTBerendsen
 from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 
@@ -101,15 +124,79 @@ def _andersen(atoms, timestep, temperature, rng, tau=100.0):
                     rng=rng)
 
 
+def _check_npt(name, atoms, tau, tau_p):
+    if not atoms.pbc.all():
+        raise ConfigError(f"{name}: constant pressure needs the stress, so a cell periodic in all three directions "
+                          f"(this one has pbc={atoms.pbc.tolist()})")
+    if tau <= 0 or tau_p <= 0:
+        raise ConfigError(f"{name}: needs tau > 0 and tau_p > 0 (fs), got {tau}, {tau_p}")
+
+
+def _mtk(cls, name, atoms, timestep, temperature, pressure, tau, tau_p, chain, pchain, loop, ploop):
+    _check_npt(name, atoms, tau, tau_p)
+    if min(chain, pchain, loop, ploop) < 1:
+        raise ConfigError(f"{name}: chain, pchain, loop and ploop must be >= 1, got {chain}, {pchain}, {loop}, {ploop}")
+    return cls(atoms, timestep * units.fs, temperature_K=temperature, pressure_au=pressure * units.GPa,
+               tdamp=tau * units.fs, pdamp=tau_p * units.fs, tchain=int(chain), pchain=int(pchain), tloop=int(loop),
+               ploop=int(ploop))
+
+
+def _npt_mtk(atoms, timestep, temperature, rng, pressure=0.0, tau=100.0, tau_p=1000.0, chain=3, pchain=3, loop=1,
+             ploop=1):
+    return _mtk(IsotropicMTKNPT, "npt_mtk", atoms, timestep, temperature, pressure, tau, tau_p, chain, pchain, loop,
+                ploop)
+
+
+def _npt_mtk_aniso(atoms, timestep, temperature, rng, pressure=0.0, tau=100.0, tau_p=1000.0, chain=3, pchain=3, loop=1,
+                   ploop=1):
+    return _mtk(MTKNPT, "npt_mtk_aniso", atoms, timestep, temperature, pressure, tau, tau_p, chain, pchain, loop, ploop)
+
+
+def _berendsen(cls, name, atoms, timestep, temperature, pressure, tau, tau_p, compressibility):
+    _check_npt(name, atoms, tau, tau_p)
+    if compressibility <= 0:
+        raise ConfigError(f"{name}: compressibility must be > 0 (1/GPa), got {compressibility}")
+    return cls(atoms, timestep * units.fs, temperature_K=temperature, pressure_au=pressure * units.GPa,
+               taut=tau * units.fs, taup=tau_p * units.fs, compressibility_au=compressibility / units.GPa, fixcm=False)
+
+
+def _npt_berendsen(atoms, timestep, temperature, rng, pressure=0.0, tau=100.0, tau_p=1000.0, compressibility=0.01):
+    return _berendsen(NPTBerendsen, "npt_berendsen", atoms, timestep, temperature, pressure, tau, tau_p, compressibility)
+
+
+def _npt_berendsen_aniso(atoms, timestep, temperature, rng, pressure=0.0, tau=100.0, tau_p=1000.0,
+                         compressibility=0.01):
+    return _berendsen(Inhomogeneous_NPTBerendsen, "npt_berendsen_aniso", atoms, timestep, temperature, pressure, tau,
+                      tau_p, compressibility)
+
+
+def _npt_langevin(atoms, timestep, temperature, rng, pressure=0.0, tau=100.0, tau_p=1000.0):
+    _check_npt("npt_langevin", atoms, tau, tau_p)
+    # ASE's external stress is minus the pressure; the barostat mass follows from tau_p (ASE's heuristic, which
+    # it announces with a warning each time)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using heuristic P_mass")
+        return LangevinBAOAB(atoms, timestep * units.fs, temperature_K=temperature,
+                             externalstress=-pressure * units.GPa, hydrostatic=True, T_tau=tau * units.fs,
+                             P_tau=tau_p * units.fs, rng=rng)
+
+
 # name -> builder(atoms, timestep fs, temperature K, rng, **parameters in driver units) -> ASE dynamics;
-# a new ensemble (NPT, ...) is one more builder here
+# a new ensemble is one more builder here
 ENSEMBLES: dict[str, Callable] = {
     "nve": _nve,
     "langevin": _langevin,
     "bussi": _bussi,
     "nose_hoover_chain": _nose_hoover_chain,
     "andersen": _andersen,
+    "npt_mtk": _npt_mtk,
+    "npt_mtk_aniso": _npt_mtk_aniso,
+    "npt_berendsen": _npt_berendsen,
+    "npt_berendsen_aniso": _npt_berendsen_aniso,
+    "npt_langevin": _npt_langevin,
 }
+# the ensembles whose cell changes (they need the stress)
+NPT_ENSEMBLES = tuple(name for name in ENSEMBLES if name.startswith("npt_"))
 
 
 def ensemble_parameters(name: str) -> dict:
@@ -274,18 +361,26 @@ class MD:
     ``parameters``: the ensemble's, in driver units.
     ``run(steps)`` may be called again to go on (a stopped run does not); ``atoms`` is the
     trajectory's current structure.
+
+    ``start_step``: the step ``atoms`` is at when it continues an earlier run (with
+    ``velocities=False``, its momenta, and ``seed`` the earlier run's generator in the state it had
+    then): steps count on from it, the ``interval`` grid stays the earlier run's, and the start is
+    neither recorded nor observed again (the earlier run did both). A thermostat or barostat with
+    variables of its own (Nose-Hoover chains, MTK, the BAOAB cell) starts them afresh.
     """
 
     def __init__(self, atoms, calculator, ensemble: str = "nve", timestep: float = 0.5,
                  temperature: float | Callable[[int], float] = 300.0, seed: int | np.random.Generator = 0,
                  interval: int = 1, velocities: bool = True, zero_momentum: bool = False,
                  explosion: ExplosionCheck | None = ExplosionCheck(), domain_stop: DomainStop | None = None,
-                 observers: Sequence[Callable] = (), **parameters):
+                 observers: Sequence[Callable] = (), start_step: int = 0, **parameters):
         known = ensemble_parameters(ensemble)
         unknown = sorted(set(parameters) - set(known))
         if unknown:
             raise ConfigError(f"ensemble {ensemble!r} has no parameter {', '.join(unknown)} "
                               f"(it takes: {', '.join(known) or 'none'})")
+        if start_step < 0:
+            raise ConfigError(f"start_step must be >= 0, got {start_step}")
         if timestep <= 0 or interval < 1:
             raise ConfigError(f"MD needs timestep > 0 (fs) and interval >= 1, got {timestep}, {interval}")
         self.ensemble, self.timestep, self.interval = ensemble, float(timestep), int(interval)
@@ -318,8 +413,9 @@ class MD:
             warnings.warn("DomainStop(max_forces_sigma=...) ignored: the calculator gives no forces_sigma "
                           "(use an ensemble or calibrated model file)", stacklevel=2)
         self._rows, self._sigmas, self._flags = [], [], []
-        self._last = -1
-        self.status, self.step, self.reason, self.event = "completed", 0, "", None
+        self.dynamics.nsteps = int(start_step)
+        self._last = int(start_step) if start_step else -1
+        self.status, self.step, self.reason, self.event = "completed", int(start_step), "", None
 
     def target_temperature(self, step: int) -> float:
         """T(step), K."""
@@ -419,5 +515,5 @@ def plot_energy(run: MDRun, path, title: str = "") -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-__all__ = ["ENSEMBLES", "STATUSES", "DomainStop", "ExplosionCheck", "MD", "MDRun", "ensemble_parameters",
+__all__ = ["ENSEMBLES", "NPT_ENSEMBLES", "STATUSES", "DomainStop", "ExplosionCheck", "MD", "MDRun", "ensemble_parameters",
            "linear_ramp", "plot_energy", "run_md", "thermalize"]
