@@ -17,6 +17,8 @@ SUBCOMMANDS = {
     "uq": ("ridgeline.cli.uq", "uncertainty: calibrate a model or ensemble, report calibration and domain flags"),
     "al": ("ridgeline.cli.al", "active learning: explore with the model, label where it is unsure, retrain"),
     "convert": ("ridgeline.cli.convert", "convert a data file into an on-disk dataset streamed during training"),
+    "relax": ("ridgeline.cli.relax", "relax a structure's positions (and cell) with a model: ASE's optimizers or Newton on the exact Hessian"),
+    "vibrations": ("ridgeline.cli.vibrations", "harmonic frequencies, normal modes and zero-point energy of a molecule"),
     "demo": ("ridgeline.cli.demo", "the main job: active learning of ethanol against GFN2-xTB, checked on xTB frames and in NVE MD"),
 }
 
