@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from .. import keys
+from ..errors import ConfigError
 from .base import EnergyModel
 
 
@@ -87,7 +88,7 @@ def hessian(model: EnergyModel, batch: dict, chunk_size: int = 48) -> torch.Tens
     mean energy.
     """
     if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        raise ConfigError(f"hessian: chunk_size must be >= 1, got {chunk_size}")
     batch = dict(batch)
     pos = batch[keys.POSITIONS].detach().requires_grad_(True)
     batch[keys.POSITIONS] = pos
@@ -95,10 +96,11 @@ def hessian(model: EnergyModel, batch: dict, chunk_size: int = 48) -> torch.Tens
     (grad,) = torch.autograd.grad(energy, pos, create_graph=True)
     grad = grad.reshape(-1)
     n = grad.numel()
-    basis = torch.eye(n, dtype=grad.dtype, device=grad.device)
     blocks = []
     for start in range(0, n, chunk_size):
-        vectors = basis[start:start + chunk_size]
+        count = min(chunk_size, n - start)
+        vectors = torch.zeros(count, n, dtype=grad.dtype, device=grad.device)  # unit vectors start .. start + count
+        vectors[torch.arange(count), torch.arange(start, start + count)] = 1
         (rows,) = torch.autograd.grad(grad, pos, vectors, retain_graph=True, is_grads_batched=True)
         blocks.append(rows.reshape(len(vectors), n))
     return torch.cat(blocks)
