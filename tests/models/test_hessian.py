@@ -77,3 +77,8 @@ def test_calculator_get_hessian(tmp_path):
     np.testing.assert_allclose(calc.get_hessian(), h, atol=1e-12)  # atoms=None: the last structure computed
     with pytest.raises(ConfigError, match="no structure"):
         Calculator(path, dtype="float64").get_hessian()  # no structure at all
+
+
+def test_chunk_size_must_be_positive():
+    with pytest.raises(ConfigError, match="chunk_size"):
+        hessian(_fitted("bpnn"), batch_of([example_structures()["molecule"]]), chunk_size=0)
