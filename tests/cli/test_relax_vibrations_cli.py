@@ -24,9 +24,10 @@ def water_model(tmp_path_factory):
 
 def test_relax_json_and_output(water_model, tmp_path, capsys):
     out = tmp_path / "relaxed.extxyz"
-    code = main(["relax", str(water_model), "H2O", "--fmax", "0.01", "--max-steps", "200", "-o", str(out), "--json"])
+    code = main(["relax", str(water_model), "H2O", "--optimizer", "newton", "--fmax", "0.01", "--max-steps", "200",
+                 "-o", str(out), "--json"])
     data = json.loads(capsys.readouterr().out)
-    assert data["optimizer"] == "newton" and data["hessian_calls"] >= 1  # auto: a small molecule with a model file
+    assert data["optimizer"] == "newton" and data["hessian_calls"] >= 1
     assert code == (0 if data["converged"] else 1)
     assert len(read(out)) == 3
 
@@ -39,6 +40,8 @@ def test_relax_emt_file_with_cell(tmp_path, capsys):
     write(path, bulk("Cu", "fcc", a=3.7, cubic=True), format="extxyz")
     assert main(["relax", "emt", str(path), "--cell", "--optimizer", "fire", "--fmax", "0.005"]) == 0
     assert "fire converged" in capsys.readouterr().out
+    assert main(["relax", "emt", str(path), "--cell"]) == 0
+    assert "lbfgs converged" in capsys.readouterr().out  # auto
 
 
 def test_vibrations_json(water_model, tmp_path, capsys):

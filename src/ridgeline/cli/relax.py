@@ -46,8 +46,9 @@ def read_structure(name: str):
 def add_arguments(p) -> None:
     add_structure_arguments(p)
     p.add_argument("--optimizer", default="auto",
-                   help="auto, bfgs, lbfgs, fire or newton (exact Hessian, fixed cell); auto: newton for a small "
-                        "molecule with a model file, else bfgs (default: %(default)s)")
+                   help="auto, bfgs, lbfgs, fire or newton (the exact Hessian: fewest steps, fixed cell, the model "
+                        "or a calculator with get_hessian); auto: lbfgs, the fastest in wall time in "
+                        "benchmarks/results/relax_hessian.md (default: %(default)s)")
     p.add_argument("--cell", action="store_true", help="relax the cell too (FrechetCellFilter; periodic structures)")
     p.add_argument("--pressure", type=float, default=0.0, help="external pressure in GPa, with --cell (default: %(default)s)")
     p.add_argument("--fmax", type=float, default=0.01, help="converged when every force is below this, eV/Å (default: %(default)s)")
