@@ -18,6 +18,8 @@ SUBCOMMANDS = {
     "al": ("ridgeline.cli.al", "active learning: explore with the model, label where it is unsure, retrain"),
     "convert": ("ridgeline.cli.convert", "convert a data file into an on-disk dataset streamed during training"),
     "md": ("ridgeline.cli.md", "molecular dynamics with a model file or EMT from a YAML config: trajectory, log, summary; resumable"),
+    "relax": ("ridgeline.cli.relax", "relax a structure's positions (and cell) with a model: ASE's optimizers or Newton on the exact Hessian"),
+    "vibrations": ("ridgeline.cli.vibrations", "harmonic frequencies, normal modes and zero-point energy of a molecule"),
     "demo": ("ridgeline.cli.demo", "the main job: active learning of ethanol against GFN2-xTB, checked on xTB frames and in NVE MD"),
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from .. import keys
+from ..errors import ConfigError
 from .base import EnergyModel
 
 
@@ -77,13 +78,29 @@ class ForceStressOutput(torch.nn.Module):
             out[keys.STRESS] = torch.where(periodic[:, None, None], grads[1] / safe[:, None, None], torch.nan)
 
 
-def hessian(model: EnergyModel, batch: dict) -> torch.Tensor:
-    """d^2E / dr dr of one small structure, (3N, 3N), by differentiating the forces row by row."""
+def hessian(model: EnergyModel, batch: dict, chunk_size: int = 48) -> torch.Tensor:
+    """d^2E / dr dr of one small structure, (3N, 3N) in the model's units (eV/Å^2).
+
+    The gradient is taken once with its graph; the rows are then vector-Jacobian products of the
+    gradient with blocks of ``chunk_size`` unit vectors, each block one batched backward pass
+    (``is_grads_batched``: ``vmap`` over the backward graph), so memory grows with
+    ``chunk_size`` times one backward pass, not with 3N. An ``Ensemble``'s Hessian is that of its
+    mean energy.
+    """
+    if chunk_size < 1:
+        raise ConfigError(f"hessian: chunk_size must be >= 1, got {chunk_size}")
     batch = dict(batch)
     pos = batch[keys.POSITIONS].detach().requires_grad_(True)
     batch[keys.POSITIONS] = pos
     energy = model(batch)[keys.ENERGY].sum()
     (grad,) = torch.autograd.grad(energy, pos, create_graph=True)
     grad = grad.reshape(-1)
-    rows = [torch.autograd.grad(g, pos, retain_graph=True)[0].reshape(-1) for g in grad]
-    return torch.stack(rows)
+    n = grad.numel()
+    blocks = []
+    for start in range(0, n, chunk_size):
+        count = min(chunk_size, n - start)
+        vectors = torch.zeros(count, n, dtype=grad.dtype, device=grad.device)  # unit vectors start .. start + count
+        vectors[torch.arange(count), torch.arange(start, start + count)] = 1
+        (rows,) = torch.autograd.grad(grad, pos, vectors, retain_graph=True, is_grads_batched=True)
+        blocks.append(rows.reshape(len(vectors), n))
+    return torch.cat(blocks)

@@ -12,7 +12,7 @@ from .. import keys
 from ..data.graph import atoms_to_batch
 from ..data.frame import matrix_to_voigt
 from ..errors import ConfigError, UnknownElementError
-from ..models import ForceStressOutput
+from ..models import ForceStressOutput, hessian
 from ..models.io import load_model, read_description
 from ..names import DEFAULT_DOMAINS
 from ..uncertainty.calibration import interval_half_width
@@ -99,6 +99,19 @@ class Calculator(ASECalculator):
         self.results["forces"] = out[keys.FORCES].detach().cpu().double().numpy()
         if keys.STRESS in out:
             self.results["stress"] = matrix_to_voigt(out[keys.STRESS][0].detach().cpu().double().numpy())
+
+    def get_hessian(self, atoms=None) -> np.ndarray:
+        """d^2E/dr dr of ``atoms`` (default: the calculator's own), (3N, 3N) eV/Å^2, row and
+        column ``3 i + k`` = atom i, axis k; an ensemble's is that of its mean energy. The
+        signature and the fallback to the attached structure are MACE's ``get_hessian``; the
+        array is the (3N, 3N) matrix that MACE gives as (3N, N, 3). Not cached in ``results``
+        (ASE's property cache has no Hessian), so every call computes it."""
+        atoms = self.atoms if atoms is None else atoms
+        if atoms is None:
+            raise ConfigError("get_hessian: no structure: pass atoms, or compute something on the attached one first")
+        self._check_elements(atoms)
+        batch = atoms_to_batch(atoms, self.model.cutoff, dtype=self.dtype, device=self.device)
+        return hessian(self.model, batch).detach().cpu().double().numpy()
 
     def _calculate_with_uncertainty(self, batch: dict, periodic: bool) -> None:
         out = self.uq.predict_batch(batch, stress=periodic, domain=self.domain)

@@ -1,0 +1,1 @@
+"""Workflows on ``simulate``: material and molecular properties from a calculator."""
