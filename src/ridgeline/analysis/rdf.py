@@ -114,7 +114,7 @@ def _frame_volume(atoms, volume):
 
 def _pairs(neighbours, atoms):
     """Ordered pairs (i, j) within the cutoff and their distances, from vesin: views into the
-    neighbour list.s buffers, valid until its next call."""
+    neighbour list's buffers, valid until its next call."""
     pbc = np.asarray(atoms.pbc, dtype=bool)
     box = np.asarray(atoms.cell, dtype=np.float64) if pbc.any() else np.zeros((3, 3))
     i, j, d = neighbours.compute(
