@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "uq": ("ridgeline.cli.uq", "uncertainty: calibrate a model or ensemble, report calibration and domain flags"),
     "al": ("ridgeline.cli.al", "active learning: explore with the model, label where it is unsure, retrain"),
     "convert": ("ridgeline.cli.convert", "convert a data file into an on-disk dataset streamed during training"),
+    "analyze": ("ridgeline.cli.analyze", "observables of a trajectory: RDF, MSD and diffusion, VACF and vibrational DOS, ionic conductivity"),
     "demo": ("ridgeline.cli.demo", "the main job: active learning of ethanol against GFN2-xTB, checked on xTB frames and in NVE MD"),
 }
 
