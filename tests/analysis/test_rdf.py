@@ -105,3 +105,14 @@ def test_to_json_round_trip():
     data = json.loads(result.to_json())
     assert data["elements"] == ["Cu"] and len(data["g"]["Cu-Cu"]) == 40
     assert data == result.to_dict()
+
+
+def test_agrees_with_ase_get_rdf():
+    from ase.geometry.rdf import get_rdf
+
+    rng = np.random.default_rng(5)
+    crystal = bulk("NaCl", "rocksalt", a=5.6, cubic=True) * (3, 3, 3)
+    crystal.positions += rng.normal(scale=0.1, size=crystal.positions.shape)
+    result = rdf([crystal], r_max=6.0, n_bins=60)
+    np.testing.assert_allclose(result.g["total"], get_rdf(crystal, 6.0, 60)[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(result.g["Na-Cl"], get_rdf(crystal, 6.0, 60, elements=["Na", "Cl"])[0], rtol=1e-10, atol=1e-12)
