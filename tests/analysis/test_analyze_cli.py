@@ -80,7 +80,7 @@ def test_analyze_errors(trajectory, tmp_path, capsys):
     still = tmp_path / "still.extxyz"
     write(still, [Atoms("Cu2", positions=[[0, 0, 0], [2, 0, 0]], cell=[5.0] * 3, pbc=True)] * 4)
     code, _, err = _run(["analyze", str(still), "--vacf", "--timestep", "1", "--output-dir", str(tmp_path / "y")], capsys)
-    assert code == 2 and "frame 0 has no velocities" in err
+    assert code == 2 and f"{still}: frame 0 has no velocities" in err
     assert len(err.strip().splitlines()) == 1
 
     code, _, err = _run(["analyze", str(trajectory), "--msd", "--output-dir", str(tmp_path / "z")], capsys)

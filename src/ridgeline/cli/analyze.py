@@ -60,6 +60,7 @@ def _chosen(args) -> list[str]:
 def run(args) -> int:
     from ..analysis import (green_kubo_conductivity, load_frames, msd, nernst_einstein, plot_msd, plot_rdf,
                             plot_vdos, rdf, vacf, vdos)
+    from ..analysis.trajectory import velocities
     from ..errors import ConfigError, DataError
     from ..files import atomic_write_bytes
 
@@ -77,6 +78,8 @@ def run(args) -> int:
     frames = load_frames(path)[args.skip:]
     if not frames:
         raise DataError(f"{path}: --skip {args.skip} leaves no frames")
+    if "vacf" in chosen or "conductivity" in chosen:
+        velocities(frames, str(path))  # DataError naming the file and the first frame without them
     if "conductivity" in chosen:
         symbols = sorted(set(frames[0].get_chemical_symbols()))
         missing = [element for element in symbols if element not in charges]
