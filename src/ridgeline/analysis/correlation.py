@@ -170,7 +170,10 @@ def plot_vdos(result: VDOS, path, title: str = "", vacf_result: VACF | None = No
         ax.plot(result.frequency_thz, values, label=key, lw=1)
     ax.set_xlabel("frequency (THz)")
     ax.set_ylabel("VDOS (1/THz)")
-    ax.set_xlim(0, result.frequency_thz[-1])
+    # up to where the spectrum has its weight: the frequency below which 99.5 % of it lies, and a margin
+    cumulative = np.cumsum(result.dos["all"]) / max(float(np.sum(result.dos["all"])), 1e-300)
+    top_frequency = result.frequency_thz[min(int(np.searchsorted(cumulative, 0.995)), len(cumulative) - 1)]
+    ax.set_xlim(0, min(1.5 * top_frequency, result.frequency_thz[-1]) or result.frequency_thz[-1])
     ax.legend(fontsize=8)
     top = ax.secondary_xaxis("top", functions=(lambda f: f * THZ_IN_CM1, lambda w: w / THZ_IN_CM1))
     top.set_xlabel("wavenumber (cm⁻¹)")

@@ -13,7 +13,9 @@ the fitting window. Its error bar: the trajectory is cut into ``n_blocks`` indep
 blocks, D is fitted on each block's own MSD over the same window, and the error is the standard
 error of the block values, ``std(D_blocks, ddof=1) / sqrt(n_blocks)``. The window defaults to
 [0.1, 0.5] of a block's duration, so every block has it. A crystal's MSD plateaus at the
-vibrational amplitude and its D is ~0 within this error.
+vibrational amplitude and its D is ~0; in a small cell the plateau oscillates with the slowest
+vibrations, the same in every block, so a window short against them gives a slope the block error
+bar does not cover: fit a crystal over a window long against its vibrational periods.
 """
 
 from __future__ import annotations
