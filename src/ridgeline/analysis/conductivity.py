@@ -19,14 +19,13 @@ Units in: charges in e, volume Å^3, temperature K, D Å^2/ps, velocities Å/fs.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import DataError
+from .results import Result
 from .correlation import autocorrelation, green_kubo
-from .rdf import _jsonable
 from .trajectory import check_frames, element_indices, velocities
 
 ELEMENTARY_CHARGE = 1.602176634e-19  # C
@@ -37,7 +36,7 @@ ANGSTROM2_PER_FS = 1e-5  # m^2/s
 
 
 @dataclass
-class Conductivity:
+class Conductivity(Result):
     """An ionic conductivity and what it was computed from."""
 
     method: str  # "green_kubo" | "nernst_einstein"
@@ -48,12 +47,6 @@ class Conductivity:
     time_ps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # Green-Kubo: lags
     running_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0))  # Green-Kubo: running integral, S/m
     cutoff_ps: float = float("nan")  # Green-Kubo: where sigma is read
-
-    def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
 
 
 def _check(charges, temperature, volume, elements):

@@ -17,14 +17,12 @@ noise).
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import DataError
-from ..files import atomic_write_bytes
-from .rdf import _jsonable
+from .results import Result, pyplot, save_figure
 from .trajectory import check_frames, element_indices, velocities
 
 THZ_IN_CM1 = 33.35640951981521  # 1e12 Hz / c in cm/s
@@ -43,7 +41,7 @@ def autocorrelation(signal) -> np.ndarray:
 
 
 @dataclass
-class GreenKubo:
+class GreenKubo(Result):
     """The integral of an autocorrelation (in its units times the time's) and its running integral."""
 
     time: np.ndarray  # (T,) in the units of dt
@@ -51,12 +49,6 @@ class GreenKubo:
     running_integral: np.ndarray  # (T,)
     value: float
     cutoff: float  # time at which value is read
-
-    def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
 
 
 def green_kubo(acf, dt: float, cutoff: float | None = None) -> GreenKubo:
@@ -79,18 +71,12 @@ def green_kubo(acf, dt: float, cutoff: float | None = None) -> GreenKubo:
 
 
 @dataclass
-class VACF:
+class VACF(Result):
     """Velocity autocorrelation per atom, per element and ``"all"``."""
 
     time_ps: np.ndarray  # (L,) lags
     vacf: dict  # key -> (L,) <v(0).v(t)>, (Å/fs)^2
     normalised: dict  # key -> (L,) C(t)/C(0)
-
-    def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
 
 
 def vacf(frames, dt: float, max_lag: float | None = None) -> VACF:
@@ -113,7 +99,7 @@ def vacf(frames, dt: float, max_lag: float | None = None) -> VACF:
 
 
 @dataclass
-class VDOS:
+class VDOS(Result):
     """Vibrational density of states per element and ``"all"``, unit area over THz."""
 
     frequency_thz: np.ndarray
@@ -122,12 +108,6 @@ class VDOS:
 
     def peak_thz(self, key: str = "all") -> float:
         return float(self.frequency_thz[np.argmax(self.dos[key])])
-
-    def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
 
 
 def vdos(result: VACF, padding: int = 4) -> VDOS:
@@ -154,12 +134,7 @@ def vdos(result: VACF, padding: int = 4) -> VDOS:
 def plot_vdos(result: VDOS, path, title: str = "", vacf_result: VACF | None = None) -> None:
     """VDOS per element against frequency (THz, cm^-1 on the top axis), and the normalised VACF
     beside it when given; PNG."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     panels = 2 if vacf_result is not None else 1
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
@@ -187,7 +162,4 @@ def plot_vdos(result: VDOS, path, title: str = "", vacf_result: VACF | None = No
         axes[0, 1].set_ylabel("VACF / VACF(0)")
     fig.suptitle(title or "vibrational density of states")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)

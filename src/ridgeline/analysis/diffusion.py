@@ -20,14 +20,12 @@ bar does not cover: fit a crystal over a window long against its vibrational per
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import DataError
-from ..files import atomic_write_bytes
-from .rdf import _jsonable
+from .results import Result, pyplot, save_figure
 from .trajectory import cells, check_frames, element_indices, positions
 
 ANGSTROM2_PER_PS_IN_CM2_PER_S = 1e-4  # 1 Å^2/ps = 1e-20 m^2 / 1e-12 s = 1e-8 m^2/s
@@ -72,7 +70,7 @@ def msd_per_atom(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class MSD:
+class MSD(Result):
     """MSD per element (and ``"all"``), and D with its block error bar."""
 
     time_ps: np.ndarray  # (T,) lags
@@ -86,12 +84,6 @@ class MSD:
     def diffusion_cm2_per_s(self, key: str = "all") -> tuple[float, float]:
         """(D, error) in cm^2/s."""
         return (self.diffusion[key] * ANGSTROM2_PER_PS_IN_CM2_PER_S, self.diffusion_error[key] * ANGSTROM2_PER_PS_IN_CM2_PER_S)
-
-    def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
 
 
 def _slope(time_ps, values, window):
@@ -141,12 +133,7 @@ def msd(frames, dt: float, n_blocks: int = 5, fit_window: tuple | None = None, w
 
 def plot_msd(result: MSD, path, title: str = "") -> None:
     """MSD per element against lag time, with the fitting window shaded; PNG."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, values in result.msd.items():
@@ -160,7 +147,4 @@ def plot_msd(result: MSD, path, title: str = "") -> None:
     ax.legend(fontsize=8)
     ax.set_title(title or "mean squared displacement")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)

@@ -25,18 +25,17 @@ The coordination number ``n_ab(r)`` is the mean number of b atoms within r of an
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import DataError
-from ..files import atomic_write_bytes
+from .results import Result, pyplot, save_figure
 from .trajectory import check_frames, element_indices
 
 
 @dataclass
-class RDF:
+class RDF(Result):
     """g(r) of every ordered element pair ``"a-b"`` and of all atoms (``"total"``)."""
 
     r: np.ndarray  # (B,) Å, bin centres
@@ -78,24 +77,6 @@ class RDF:
         minimum = first + int(np.argmin(g[first:end]))
         return {"r_peak": float(self.r[first]), "g_peak": float(g[first]), "r_min": float(self.r[minimum]),
                 "n": float(self.coordination[f"{a}-{b}"][minimum])}
-
-    def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _frame_volume(atoms, volume):
@@ -174,12 +155,7 @@ def rdf(frames, r_max: float = 6.0, n_bins: int = 200, volume: float | None = No
 
 def plot_rdf(result: RDF, path, title: str = "") -> None:
     """g(r) of every unordered pair and the total, with n(r) of the total on a second axis; PNG."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     shown = set()
@@ -202,7 +178,4 @@ def plot_rdf(result: RDF, path, title: str = "") -> None:
     twin.set_ylabel("n(r), all atoms (dashed)")
     ax.set_title(title or f"RDF, {result.n_frames} frame(s)")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
