@@ -55,6 +55,32 @@ def test_vdos_of_harmonic_oscillators_peaks_at_their_frequencies():
     assert set(dos.to_dict()) == {"frequency_thz", "frequency_cm1", "dos"}
 
 
+def test_total_vdos_counts_every_mode_once():
+    # thermal oscillators: velocity amplitude sqrt(kT/m) per component, so every degree of freedom
+    # carries the same kinetic energy; H (1 amu) at 20 THz and O (16 amu) at 5 THz, as many of each
+    rng = np.random.default_rng(1)
+    n_frames, dt_fs = 2000, 2.0
+    symbols = ["H"] * 20 + ["O"] * 20
+    masses = Atoms(symbols).get_masses()
+    omega = np.where(np.array(symbols) == "H", 20.0, 5.0) * 2 * np.pi / 1000.0  # rad/fs
+    t = (np.arange(n_frames) * dt_fs)[:, None, None]
+    phase = rng.uniform(0, 2 * np.pi, (1, 40, 3))
+    v = -np.sqrt(1.0 / masses)[None, :, None] * np.sin(omega[None, :, None] * t + phase)
+    frames = []
+    for velocities in v:
+        atoms = Atoms(symbols, positions=rng.uniform(0, 10.0, (40, 3)), cell=[10.0] * 3, pbc=True)
+        atoms.set_velocities(velocities / units.fs)
+        frames.append(atoms)
+    correlation = vacf(frames, dt=dt_fs)
+    expected = np.mean(np.sum(masses[None, :, None] * v ** 2, axis=-1))
+    assert correlation.mass_weighted[0] == pytest.approx(expected, rel=1e-9)
+    dos = vdos(correlation)
+    low = dos.frequency_thz < 12.5
+    share = np.trapezoid(dos.dos["all"][low], dos.frequency_thz[low])
+    assert share == pytest.approx(0.5, abs=0.03)  # unweighted, H's 16-fold kinetic energy would take 94 %
+    np.testing.assert_allclose(dos.dos["all"], 0.5 * dos.dos["H"] + 0.5 * dos.dos["O"], atol=0.02 * dos.dos["all"].max())
+
+
 def test_vacf_needs_velocities():
     frames = [Atoms("Ar2", positions=[[0, 0, 0], [2, 0, 0]]) for _ in range(5)]
     with pytest.raises(DataError, match="frame 0 has no velocities"):

@@ -7,7 +7,10 @@ Autocorrelations are averaged over every time origin, ``C(m) = sum_t x(t).x(t+m)
 The VDOS is the cosine transform of the normalised VACF (Dickey & Paskin, Phys. Rev. 188, 1407
 (1969)): ``g(f) = 2 int_0^tmax C(t)/C(0) w(t) cos(2 pi f t) dt``, with ``w`` the falling half of a
 Hann window so the truncated VACF does not ring; it is scaled to unit area over f >= 0. The
-frequency axis is in THz (1/ps) and cm^-1 (1 THz = 33.35641 cm^-1).
+frequency axis is in THz (1/ps) and cm^-1 (1 THz = 33.35641 cm^-1). The total VDOS (``"all"``)
+is the transform of the mass-weighted VACF, ``sum_i m_i <v_i(0).v_i(t)>``: at equipartition every
+degree of freedom then carries the same weight kT whatever its mass, so each vibrational mode
+counts once and the total is the concentration-weighted sum of the elements' VDOS.
 
 Green-Kubo: a transport coefficient is the time integral of an equilibrium autocorrelation, ``L =
 int_0^inf C(t) dt``; the running integral is kept so its plateau can be seen, and the value is the
@@ -75,8 +78,9 @@ class VACF(Result):
     """Velocity autocorrelation per atom, per element and ``"all"``."""
 
     time_ps: np.ndarray  # (L,) lags
-    vacf: dict  # key -> (L,) <v(0).v(t)>, (Å/fs)^2
-    normalised: dict  # key -> (L,) C(t)/C(0)
+    vacf: dict  # key -> (L,) <v(0).v(t)> per atom, (Å/fs)^2
+    mass_weighted: np.ndarray  # (L,) sum_i m_i <v_i(0).v_i(t)> / N, amu (Å/fs)^2
+    normalised: dict  # key -> (L,) C(t)/C(0); for "all", of the mass-weighted VACF (the same within an element)
 
 
 def vacf(frames, dt: float, max_lag: float | None = None) -> VACF:
@@ -92,10 +96,11 @@ def vacf(frames, dt: float, max_lag: float | None = None) -> VACF:
     groups = {**element_indices(frames), "all": np.arange(len(frames[0]))}
     curves, normalised = {}, {}
     for key, idx in groups.items():
-        c = autocorrelation(v[:, idx])[:lags] / len(idx)
-        curves[key] = c
+        curves[key] = autocorrelation(v[:, idx])[:lags] / len(idx)
+    weighted = autocorrelation(v * np.sqrt(frames[0].get_masses())[None, :, None])[:lags] / len(frames[0])
+    for key, c in {**curves, "all": weighted}.items():
         normalised[key] = c / c[0] if c[0] > 0 else np.zeros_like(c)
-    return VACF(time_ps=np.arange(lags) * dt / 1000.0, vacf=curves, normalised=normalised)
+    return VACF(time_ps=np.arange(lags) * dt / 1000.0, vacf=curves, mass_weighted=weighted, normalised=normalised)
 
 
 @dataclass
