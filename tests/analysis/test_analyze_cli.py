@@ -64,6 +64,9 @@ def test_analyze_defaults(trajectory, tmp_path, capsys):
     code, stdout, _ = _run(["analyze", str(trajectory), "--timestep", "10", "--blocks", "2",
                             "--output-dir", str(tmp_path / "b")], capsys)
     assert code == 0 and "## Diffusion" in stdout
+    code, stdout, _ = _run(["analyze", str(trajectory), "--msd", "--timestep", "10", "--blocks", "2", "--remove-drift",
+                            "--json", "--output-dir", str(tmp_path / "c")], capsys)
+    assert code == 0 and json.loads(stdout)["msd"]["drift_removed"] is True
     assert (tmp_path / "b" / "msd.png").is_file()
 
 

@@ -63,6 +63,18 @@ def test_random_walk_gives_its_diffusion_coefficient_within_the_error_bar():
     assert result.to_dict()["fit_window_ps"] == list(result.fit_window_ps)
 
 
+def test_remove_drift_takes_out_the_centre_of_mass_motion():
+    frames, _ = _random_walk({"Ar": 0.2}, n_each=200, n_frames=1000, seed=3)
+    drift = np.cumsum(np.random.default_rng(4).normal(scale=np.sqrt(2 * 2.0 * 0.01), size=(1000, 1, 3)), axis=0)
+    for atoms, shift in zip(frames, drift):
+        atoms.positions += shift  # every atom carried by one walk of D = 2 Å^2/ps
+    assert msd(frames, dt=10.0).diffusion["Ar"] > 1.0
+    relative = msd(frames, dt=10.0, remove_drift=True)
+    expected = 0.2 * (1 - 1 / 200)
+    assert abs(relative.diffusion["Ar"] - expected) < 3 * relative.diffusion_error["Ar"]
+    assert relative.diffusion_error["Ar"] < 0.15 * expected
+
+
 @pytest.fixture(scope="module")
 def crystal_frames():
     """2 ps of fcc Cu at 300 K under EMT, after 0.2 ps of equilibration, a frame every 20 fs;

@@ -12,7 +12,10 @@ D = slope / 6 (Einstein relation, three dimensions) of a least-squares line thro
 the fitting window. Its error bar: the trajectory is cut into ``n_blocks`` independent contiguous
 blocks, D is fitted on each block's own MSD over the same window, and the error is the standard
 error of the block values, ``std(D_blocks, ddof=1) / sqrt(n_blocks)``. The window defaults to
-[0.1, 0.5] of a block's duration, so every block has it. A crystal's MSD plateaus at the
+[0.1, 0.5] of a block's duration, so every block has it. ``remove_drift`` subtracts the
+centre of mass's displacement first (a Langevin thermostat lets the centre of mass diffuse; a
+slab's or a cluster's may move as a whole); the result is then relative to the centre of mass, a
+factor (1 - m_i / M) below the single-atom D for independent atoms. A crystal's MSD plateaus at the
 vibrational amplitude and its D is ~0; in a small cell the plateau oscillates with the slowest
 vibrations, the same in every block, so a window short against them gives a slope the block error
 bar does not cover: fit a crystal over a window long against its vibrational periods.
@@ -93,9 +96,11 @@ def _slope(time_ps, values, window):
     return float(np.polyfit(time_ps[inside], values[inside], 1)[0])
 
 
-def msd(frames, dt: float, n_blocks: int = 5, fit_window: tuple | None = None, wrapped: bool = True) -> MSD:
+def msd(frames, dt: float, n_blocks: int = 5, fit_window: tuple | None = None, wrapped: bool = True,
+        remove_drift: bool = False) -> MSD:
     """MSD and D of ``frames`` stored every ``dt`` fs. ``fit_window`` (ps): default [0.1, 0.5] of a
-    block's duration. ``wrapped=False`` takes the positions as already continuous."""
+    block's duration. ``wrapped=False`` takes the positions as already continuous; ``remove_drift``
+    measures them from the centre of mass (module docstring)."""
     frames = list(frames)
     check_frames(frames, "msd")
     if dt <= 0:
@@ -106,6 +111,9 @@ def msd(frames, dt: float, n_blocks: int = 5, fit_window: tuple | None = None, w
     x = positions(frames)
     if wrapped:
         x = unwrap(x, cells(frames), frames[0].pbc)
+    if remove_drift:
+        masses = frames[0].get_masses()
+        x = x - (np.einsum("n,tnk->tk", masses, x) / masses.sum())[:, None, :]
     block = n_frames // n_blocks
     dt_ps = dt / 1000.0
     if fit_window is None:

@@ -31,6 +31,8 @@ def add_arguments(p) -> None:
     p.add_argument("--blocks", type=int, default=5, help="independent blocks for the error bar of D (default: %(default)s)")
     p.add_argument("--fit-window", type=float, nargs=2, metavar=("START", "END"),
                    help="MSD fitting window, ps (default: 0.1 to 0.5 of a block's duration)")
+    p.add_argument("--remove-drift", action="store_true",
+                   help="measure the MSD from the centre of mass (for thermostats that let it diffuse, e.g. Langevin)")
     p.add_argument("--output-dir", help="where to write analysis.json, analysis.md and plots (default: TRAJ's name + _analysis)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
@@ -105,10 +107,11 @@ def run(args) -> int:
     diffusion = None
     if "msd" in chosen or "conductivity" in chosen:
         fit = tuple(args.fit_window) if args.fit_window else None
-        diffusion = msd(frames, dt, n_blocks=args.blocks, fit_window=fit)
+        diffusion = msd(frames, dt, n_blocks=args.blocks, fit_window=fit, remove_drift=args.remove_drift)
         summary["msd"] = {"D_A2_per_ps": diffusion.diffusion, "D_error_A2_per_ps": diffusion.diffusion_error,
                           "D_cm2_per_s": {k: diffusion.diffusion_cm2_per_s(k)[0] for k in diffusion.diffusion},
-                          "fit_window_ps": list(diffusion.fit_window_ps), "blocks": diffusion.n_blocks}
+                          "fit_window_ps": list(diffusion.fit_window_ps), "blocks": diffusion.n_blocks,
+                          "drift_removed": args.remove_drift}
         curves["msd"] = diffusion.to_dict()
         plot_msd(diffusion, out / "msd.png", title=f"{path.name}: MSD")
         plots.append("msd.png")
@@ -169,7 +172,8 @@ def report(summary: dict) -> str:
     if "msd" in summary:
         m = summary["msd"]
         lines += ["## Diffusion", "", f"D = MSD slope / 6 over {m['fit_window_ps'][0]:g} to {m['fit_window_ps'][1]:g} ps; "
-                  f"error: standard error over {m['blocks']} independent blocks", "",
+                  f"error: standard error over {m['blocks']} independent blocks"
+                  + ("; relative to the centre of mass" if m["drift_removed"] else ""), "",
                   "| atoms | D (Å²/ps) | error | D (cm²/s) |", "|---|---|---|---|"]
         for key, d in m["D_A2_per_ps"].items():
             lines.append(f"| {key} | {d:.4g} | {m['D_error_A2_per_ps'][key]:.2g} | {m['D_cm2_per_s'][key]:.4g} |")
