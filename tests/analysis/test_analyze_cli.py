@@ -94,3 +94,31 @@ def test_analyze_errors(trajectory, tmp_path, capsys):
                          "--output-dir", str(tmp_path / "w")], capsys)
     assert code == 2 and "no charge given for Cl" in err
     assert not (tmp_path / "w").exists()  # checked before anything is computed or written
+
+
+def test_ase_trajectory_files_and_unreadable_files(trajectory, tmp_path, capsys):
+    from ase.io import read
+    from ase.io.trajectory import Trajectory
+
+    from ridgeline.analysis import load_frames
+    from ridgeline.errors import DataError
+
+    frames = read(trajectory, ":")
+    traj = tmp_path / "licl.traj"
+    with Trajectory(traj, "w") as writer:
+        for atoms in frames:
+            writer.write(atoms)
+    loaded = load_frames(traj)
+    assert len(loaded) == 60
+    np.testing.assert_allclose(loaded[7].get_velocities(), frames[7].get_velocities())
+    code, stdout, err = _run(["analyze", str(traj), "--vacf", "--timestep", "10", "--json",
+                              "--output-dir", str(tmp_path / "t")], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["frames"] == 60 and "vdos" in json.loads(stdout)
+
+    garbage = tmp_path / "garbage.extxyz"
+    garbage.write_text("3\nnot a header\nthis is not xyz\n")
+    with pytest.raises(DataError, match="garbage.extxyz: cannot read as a trajectory"):
+        load_frames(garbage)
+    code, _, err = _run(["analyze", str(trajectory), "--skip", "60", "--output-dir", str(tmp_path / "s")], capsys)
+    assert code == 2 and "--skip 60 leaves no frames" in err
