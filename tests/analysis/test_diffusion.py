@@ -31,6 +31,7 @@ def test_fft_msd_is_the_average_over_time_origins():
     x = np.cumsum(np.random.default_rng(0).normal(size=(40, 5, 3)), axis=0)
     direct = np.array([[np.mean(np.sum((x[m:, a] - x[:40 - m, a]) ** 2, axis=-1)) for a in range(5)] for m in range(40)])
     np.testing.assert_allclose(msd_per_atom(x), direct, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(msd_per_atom(x, atoms_per_fft=2), direct, rtol=1e-9, atol=1e-9)  # in chunks of atoms
 
 
 def _random_walk(d_by_element, n_each=100, n_frames=2000, dt_fs=10.0, box=12.0, seed=0):

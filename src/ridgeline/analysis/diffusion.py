@@ -52,11 +52,15 @@ def unwrap(wrapped: np.ndarray, cell: np.ndarray, pbc) -> np.ndarray:
     return out
 
 
-def msd_per_atom(x: np.ndarray) -> np.ndarray:
+def msd_per_atom(x: np.ndarray, atoms_per_fft: int | None = None) -> np.ndarray:
     """(T, N) MSD of each atom at lags 0..T-1 from (T, N, 3) unwrapped positions, averaged over time
-    origins by the FFT method (see the module docstring)."""
+    origins by the FFT method (see the module docstring); ``atoms_per_fft`` atoms at a time
+    (default: as many as keep the transforms near 100 MB)."""
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
+    chunk = atoms_per_fft or max(1, (1 << 22) // max(n, 1))  # so the padded spectra stay ~100 MB
+    if x.shape[1] > chunk:
+        return np.concatenate([msd_per_atom(x[:, k:k + chunk], chunk) for k in range(0, x.shape[1], chunk)], axis=1)
     squares = np.sum(x * x, axis=-1)  # (T, N)
     # S2(m) = sum_t x(t).x(t+m) / (T - m), zero-padded FFT so the correlation is not circular
     spectrum = np.fft.rfft(x, n=2 * n, axis=0)
