@@ -13,6 +13,7 @@ def test_autocorrelation_is_the_average_over_time_origins():
     x = np.random.default_rng(0).normal(size=(50, 4, 3))
     direct = np.array([np.mean(np.sum(x[m:] * x[:50 - m], axis=(1, 2))) for m in range(50)])
     np.testing.assert_allclose(autocorrelation(x), direct, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(autocorrelation(x, columns_per_fft=5), direct, rtol=1e-9, atol=1e-12)  # in chunks
     scalar = x[:, 0, 0]
     np.testing.assert_allclose(autocorrelation(scalar)[3], np.mean(scalar[3:] * scalar[:-3]))
 

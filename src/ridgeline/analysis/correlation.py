@@ -31,15 +31,20 @@ from .trajectory import check_frames, element_indices, velocities
 THZ_IN_CM1 = 33.35640951981521  # 1e12 Hz / c in cm/s
 
 
-def autocorrelation(signal) -> np.ndarray:
-    """(T,) ``C(m) = <x(t) . x(t + m)>`` of a (T,) or (T, ...) signal, averaged over time origins."""
+def autocorrelation(signal, columns_per_fft: int | None = None) -> np.ndarray:
+    """(T,) ``C(m) = <x(t) . x(t + m)>`` of a (T,) or (T, ...) signal, averaged over time origins;
+    ``columns_per_fft`` components at a time (default: as many as keep the transforms near 100 MB)."""
     x = np.asarray(signal, dtype=np.float64)
     n = len(x)
     if n == 0:
         raise DataError("autocorrelation: empty signal")
     x = x.reshape(n, -1)
-    spectrum = np.fft.rfft(x, n=2 * n, axis=0)
-    products = np.fft.irfft(np.sum(spectrum * spectrum.conj(), axis=1), n=2 * n)[:n]
+    chunk = columns_per_fft or max(1, (1 << 22) // n)
+    power = np.zeros(n + 1)
+    for k in range(0, x.shape[1], chunk):
+        spectrum = np.fft.rfft(x[:, k:k + chunk], n=2 * n, axis=0)
+        power += np.sum((spectrum * spectrum.conj()).real, axis=1)
+    products = np.fft.irfft(power, n=2 * n)[:n]
     return products / (n - np.arange(n))
 
 
