@@ -23,3 +23,7 @@ class UnknownElementError(RidgelineError, ValueError):
 
 class OracleError(RidgelineError):
     """An active-learning oracle cannot be built, or its calculation gave no usable label."""
+
+
+class RelaxationError(RidgelineError):
+    """A relaxation reached a structure whose energy or forces are meaningless (the step is named)."""

@@ -4,7 +4,7 @@ plateau and D ~ 0."""
 
 import numpy as np
 import pytest
-from ase import Atoms, units
+from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 

@@ -41,17 +41,13 @@ from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE, LBFGS
 from ase.optimize.optimize import Optimizer
 
-from ..errors import ConfigError, RidgelineError
+from ..errors import ConfigError, RelaxationError, RidgelineError
 from .md import ExplosionCheck
 
 AUTO_OPTIMIZER = "lbfgs"  # what ``auto`` means (module docstring)
 # the per-step health check: only what makes a relaxation meaningless, not large forces (a
 # relaxation may start far from a minimum)
 COLLISION_CHECK = ExplosionCheck(max_force=None, min_distance=0.5, max_temperature_factor=None)
-
-
-class RelaxationError(RidgelineError):
-    """A relaxation reached a structure whose energy or forces are meaningless."""
 
 
 # ------------------------------------------------------------------------------- Newton step
