@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from ase.build import bulk
 from ase.io import write
 
+from ridgeline.models import Ensemble, build_model
 from ridgeline.reference.emt_dataset import emt_dataset
+from ridgeline.uncertainty import UncertaintyModel
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -42,3 +47,39 @@ def trained_model(emt_files, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("trained")
     config = load_config(base=small_config(emt_files, out, epochs=60, lr=5e-3))
     return Trainer(config, progress=False).run()
+
+
+# ------------------------------------------- Cu cells, random committees and finite differences
+CU = [29]
+
+
+def cu_cell(repeat=(2, 2, 2), seed=0, rattle=0.05, a=3.61):
+    atoms = bulk("Cu", "fcc", a=a, cubic=True).repeat(repeat)
+    atoms.rattle(rattle, seed=seed)
+    return atoms
+
+
+def random_model(seed: int):
+    """An untrained small bpnn for Cu (float64): a smooth potential, different for each seed."""
+    torch.manual_seed(seed)
+    return build_model("bpnn", CU, preset="small", cutoff=4.5).double().eval()
+
+
+def fd_gradient(f, atoms, h=1e-5):
+    """Central finite-difference gradient (N, 3) of ``f(atoms)`` by the positions."""
+    grad = np.zeros((len(atoms), 3))
+    for a in range(len(atoms)):
+        for c in range(3):
+            p, m = atoms.copy(), atoms.copy()
+            p.positions[a, c] += h
+            m.positions[a, c] -= h
+            grad[a, c] = (f(p) - f(m)) / (2 * h)
+    return grad
+
+
+@pytest.fixture(scope="module")
+def ensemble_file(tmp_path_factory):
+    """A committee of two random Cu models, with an energy calibration scale, in one file."""
+    path = tmp_path_factory.mktemp("ens") / "ens.safetensors"
+    UncertaintyModel(Ensemble([random_model(1), random_model(2)]), alpha={"energy": 2.0, "forces": 1.0}).save(path)
+    return path

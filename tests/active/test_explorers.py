@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from ase.build import bulk
 from ase.calculators.calculator import Calculator as ASECalculator
 from ase.calculators.calculator import all_changes
 from ase.calculators.emt import EMT
@@ -16,42 +14,11 @@ from ridgeline.active.biases import AdversarialBias
 from ridgeline.active.explorers import Exploration, LangevinExplorer, explore_many
 from ridgeline.data.frame import Frame
 from ridgeline.data.graph import atoms_to_batch
-from ridgeline.models import Ensemble, build_model
+from ridgeline.models import Ensemble
 from ridgeline.simulate.biases import Distance, HarmonicUmbrella
 from ridgeline.simulate.calculator import Calculator
+from conftest import cu_cell, fd_gradient, random_model
 from ridgeline.uncertainty import UncertaintyModel, UncertaintyOptions, fit_uncertainty
-
-CU = [29]
-
-
-def cu_cell(repeat=(2, 2, 2), seed=0, rattle=0.05, a=3.61):
-    atoms = bulk("Cu", "fcc", a=a, cubic=True).repeat(repeat)
-    atoms.rattle(rattle, seed=seed)
-    return atoms
-
-
-def random_model(seed: int):
-    torch.manual_seed(seed)
-    return build_model("bpnn", CU, preset="small", cutoff=4.5).double().eval()
-
-
-def fd_gradient(f, atoms, h=1e-5):
-    grad = np.zeros((len(atoms), 3))
-    for a in range(len(atoms)):
-        for c in range(3):
-            p, m = atoms.copy(), atoms.copy()
-            p.positions[a, c] += h
-            m.positions[a, c] -= h
-            grad[a, c] = (f(p) - f(m)) / (2 * h)
-    return grad
-
-
-@pytest.fixture(scope="module")
-def ensemble_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ens") / "ens.safetensors"
-    UncertaintyModel(Ensemble([random_model(1), random_model(2)]), alpha={"energy": 2.0, "forces": 1.0}).save(path)
-    return path
-
 
 # -------------------------------------------------------------------------- umbrella in exploration
 def test_stiff_umbrella_holds_the_distance_in_md():

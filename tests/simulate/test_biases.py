@@ -5,52 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
-from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from ridgeline.models import Ensemble, build_model
 from ridgeline.simulate.biases import BiasedCalculator, CoordinationNumber, Distance, HarmonicUmbrella
 from ridgeline.simulate.calculator import Calculator
-from ridgeline.uncertainty import UncertaintyModel
-
-CU = [29]
-
-
-def cu_cell(repeat=(2, 2, 2), seed=0, rattle=0.05, a=3.61):
-    atoms = bulk("Cu", "fcc", a=a, cubic=True).repeat(repeat)
-    atoms.rattle(rattle, seed=seed)
-    return atoms
-
+from conftest import cu_cell, fd_gradient
 
 def cu_cluster(seed=0):
     rng = np.random.default_rng(seed)
     pos = np.array([[0, 0, 0], [2.5, 0, 0], [0, 2.5, 0], [0, 0, 2.5], [2.5, 2.5, 0], [1.25, 1.25, 2.0]], float)
     return Atoms("Cu6", positions=pos + rng.normal(0, 0.05, pos.shape))
-
-
-def random_model(seed: int):
-    torch.manual_seed(seed)
-    return build_model("bpnn", CU, preset="small", cutoff=4.5).double().eval()
-
-
-def fd_gradient(f, atoms, h=1e-5):
-    grad = np.zeros((len(atoms), 3))
-    for a in range(len(atoms)):
-        for c in range(3):
-            p, m = atoms.copy(), atoms.copy()
-            p.positions[a, c] += h
-            m.positions[a, c] -= h
-            grad[a, c] = (f(p) - f(m)) / (2 * h)
-    return grad
-
-
-@pytest.fixture(scope="module")
-def ensemble_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ens") / "ens.safetensors"
-    UncertaintyModel(Ensemble([random_model(1), random_model(2)]), alpha={"energy": 2.0, "forces": 1.0}).save(path)
-    return path
 
 
 # ------------------------------------------------------------------------- collective variables

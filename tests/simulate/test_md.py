@@ -143,6 +143,24 @@ def test_thermostats_heat_a_cold_crystal_to_the_target(ensemble, parameters):
     assert 600 < run.temperature[-40:].mean() < 1000  # the last 400 fs: 800 K within statistical noise
 
 
+def assert_same_as_ase(ensemble, parameters, direct, steps):
+    """The driver's run of ``ensemble`` equals ``direct(atoms, rng)`` (ASE's integrator built by
+    hand in ASE units) bit for bit: cell, positions and momenta after ``steps`` at 700 K."""
+    start = cu_cell(rattle=0.05, seed=4)
+    run = MD(start, EMT(), ensemble, timestep=2.0, temperature=700.0, seed=11, **parameters)
+    run.run(steps)
+    atoms = start.copy()
+    atoms.calc = EMT()
+    rng = np.random.default_rng(11)
+    thermalize(atoms, 700.0, rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ASE's heuristic barostat masses warn on every build
+        direct(atoms, rng).run(steps)
+    np.testing.assert_array_equal(run.atoms.cell.array, atoms.cell.array)
+    np.testing.assert_array_equal(run.atoms.positions, atoms.positions)
+    np.testing.assert_array_equal(run.atoms.get_momenta(), atoms.get_momenta())
+
+
 @pytest.mark.parametrize("ensemble, parameters, direct", [
     ("langevin", {"friction": 0.02},
      lambda a, rng: Langevin(a, 2.0 * units.fs, temperature_K=700.0, friction=0.02 / units.fs, fixcm=False, rng=rng)),
@@ -155,16 +173,7 @@ def test_thermostats_heat_a_cold_crystal_to_the_target(ensemble, parameters):
 def test_thermostat_units_match_ase_called_directly(ensemble, parameters, direct):
     """friction in 1/fs and time constants in fs are ASE's friction / fs and tau * fs; one generator
     draws the velocities, then the noise."""
-    start = cu_cell(rattle=0.05, seed=4)
-    run = MD(start, EMT(), ensemble, timestep=2.0, temperature=700.0, seed=11, **parameters)
-    run.run(40)
-    atoms = start.copy()
-    atoms.calc = EMT()
-    rng = np.random.default_rng(11)
-    thermalize(atoms, 700.0, rng)
-    direct(atoms, rng).run(40)
-    np.testing.assert_array_equal(run.atoms.positions, atoms.positions)
-    np.testing.assert_array_equal(run.atoms.get_momenta(), atoms.get_momenta())
+    assert_same_as_ase(ensemble, parameters, direct, steps=40)
 
 
 def test_same_seed_same_trajectory_and_runs_continue():
@@ -341,19 +350,7 @@ def test_npt_relaxes_a_strained_crystal_toward_zero_pressure(ensemble):
 ])
 def test_barostat_units_match_ase_called_directly(ensemble, parameters, direct):
     """pressure in GPa, compressibility in 1/GPa and time constants in fs are ASE's GPa, 1/GPa and fs."""
-    start = cu_cell(rattle=0.05, seed=4)
-    run = MD(start, EMT(), ensemble, timestep=2.0, temperature=700.0, seed=11, **parameters)
-    run.run(20)
-    atoms = start.copy()
-    atoms.calc = EMT()
-    rng = np.random.default_rng(11)
-    thermalize(atoms, 700.0, rng)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        direct(atoms, rng).run(20)
-    np.testing.assert_array_equal(run.atoms.cell.array, atoms.cell.array)
-    np.testing.assert_array_equal(run.atoms.positions, atoms.positions)
-    np.testing.assert_array_equal(run.atoms.get_momenta(), atoms.get_momenta())
+    assert_same_as_ase(ensemble, parameters, direct, steps=20)
 
 
 def test_npt_needs_a_periodic_cell():
