@@ -52,7 +52,8 @@ from .. import keys
 from ..data.frame import Frame
 from ..errors import ConfigError
 from ..uncertainty.domain import MahalanobisDomain
-from ..uncertainty.model import UncertaintyModel, frame_batches, readout_passes
+from ..uncertainty.model import UncertaintyModel
+from ..uncertainty.passes import frame_batches, readout_passes
 
 __all__ = ["Selector", "CommitteeSelector", "MaxVolSelector", "MahalanobisSelector", "RandomSelector",
            "SELECTORS", "make_selector", "maxvol", "frame_fingerprints", "greedy_separated"]

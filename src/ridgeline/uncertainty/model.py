@@ -35,7 +35,7 @@ from .committee import CommitteeVariances
 from .domain import DOMAIN_MODELS
 from .laplace import LaplaceVariances, LastLayerLaplace
 from .options import UncertaintyOptions
-from .passes import frame_batches, readout_passes
+from .passes import frame_batches
 from .variances import Variances
 
 # numpy's BLAS keeps threads of its own that spin after each call and take the cores from torch's
@@ -248,5 +248,5 @@ def fit_uncertainty(model, train_frames, valid_frames, options: UncertaintyOptio
     return uq
 
 
-__all__ = ["UncertaintyModel", "UQPredictions", "UncertaintyOptions", "fit_uncertainty", "variances_for", "frame_batches",
-           "readout_passes", "DOMAINS", "DEFAULT_DOMAINS", "DEFAULT_ALPHA"]
+__all__ = ["UncertaintyModel", "UQPredictions", "UncertaintyOptions", "fit_uncertainty", "variances_for",
+           "DOMAINS", "DEFAULT_DOMAINS", "DEFAULT_ALPHA"]
