@@ -83,3 +83,19 @@ def ensemble_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("ens") / "ens.safetensors"
     UncertaintyModel(Ensemble([random_model(1), random_model(2)]), alpha={"energy": 2.0, "forces": 1.0}).save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def calibrated_model(trained_model, emt_files, tmp_path_factory) -> Path:
+    """``trained_model`` with a last-layer Laplace posterior, domain models and a calibration
+    (on the test frames), as ``ridgeline uq calibrate`` writes it: the workflows' uncertain model."""
+    from ridgeline.data import load_frames
+    from ridgeline.models.io import load_model
+    from ridgeline.uncertainty import UncertaintyOptions, fit_uncertainty
+
+    model, description = load_model(trained_model, dtype="float64")
+    train, test = load_frames(emt_files["train"]), load_frames(emt_files["test"])
+    uq = fit_uncertainty(model, train, test, UncertaintyOptions(domains=("mahalanobis",)), description)
+    path = tmp_path_factory.mktemp("calibrated") / "model.safetensors"
+    uq.save(path)
+    return path

@@ -70,6 +70,30 @@ class Calculator(ASECalculator):
         self.wrapper = ForceStressOutput(self.model)
         self.model_path = str(model_path)
 
+    @classmethod
+    def from_model(cls, model, description: dict | None = None, name: str = "<in memory>") -> "Calculator":
+        """A calculator (without uncertainties) for a model held in memory, e.g. one of
+        :meth:`posterior_calculators`'s draws; ``name`` stands for the file in messages."""
+        calc = cls.__new__(cls)
+        ASECalculator.__init__(calc)
+        calc.interval_level, calc.uq, calc.domain = None, None, ()
+        calc.model, calc.description = model, dict(description or {})
+        parameter = next(model.parameters())
+        calc.device, calc.dtype = parameter.device, parameter.dtype
+        calc.wrapper = ForceStressOutput(model)
+        calc.model_path = name
+        return calc
+
+    def posterior_calculators(self, n: int = 8, seed: int = 0) -> list["Calculator"]:
+        """Calculators of models drawn from the model's posterior (``Variances.posterior_models``:
+        a committee's members, or ``n`` last-layer Laplace draws), for a property's spread; their
+        spread times sqrt(``uq.alpha["energy"]``) is the calibrated sigma."""
+        if self.uq is None or not self.uq.variances.available:
+            raise ConfigError(f"{self.model_path}: posterior draws need uncertainties: an ensemble file or a file "
+                              "calibrated by `ridgeline uq calibrate`")
+        return [Calculator.from_model(m, self.description, f"{self.model_path} (posterior draw {k})")
+                for k, m in enumerate(self.uq.variances.posterior_models(n, seed))]
+
     def _check_elements(self, atoms) -> None:
         unknown = sorted(set(atoms.numbers.tolist()) - set(self.model.elements))
         if unknown:

@@ -55,6 +55,9 @@ class CommitteeVariances:
         energies = torch.stack([out[keys.ENERGY] for out in self.ensemble.member_outputs(batch)])  # (M, G)
         return energies.var(0, correction=self._ddof(len(energies)))
 
+    def posterior_models(self, n: int, seed: int = 0) -> list:
+        return list(self.ensemble.members)
+
     @torch.no_grad()
     def propagate(self, batch: dict, observable):
         energies = torch.stack([out[keys.ENERGY] for out in self.ensemble.member_outputs(batch)]).double()  # (M, S)

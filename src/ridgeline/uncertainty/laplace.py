@@ -47,6 +47,8 @@ protocol with it.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from tqdm.auto import tqdm
 
@@ -277,6 +279,24 @@ class LaplaceVariances:
         hidden = model(batch, readout=True)[keys.READOUT_FEATURES]  # with its graph to the positions
         return laplace.energy_variance(hidden, model.species(batch[keys.NUMBERS]), batch[keys.BATCH],
                                        len(batch[keys.N_ATOMS]), model.scale_shift.scale)
+
+    @torch.no_grad()
+    def posterior_models(self, n: int, seed: int = 0) -> list:
+        """``n`` deep copies of the model, each element's last layer (w_Z, b_Z) drawn from
+        N(MAP, Sigma_Z) with one seeded generator; the rest of the network is the MAP's."""
+        laplace = self._laplace()
+        generator = torch.Generator().manual_seed(int(seed))
+        factors = torch.linalg.cholesky(laplace.covariance)  # (K, H+1, H+1)
+        models = []
+        for _ in range(int(n)):
+            model = copy.deepcopy(self.model)
+            for e, net in enumerate(model.networks.networks):
+                draw = factors[e] @ torch.randn(laplace.n_hidden + 1, generator=generator, dtype=torch.float64)
+                last = net[-1]
+                last.weight.add_(draw[:-1].to(last.weight)[None, :])
+                last.bias.add_(draw[-1].to(last.bias))
+            models.append(model)
+        return models
 
     @torch.no_grad()
     def propagate(self, batch: dict, observable):

@@ -50,6 +50,12 @@ class Variances(Protocol):
         """Each structure's energy variance (G,) in eV^2, differentiable with respect to the
         batch's positions (for a bias that climbs it)."""
 
+    def posterior_models(self, n: int, seed: int = 0) -> list[torch.nn.Module]:
+        """Models drawn from the posterior, for observables that are not functions of energies
+        (stress-strain slopes, force constants): a committee's members (``n`` is ignored), or
+        ``n`` copies of a single model with its last layer drawn from the (uncalibrated) Laplace
+        posterior. Their spread times sqrt(alpha) is the calibrated sigma either way."""
+
     def propagate(self, batch: dict, observable: Callable) -> tuple[float, float, list | None]:
         """``observable(E)`` of the batch's energies E (S,) at the prediction, its variance (in the
         observable's units squared) by linearisation, and its value with each member (None
