@@ -3,44 +3,8 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
-
-def add_structure_arguments(p) -> None:
-    """MODEL and STRUCTURE, and how the model runs: shared by the commands that take one structure."""
-    p.add_argument("model", help="a model file (model.safetensors, or an ensemble file), or 'emt' for ASE's EMT")
-    p.add_argument("structure", help="a structure file ASE reads (the last frame), or a molecule name for ase.build.molecule (e.g. CH3CH2OH)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
-    p.add_argument("--dtype", default="float64", choices=["float32", "float64"], help="default: %(default)s")
-
-
-def load_calculator(args):
-    """ridgeline's calculator for the model file, or ASE's EMT for ``emt``."""
-    if args.model == "emt":
-        from ase.calculators.emt import EMT
-
-        return EMT()
-    from ..simulate.calculator import Calculator
-
-    return Calculator(args.model, device=args.device, dtype=args.dtype, uncertainty=False)
-
-
-def read_structure(name: str):
-    """The last frame of file ``name``, or the molecule ``ase.build.molecule(name)``."""
-    from ase.build import molecule
-    from ase.collections import g2
-    from ase.io import read
-
-    from ..errors import DataError
-
-    if Path(name).exists():
-        try:
-            return read(name)
-        except Exception as err:  # ASE raises many kinds for a file it cannot parse
-            raise DataError(f"{name}: cannot read a structure: {err}") from None
-    if name in g2.names:
-        return molecule(name)
-    raise DataError(f"{name}: no such file, and not a molecule name of ase.build.molecule (e.g. H2O, CH3CH2OH)")
+from .workflow_args import add_structure_arguments, load_calculator, read_structure
 
 
 def add_arguments(p) -> None:

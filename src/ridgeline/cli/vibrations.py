@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .relax import add_structure_arguments, load_calculator, read_structure
+from .workflow_args import add_structure_arguments, load_calculator, read_structure
 
 
 def add_arguments(p) -> None:

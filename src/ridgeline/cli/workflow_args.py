@@ -1,0 +1,36 @@
+"""Arguments shared by the commands that run a workflow on one structure: the calculator, the
+structure, and the confidence of the intervals."""
+
+from __future__ import annotations
+
+
+def add_structure_arguments(p) -> None:
+    """MODEL and STRUCTURE, and how the model runs."""
+    p.add_argument("model", help="a model file (model.safetensors, or an ensemble file), or a reference calculator: "
+                                 "emt (ASE's EMT), xtb / gfn2-xtb, gfn1-xtb (tblite)")
+    p.add_argument("structure", help="a structure file ASE reads (the last frame), a molecule name for ase.build.molecule "
+                                     "(e.g. CH3CH2OH), or an element for its crystal (e.g. Cu, Si; bulk:Cu)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    p.add_argument("--dtype", default="float64", choices=["float32", "float64"], help="default: %(default)s")
+
+
+def add_interval_arguments(p) -> None:
+    """How a workflow's confidence intervals are made (models with uncertainties only)."""
+    p.add_argument("--confidence", type=float, default=0.95, help="level of the confidence intervals (default: %(default)s)")
+    p.add_argument("--draws", type=int, default=8,
+                   help="posterior draws of a single model for the intervals of properties that are not energy "
+                        "differences (a committee uses its members) (default: %(default)s)")
+
+
+def load_calculator(args, uncertainty: bool | None = False):
+    """The calculator ``args.model`` names (``simulate.named.calculator``); ``uncertainty``: None
+    loads a model file's uncertainties where it has them."""
+    from ..simulate.named import calculator
+
+    return calculator(args.model, device=args.device, dtype=args.dtype, uncertainty=uncertainty)
+
+
+def read_structure(name: str):
+    from ..simulate.named import structure
+
+    return structure(name)
