@@ -107,3 +107,29 @@ def test_bad_requests():
         vibrations(molecule("H2O"), EMT(), method="analytic")
     with pytest.raises(ConfigError, match="two atoms"):
         vibrations(Atoms("H"), EMT())
+
+
+def test_frequencies_carry_intervals_from_the_committee(ensemble_file):
+    """A committee's frequencies: each member's Hessian gives its own modes; the interval's sigma
+    is sqrt(alpha) times the members' spread, and a calculator without uncertainty gives none."""
+    from ase.build import bulk
+
+    from ridgeline.properties.vibrations import harmonic_modes, vibrations
+    from ridgeline.simulate.calculator import Calculator
+
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True)
+    atoms.rattle(0.05, seed=1)
+    atoms.pbc = False
+    calc = Calculator(ensemble_file)
+    result = vibrations(atoms, calc)
+    members = [harmonic_modes(atoms, c).frequencies_cm for c in calc.posterior_calculators()]
+    expected = np.sqrt(2.0) * np.std(members, axis=0, ddof=1)  # alpha_energy = 2 in the fixture
+    est = result.estimates()
+    assert len(est) == len(result.frequencies_cm) + 1 and result.out_of_domain is None
+    for k, sigma in enumerate(expected):
+        assert est[f"frequency_{k}"].sigma == pytest.approx(sigma, rel=1e-6)
+        assert est[f"frequency_{k}"].lower < est[f"frequency_{k}"].value < est[f"frequency_{k}"].upper
+    from ase.calculators.emt import EMT
+
+    plain = vibrations(atoms, EMT()).estimates()
+    assert all(e.sigma is None and e.ci is None for e in plain.values())

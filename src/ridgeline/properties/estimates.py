@@ -67,6 +67,17 @@ class Estimate:
         return text + (" (out of domain)" if self.out_of_domain else "")
 
 
+def make_estimate(value: float, unit: str, sigma: float | None = None, confidence: float = 0.95,
+                  method: str | None = None, out_of_domain: bool | None = None) -> Estimate:
+    """An :class:`Estimate` of ``value`` with the central Gaussian interval of ``sigma`` at
+    ``confidence`` (no interval where ``sigma`` is None or not finite)."""
+    value = float(value)
+    if sigma is None or not math.isfinite(sigma):
+        return Estimate(value, unit, out_of_domain=out_of_domain)
+    sigma, z = float(sigma), float(norm.ppf(0.5 * (1 + confidence)))
+    return Estimate(value, unit, sigma, value - z * sigma, value + z * sigma, confidence, method, out_of_domain)
+
+
 def is_uncertain(calculator) -> bool:
     """Whether ``calculator`` is ridgeline's with an uncertainty model that can give variances."""
     uq = getattr(calculator, "uq", None)
@@ -84,18 +95,12 @@ class Uncertainty:
             raise ConfigError(f"draws must be at least 2, got {draws}")
         self.calculator, self.confidence, self.draws, self.seed = calculator, float(confidence), int(draws), int(seed)
         self.available = is_uncertain(calculator)
-        self.z = float(norm.ppf(0.5 * (1 + self.confidence)))
         self._draws = None
 
     def estimate(self, value: float, unit: str, sigma: float | None = None, method: str | None = None,
                  out_of_domain: bool | None = None) -> Estimate:
-        """An :class:`Estimate` of ``value`` with the Gaussian interval of ``sigma`` (if given)."""
-        value = float(value)
-        if sigma is None or not math.isfinite(sigma):
-            return Estimate(value, unit, out_of_domain=out_of_domain)
-        sigma = float(sigma)
-        return Estimate(value, unit, sigma, value - self.z * sigma, value + self.z * sigma, self.confidence, method,
-                        out_of_domain)
+        """:func:`make_estimate` at this uncertainty's confidence."""
+        return make_estimate(value, unit, sigma, self.confidence, method, out_of_domain)
 
     def energies(self, observable: Callable, structures, unit: str, value: float | None = None,
                  out_of_domain: bool | None = None) -> Estimate:
@@ -151,4 +156,4 @@ class Uncertainty:
         return flagged
 
 
-__all__ = ["DRAWS", "LINEARISED", "Estimate", "Uncertainty", "is_uncertain"]
+__all__ = ["DRAWS", "LINEARISED", "Estimate", "Uncertainty", "is_uncertain", "make_estimate"]

@@ -9,6 +9,10 @@ molecule), and diagonalises what is left. The result, :class:`VibrationalModes`,
 frequencies in cm^-1 and meV (an imaginary frequency as a negative number), the normal modes and
 the zero-point energy. Evaluate at a relaxed structure (``simulate.relax``): elsewhere the
 gradient makes the rotations' projection approximate.
+
+With a calculator that has uncertainties (``properties.estimates``), every frequency and the
+zero-point energy carry an interval: the analysis is repeated with each posterior draw's exact
+Hessian (a committee's members, or last-layer Laplace draws), modes matched by their order.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 from ase import units
 
 from ..errors import ConfigError
+from .estimates import DRAWS, Estimate, Uncertainty, make_estimate
 
 METHODS = ("auto", "exact", "finite_differences")
 # hbar sqrt(eV / (Å^2 amu)) in eV: the energy of a mass-weighted curvature of 1 eV/(Å^2 amu)
@@ -38,13 +43,27 @@ class VibrationalModes:
     zero_point_energy: float  # eV: sum of hbar omega / 2 over the real modes
     n_projected: int  # rigid motions projected out (6, 5 for a linear molecule, 3 if periodic)
     method: str  # "exact" | "finite_differences"
+    sigmas: dict | None = None  # calibrated sigma of each headline number (``headline``), None without uncertainty
+    confidence: float | None = None
+    out_of_domain: bool | None = None
 
     @property
     def n_imaginary(self) -> int:
         return int(np.count_nonzero(self.frequencies_cm < 0))
 
+    def headline(self) -> dict[str, float]:
+        """``frequency_<k>`` (cm^-1, k counting from 0 in ascending order) and ``zero_point_energy`` (eV)."""
+        return {**{f"frequency_{k}": float(f) for k, f in enumerate(self.frequencies_cm)},
+                "zero_point_energy": float(self.zero_point_energy)}
+
+    def estimates(self) -> dict[str, Estimate]:
+        sigmas = self.sigmas or {}
+        return {name: make_estimate(value, "eV" if name == "zero_point_energy" else "cm^-1", sigmas.get(name),
+                                    self.confidence or 0.95, DRAWS if name in sigmas else None, self.out_of_domain)
+                for name, value in self.headline().items()}
+
     def to_dict(self) -> dict:
-        return {"method": self.method, "n_projected": self.n_projected, "n_imaginary": self.n_imaginary,
+        return {"method": self.method, "sigmas": self.sigmas, "out_of_domain": self.out_of_domain, "n_projected": self.n_projected, "n_imaginary": self.n_imaginary,
                 "zero_point_energy": self.zero_point_energy, "frequencies_cm": self.frequencies_cm.tolist(),
                 "energies_meV": self.energies_meV.tolist(), "modes": self.modes.tolist()}
 
@@ -85,9 +104,22 @@ def hessian_of(atoms, calculator, method: str = "auto", delta: float = 0.01) -> 
     return np.asarray(h, dtype=float), "finite_differences"
 
 
-def vibrations(atoms, calculator, method: str = "auto", delta: float = 0.01) -> VibrationalModes:
+def vibrations(atoms, calculator, method: str = "auto", delta: float = 0.01, uncertainty: Uncertainty | None = None,
+               progress: bool = False) -> VibrationalModes:
     """Harmonic analysis of ``atoms`` under ``calculator`` (module docstring); ``delta`` (Å): the
-    finite-difference displacement."""
+    finite-difference displacement; ``uncertainty``: how intervals are made (default
+    ``Uncertainty(calculator)``)."""
+    result = harmonic_modes(atoms, calculator, method, delta)
+    unc = Uncertainty(calculator) if uncertainty is None else uncertainty
+    if unc.available:
+        result.sigmas = unc.draw_sigmas(lambda c: harmonic_modes(atoms, c, method, delta).headline(), progress=progress)
+        result.confidence = unc.confidence
+    result.out_of_domain = unc.out_of_domain([atoms])
+    return result
+
+
+def harmonic_modes(atoms, calculator, method: str = "auto", delta: float = 0.01) -> VibrationalModes:
+    """The harmonic analysis alone, without intervals (:func:`vibrations`)."""
     if len(atoms) < 2:
         raise ConfigError("vibrations need at least two atoms")
     h, used = hessian_of(atoms, calculator, method, delta)
@@ -109,4 +141,4 @@ def vibrations(atoms, calculator, method: str = "auto", delta: float = 0.01) -> 
                             n_projected=int(rigid.shape[1]), method=used)
 
 
-__all__ = ["METHODS", "VibrationalModes", "hessian_of", "rigid_motions", "vibrations"]
+__all__ = ["METHODS", "VibrationalModes", "harmonic_modes", "hessian_of", "rigid_motions", "vibrations"]
