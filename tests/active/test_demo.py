@@ -30,6 +30,16 @@ def test_demo_smoke(tmp_path):
     saved = json.loads((tmp_path / "demo/report.json").read_text())
     assert saved["nve_status"] == "completed" and saved["nve_stop_step"] is None and saved["nve_stop_reason"] is None
 
+    # the closing validation: ethanol's 21 frequencies and zero-point energy against xTB's, with intervals
+    from ridgeline.cli.demo import validate_demo
+
+    validate_demo(figures, tmp_path / "demo", progress=False)
+    assert "## Validation against GFN2-xTB" in (tmp_path / "demo/report.md").read_text()
+    report = json.loads((tmp_path / "demo/validation/validation.json").read_text())
+    assert len(report["properties"]) == 22 and report["errors"]["n_frames"] == 4
+    assert all(p["model_ci"] is not None and p["reference"] > 0 for p in report["properties"])
+    assert json.loads((tmp_path / "demo/report.json").read_text())["validation"]["compared"] == 22
+
 
 class BrokenCommittee(ASECalculator):
     """EMT standing in for a committee whose trajectory has gone wrong: from call (= MD step)

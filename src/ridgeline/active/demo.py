@@ -103,6 +103,7 @@ def run_demo(output_dir="demo_run", progress: bool = True, overrides=(), nve_ste
         "stop_reason": state["stop_reason"],
         "valid_energy_mae": metrics["energy_mae"], "valid_forces_mae": metrics["forces_mae"],
         "valid_forces_rmse": metrics["forces_rmse"], **nve_figures,
+        "model": str(model_path), "validation_frames": str(Path(config.output_dir) / AL_VALIDATION_FILE),
     }
     warning = nve_warning(figures, nve_steps)
     report = [

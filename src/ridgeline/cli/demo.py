@@ -2,7 +2,9 @@
 
 ``--kind active`` (default): active learning of ethanol against GFN2-xTB (``ridgeline.active.demo``):
 validation frames from xTB MD, the explore -> select -> label -> retrain loop, the final committee
-checked on the validation frames and in NVE MD, with plots. ``--kind fit``: make an EMT dataset
+checked on the validation frames and in NVE MD, with plots, then ``ridgeline validate``'s short form
+(errors by config_type on the xTB frames; harmonic frequencies of ethanol against xTB's, each with
+its interval and domain flag) in ``validation/``. ``--kind fit``: make an EMT dataset
 (Cu), train one potential on it, evaluate on held-out frames.
 """
 
@@ -21,6 +23,7 @@ def add_arguments(p) -> None:
     p.add_argument("--preset", default="small", help="--kind fit: model size preset (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-validate", action="store_true", help="--kind active: skip the closing validation")
 
 
 def run(args) -> int:
@@ -33,12 +36,42 @@ def run(args) -> int:
 
         overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed else [])
         figures = run_demo(args.output_dir, progress=not args.no_progress, overrides=overrides)
+        if "model" in figures and not args.no_validate:
+            validate_demo(figures, Path(args.output_dir), progress=not args.no_progress)
         print((Path(args.output_dir) / "report.md").read_text())
         warning = nve_warning(figures)
         if warning:
             print(warning, file=sys.stderr)
         return 0
     return fit_demo(args)
+
+
+def validate_demo(figures: dict, out, progress: bool = True) -> None:
+    """The demo's closing validation of its final committee, against GFN2-xTB: errors by
+    config_type on the validation frames, and the harmonic frequencies of ethanol (each relaxed by
+    its own calculator), written to ``validation/`` and summarised at the end of ``report.md``."""
+    import json
+
+    from ..files import atomic_write_bytes
+    from ..validate import validate
+
+    report = validate(figures["model"], data=figures["validation_frames"], structures=["CH3CH2OH"], reference="xtb",
+                      workflows=["vibrations"], output_dir=out / "validation", progress=progress)
+    s = report.summary()
+    worst = max((r for r in report.properties if r.reference), key=lambda r: abs(r.model / r.reference - 1), default=None)
+    text = [f"## Validation against GFN2-xTB (`ridgeline validate`)", "",
+            f"{'PASSED' if report.passed else 'FAILED'}: {s['passed']} of {s['compared']} harmonic frequencies of ethanol within "
+            f"5% of xTB's; xTB's value inside the model's 95% interval for {s['reference_in_ci']} of {s['with_ci']}; "
+            f"{s['out_of_domain']} computed out of the committee's domain; {s['checks_passed']} of {s['checks']} checks passed."]
+    if worst is not None:
+        text[-1] += (f" Largest deviation: {worst.name} {worst.model:.0f} cm^-1 against {worst.reference:.0f} "
+                     f"({100 * (worst.model / worst.reference - 1):+.1f}%).")
+    text += ["", "Report: `validation/validation.md` (JSON: `validation/validation.json`).", ""]
+    path = out / "report.md"
+    atomic_write_bytes(path, (path.read_text() + "\n".join(text)).encode())
+    saved = json.loads((out / "report.json").read_text())
+    saved["validation"] = {"passed": report.passed, **s}
+    atomic_write_bytes(out / "report.json", (json.dumps(saved, indent=1) + "\n").encode())
 
 
 def fit_demo(args) -> int:
