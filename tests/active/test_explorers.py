@@ -96,6 +96,49 @@ def test_adversarial_bias_with_laplace_model():
     assert e_sat == pytest.approx(-1.0) and np.abs(f_sat).max() < 1e-6 * np.abs(forces).max() + 1e-12
 
 
+def bias_energy_stress_fd(bias, atoms, h=1e-6):
+    """(1/V) dE_bias/deps by central differences over symmetric strains of positions and cell, Voigt."""
+    out = np.zeros((3, 3))
+    for a in range(3):
+        for b in range(3):
+            energies = []
+            for sign in (1, -1):
+                strain = np.eye(3)
+                strain[a, b] += sign * h / 2
+                strain[b, a] += sign * h / 2
+                strained = atoms.copy()
+                strained.set_cell(atoms.cell.array @ strain, scale_atoms=True)
+                energies.append(bias.energy_and_forces(strained)[0])
+            out[a, b] = (energies[0] - energies[1]) / (2 * h) / atoms.get_volume()
+    return out[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+
+
+@pytest.mark.parametrize("kind", ["laplace", "ensemble"])
+def test_adversarial_bias_stress_matches_finite_differences(kind):
+    """The bias's stress is the strain derivative of its energy, so it runs at constant pressure."""
+    from ridgeline.simulate.biases import BiasedCalculator
+    from ridgeline.simulate.md import MD
+
+    if kind == "laplace":
+        frames = [Frame.from_atoms(cu_cell(repeat=(1, 1, 1), seed=s, rattle=0.05)) for s in range(6)]
+        uq = fit_uncertainty(random_model(4), frames, None, UncertaintyOptions(domains=()))
+    else:
+        uq = UncertaintyModel(Ensemble([random_model(1), random_model(2)]))
+    atoms = cu_cell(repeat=(1, 1, 1), seed=12, rattle=0.15)
+    var = float(AdversarialBias(uq, k=1.0).variance(atoms_to_batch(atoms, 4.5)).detach())
+    bias = AdversarialBias(uq, k=0.5 * len(atoms) / var, max_energy=1.0)
+    stress = bias.stress(atoms)
+    assert stress.shape == (6,) and np.abs(stress).max() > 1e-7
+    np.testing.assert_allclose(stress, bias_energy_stress_fd(bias, atoms), rtol=1e-4, atol=1e-9)
+    molecule = atoms.copy()
+    molecule.pbc = False
+    assert bias.stress(molecule) is None
+    # a biased NPT run: the barostat gets the base's stress plus the bias's
+    run = MD(cu_cell(repeat=(2, 2, 2), seed=1), BiasedCalculator(EMT(), [bias]), "npt_berendsen", timestep=2.0,
+             temperature=300.0, pressure=0.0).run(10)
+    assert run.status == "completed"
+
+
 # ------------------------------------------------------------------------------------- explorer
 def test_langevin_explorer_harvests_and_is_deterministic():
     start = cu_cell(seed=8)

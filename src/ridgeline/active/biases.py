@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from ase.stress import full_3x3_to_voigt_6_stress
 
-from .. import keys
 from ..data.graph import atoms_to_batch
+from ..models.derivatives import strained
 from ..simulate.biases import Bias
 
 
@@ -34,7 +35,9 @@ class AdversarialBias(Bias):
     (``laplace.LastLayerLaplace.energy_variance``, differentiated through the hidden features).
     dv/dr by autograd with respect to the positions of a batch built by ``atoms_to_batch`` (the
     neighbour list is fixed within a call; the energy is smooth at the cutoff, so this is the
-    exact gradient).
+    exact gradient). Its stress, (1/V) dE_bias/deps (ASE's sign), is the same derivative by a
+    homogeneous strain of positions and cell (``models.derivatives.strained``), so the bias runs at
+    constant pressure too.
     alpha_E is the file's calibration scale (1 if uncalibrated).
     """
 
@@ -49,15 +52,22 @@ class AdversarialBias(Bias):
         """Calibrated energy variance of the (one-structure) batch as a differentiable scalar."""
         return self.uq.alpha["energy"] * self.uq.variances.energy_variance(batch)[0]
 
-    def energy_and_forces(self, atoms, calc=None) -> tuple[float, np.ndarray]:
+    def _energy(self, atoms, stress: bool):
         batch = atoms_to_batch(atoms, self.uq.cutoff, dtype=self.uq.dtype, device=self.uq.device)
-        pos = batch[keys.POSITIONS].detach().requires_grad_(True)
-        batch[keys.POSITIONS] = pos
-        n = len(atoms)
+        batch, inputs = strained(batch, forces=True, stress=stress)
         var = self.variance(batch)
-        energy = -self.max_energy * torch.tanh(self.k * var / (n * self.max_energy))
-        (grad,) = torch.autograd.grad(energy, pos)
+        energy = -self.max_energy * torch.tanh(self.k * var / (len(atoms) * self.max_energy))
+        return energy, torch.autograd.grad(energy, inputs)
+
+    def energy_and_forces(self, atoms, calc=None) -> tuple[float, np.ndarray]:
+        energy, (grad,) = self._energy(atoms, stress=False)
         return float(energy.detach()), -grad.detach().cpu().double().numpy()
+
+    def stress(self, atoms, calc=None) -> np.ndarray | None:
+        if not atoms.pbc.all():
+            return None
+        _, (_, grad) = self._energy(atoms, stress=True)
+        return full_3x3_to_voigt_6_stress(grad[0].detach().cpu().double().numpy() / atoms.get_volume())
 
 
 __all__ = ["AdversarialBias"]

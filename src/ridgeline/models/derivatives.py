@@ -14,6 +14,26 @@ from ..errors import ConfigError
 from .base import EnergyModel
 
 
+def strained(batch: dict, forces: bool = True, stress: bool = False) -> tuple[dict, list[torch.Tensor]]:
+    """The batch with positions (and, for stress, a zero strain applied to positions and cell)
+    that a scalar of the batch is differentiated by, and those inputs: the gradient by
+    ``inputs[0]`` is dX/dr, by ``inputs[1]`` (G, 3, 3) dX/deps."""
+    batch = dict(batch)
+    pos = batch[keys.POSITIONS]
+    if not pos.requires_grad:
+        pos = pos.detach().requires_grad_(forces or stress)
+    inputs = [pos]
+    if stress:
+        n_graphs = len(batch[keys.N_ATOMS])
+        strain = torch.zeros(n_graphs, 3, 3, dtype=pos.dtype, device=pos.device, requires_grad=True)
+        sym = 0.5 * (strain + strain.transpose(1, 2))
+        pos = pos + torch.einsum("ni,nij->nj", pos, sym[batch[keys.BATCH]])
+        batch[keys.CELL] = batch[keys.CELL] + torch.bmm(batch[keys.CELL], sym)
+        inputs.append(strain)
+    batch[keys.POSITIONS] = pos
+    return batch, inputs
+
+
 class ForceStressOutput(torch.nn.Module):
     def __init__(self, model: EnergyModel):
         super().__init__()
@@ -46,22 +66,7 @@ class ForceStressOutput(torch.nn.Module):
 
     @staticmethod
     def _strained(batch: dict, forces: bool, stress: bool) -> tuple[dict, list[torch.Tensor]]:
-        """The batch with positions (and, for stress, a zero strain applied to positions and
-        cell) that the energy is differentiated by, and those inputs."""
-        batch = dict(batch)
-        pos = batch[keys.POSITIONS]
-        if not pos.requires_grad:
-            pos = pos.detach().requires_grad_(forces or stress)
-        inputs = [pos]
-        if stress:
-            n_graphs = len(batch[keys.N_ATOMS])
-            strain = torch.zeros(n_graphs, 3, 3, dtype=pos.dtype, device=pos.device, requires_grad=True)
-            sym = 0.5 * (strain + strain.transpose(1, 2))
-            pos = pos + torch.einsum("ni,nij->nj", pos, sym[batch[keys.BATCH]])
-            batch[keys.CELL] = batch[keys.CELL] + torch.bmm(batch[keys.CELL], sym)
-            inputs.append(strain)
-        batch[keys.POSITIONS] = pos
-        return batch, inputs
+        return strained(batch, forces, stress)
 
     @staticmethod
     def _derivatives(out: dict, batch: dict, inputs: list[torch.Tensor], forces: bool, stress: bool,
