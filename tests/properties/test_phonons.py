@@ -102,6 +102,28 @@ def test_bcc_cu_has_an_imaginary_mode(tmp_path):
     assert (tmp_path / "bcc.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_conventional_cell_gives_the_primitive_path():
+    """The cubic cell of fcc Cu: phonopy's primitive cell (one atom) and the fcc path, and the
+    frequencies of a 3x3x3 cubic supercell agree with a 5x5x5 primitive one."""
+    cubic = phonons(bulk("Cu", cubic=True), EMT(), supercell=3, mesh=6)
+    primitive = phonons(bulk("Cu"), EMT(), supercell=5, mesh=6)
+    assert cubic.n_atoms == 1 and cubic.n_supercell_atoms == 108 and cubic.band_path == "GXWKGLUWLK,UX"
+    np.testing.assert_allclose(cubic.band_q, primitive.band_q, atol=1e-12)
+    assert cubic.max_frequency == pytest.approx(primitive.max_frequency, rel=1e-3)
+    assert cubic.zero_point_energy == pytest.approx(primitive.zero_point_energy, rel=1e-3)
+
+
+def test_the_lowest_mode_skips_only_the_acoustic_ones_at_gamma():
+    from ridgeline.properties.phonons import _lowest
+
+    q = np.array([[0.0, 0.0, 0.0], [0.5, 0.0, 0.5], [1.0, 0.0, 0.0]])
+    frequencies = np.array([[-2.0, 1e-7, -1e-7, 2e-7], [1.0, 2.0, 3.0, 4.0], [-0.01, 0.0, 0.0, 5.0]])
+    value, where = _lowest(q, frequencies)
+    assert value == -2.0 and where.tolist() == [0, 0, 0]  # an imaginary optical mode at Gamma counts
+    value, where = _lowest(q[1:], frequencies[1:])
+    assert value == 1.0 and where.tolist() == [0.5, 0, 0.5]  # (1, 0, 0) is Gamma too
+
+
 def test_default_supercell_is_wide_enough():
     primitive, cubic = bulk("Cu"), bulk("Cu", cubic=True)
     assert np.diag(supercell_matrix(primitive)).tolist() == [5, 5, 5]  # 2.08 Å between faces

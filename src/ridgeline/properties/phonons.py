@@ -212,11 +212,11 @@ def _at(values: np.ndarray, temperatures: np.ndarray, temperature: float) -> flo
 
 
 def _lowest(q: np.ndarray, frequencies: np.ndarray) -> tuple[float, np.ndarray]:
-    """The lowest frequency and its q-point, the three lowest modes at Gamma excepted."""
-    wrapped = q - np.round(q)
-    at_gamma = np.linalg.norm(wrapped, axis=1) < 1e-6
-    values = np.sort(frequencies, axis=1)
-    values[at_gamma, :3] = np.inf
+    """The lowest frequency and its q-point, the three acoustic modes at Gamma (the three nearest
+    zero there, so an imaginary optical mode at Gamma still counts) excepted."""
+    values = np.array(frequencies, dtype=float)
+    for k in np.flatnonzero(np.linalg.norm(q - np.round(q), axis=1) < 1e-6):
+        values[k, np.argsort(np.abs(values[k]))[:3]] = np.inf
     k, band = np.unravel_index(int(np.argmin(values)), values.shape)
     return float(values[k, band]), q[k]
 
