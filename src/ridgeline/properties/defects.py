@@ -49,6 +49,21 @@ SAME_SITE = 0.1  # Å: two candidate sites closer than this (after a symmetry op
 
 
 # ---------------------------------------------------------------------------- the perfect crystal
+def quiet_spglib(function, *args, **kwargs):
+    """``function`` of spglib, None where it fails (spglib 2 warns that its None-on-failure
+    convention is deprecated, and later raises SpglibError: both mean no symmetry here)."""
+    import warnings
+
+    import spglib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return function(*args, **kwargs)
+        except getattr(getattr(spglib, "error", None), "SpglibError", RuntimeError):
+            return None
+
+
 def conventional_cell(atoms, symprec: float = SYMPREC) -> Atoms:
     """The conventional standard cell of the crystal ``atoms`` (spglib ``standardize_cell``
     without idealisation: the input's orientation and lattice parameter are kept). A structure not
@@ -59,8 +74,8 @@ def conventional_cell(atoms, symprec: float = SYMPREC) -> Atoms:
         raise DataError(f"{atoms.get_chemical_formula()}: point defects and surfaces need a crystal periodic in "
                         "three directions (got a molecule or a slab)")
     cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    standard = spglib.standardize_cell(cell, to_primitive=False, no_idealize=True, symprec=symprec)
-    if standard is None:
+    standard = quiet_spglib(spglib.standardize_cell, cell, to_primitive=False, no_idealize=True, symprec=symprec)
+    if standard is None:  # no symmetry found: the cell as given
         return atoms.copy()
     lattice, scaled, numbers = standard
     return Atoms(numbers=numbers, scaled_positions=scaled, cell=lattice, pbc=True)
@@ -94,7 +109,7 @@ def reference_crystal(atoms, calculator, *, relax: bool = True, relax_cell: bool
     pressure = pressure_of(cell, calculator)
     if pressure is not None and abs(pressure) > PRESSURE_WARNING:
         warnings.append(f"the input cell is under {pressure:.2f} GPa with this calculator: the energies are those of "
-                        "a strained crystal (relax_cell=True, or ridgeline relax --cell, relaxes it first)")
+                        "a strained crystal (relax_cell=True, on the command line --relax-cell, relaxes it first)")
     return cell, pressure, warnings
 
 
@@ -310,7 +325,8 @@ def interstitial_sites(cell: Atoms, max_sites: int = 3, symprec: float = SYMPREC
     vertices = np.linalg.solve(cell.cell[:].T, Voronoi(images).vertices.T).T
     vertices = vertices[np.all((vertices > -1e-6) & (vertices < 1 - 1e-6), axis=1)]
     radii = np.array([site_shape(cell, v)[0] for v in vertices])
-    symmetry = spglib.get_symmetry((cell.cell[:], cell.get_scaled_positions(), cell.numbers), symprec=symprec)
+    symmetry = quiet_spglib(spglib.get_symmetry, (cell.cell[:], cell.get_scaled_positions(), cell.numbers),
+                            symprec=symprec) or {"rotations": np.eye(3, dtype=int)[None], "translations": np.zeros((1, 3))}
     rotations, translations = symmetry["rotations"], symmetry["translations"]
     sites = []
     for vertex in vertices[np.argsort(-radii, kind="stable")]:
