@@ -74,7 +74,7 @@ def test_vacancy_size_check(tolerance, converged):
     assert any("use larger supercells" in w for w in result.warnings) is not converged
 
 
-def test_unrelaxed_vacancy_and_supercell_sizes():
+def test_unrelaxed_vacancy_and_supercells():
     result = vacancy_formation(bulk("Cu", cubic=True).repeat(2), EMT(), supercells=[(1, 1, 2), 1], relax=False)
     assert [c.repeat for c in result.cells] == [(1, 1, 1), (1, 1, 2)]  # the input's conventional cell, ascending
     assert all(c.relaxation_energy is None and c.relaxation_converged is None for c in result.cells)
@@ -114,6 +114,10 @@ def test_bad_input():
         interstitial_formation(bulk("Cu"), EMT(), site=(0.5, 0.5))
     with pytest.raises(ConfigError, match="'auto' or a position"):
         interstitial_formation(bulk("Cu"), EMT(), site="octahedral")
+    with pytest.raises(ConfigError, match="tolerance must be positive"):
+        vacancy_formation(bulk("Cu"), EMT(), tolerance=0)
+    with pytest.raises(ConfigError, match="a supercell is a positive integer"):
+        interstitial_formation(bulk("Cu"), EMT(), supercell=None)
 
 
 def test_interstitial_sites_of_fcc_and_bcc():
@@ -131,7 +135,7 @@ def test_interstitial_sites_of_fcc_and_bcc():
 
 
 def test_interstitial_emt_against_hand_calculation_and_the_vacancy(tmp_path):
-    result = interstitial_formation(bulk("Cu"), EMT(), supercell_size=2)
+    result = interstitial_formation(bulk("Cu"), EMT(), supercell=2)
     assert [s.name for s in result.sites] == ["octahedral", "tetrahedral"]  # ascending E_f
     octahedral = result.lowest
     ef = result.estimates()["interstitial_formation_energy"]
@@ -146,14 +150,14 @@ def test_interstitial_emt_against_hand_calculation_and_the_vacancy(tmp_path):
     assert octahedral.calculation.unrelaxed_formation_energy == pytest.approx(
         energy(defect) - 33 / 32 * energy(perfect), abs=1e-10)
     assert octahedral.displacement < 1e-6 and octahedral.nearest_distance > A / 2  # its neighbours move out
-    given = interstitial_formation(bulk("Cu"), EMT(), site=(0.5, 0.5, 0.5), supercell_size=2)
+    given = interstitial_formation(bulk("Cu"), EMT(), site=(0.5, 0.5, 0.5), supercell=2)
     assert given.lowest.name == "given" and given.formation_energy.value == pytest.approx(ef.value, abs=1e-6)
     plot_interstitial(result, tmp_path / "i.png")
     assert json.loads(result.to_json())["sites"][0]["name"] == "octahedral"
 
 
 def test_a_displaced_tetrahedral_interstitial_leaves_its_site():
-    result = interstitial_formation(bulk("Cu"), EMT(), supercell_size=2, displace=0.1, relax_cell=True)
+    result = interstitial_formation(bulk("Cu"), EMT(), supercell=2, displace=0.1, relax_cell=True)
     tetrahedral = next(s for s in result.sites if s.name == "tetrahedral")
     assert tetrahedral.displacement > 0.5 and any("not stable there" in w for w in result.warnings)
 
@@ -166,7 +170,7 @@ def test_intervals_and_domain_flags_with_a_calibrated_model(calibrated_model):
         assert np.isfinite(est.value) and np.isfinite(est.sigma) and est.sigma > 0
         assert est.lower < est.value < est.upper and est.method == "linearised"
         assert isinstance(est.out_of_domain, bool)
-    interstitial = interstitial_formation(bulk("Cu"), calc, supercell_size=1, max_sites=1, fmax=0.05)
+    interstitial = interstitial_formation(bulk("Cu"), calc, supercell=1, max_sites=1, fmax=0.05)
     est = interstitial.formation_energy
     assert np.isfinite(est.sigma) and est.sigma > 0 and isinstance(est.out_of_domain, bool)
     json.loads(vacancy.to_json())

@@ -60,7 +60,7 @@ def run(args) -> int:
         results["vacancy"] = vacancy_formation(atoms, calculator, chemical_potential=args.chemical_potential, **sizes,
                                                **common)
     if args.interstitial or everything:
-        size = {"supercell_size": max(args.supercell)} if args.supercell else {}
+        size = {"supercell": max(args.supercell)} if args.supercell else {}
         results["interstitial"] = interstitial_formation(atoms, calculator, chemical_potential=args.chemical_potential,
                                                          **size, **common)
     if args.surfaces is not None or everything:

@@ -116,7 +116,11 @@ def reference_crystal(atoms, calculator, *, relax: bool = True, relax_cell: bool
 def repetition(spec) -> tuple[int, int, int]:
     """A supercell as repetitions of the conventional cell: n (n x n x n) or (n1, n2, n3)."""
     reps = (spec,) * 3 if np.ndim(spec) == 0 else tuple(spec)
-    if len(reps) != 3 or any(int(r) != r or r < 1 for r in reps):
+    try:
+        valid = len(reps) == 3 and all(int(r) == r and r >= 1 for r in reps)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
         raise ConfigError(f"a supercell is a positive integer n (n x n x n conventional cells) or three of them, got {spec!r}")
     return tuple(int(r) for r in reps)
 
@@ -153,10 +157,10 @@ class DefectCell:
     relaxation_steps: int
 
 
-def defect_cell(perfect: Atoms, defect: Atoms, calculator, formula, unc: Uncertainty, relax: bool, fmax: float,
-                max_steps: int) -> tuple[DefectCell, Atoms]:
-    """Relax ``defect`` at fixed cell; E_f = ``formula(E)`` of E = [E_perfect, E_defect] (a torch
-    tensor or a numpy array); also the relaxed defect structure."""
+def defect_cell(perfect: Atoms, defect: Atoms, repeat, calculator, formula, unc: Uncertainty, relax: bool,
+                fmax: float, max_steps: int) -> tuple[DefectCell, Atoms]:
+    """Relax ``defect`` (in the supercell ``repeat``) at fixed cell; E_f = ``formula(E)`` of
+    E = [E_perfect, E_defect] (a torch tensor or a numpy array); also the relaxed defect structure."""
     bulk_energy = energy_of(perfect, calculator)
     unrelaxed = energy_of(defect, calculator)
     energy, converged, steps = unrelaxed, None, 0
@@ -169,18 +173,12 @@ def defect_cell(perfect: Atoms, defect: Atoms, calculator, formula, unc: Uncerta
     unrelaxed_value = float(formula(np.array([bulk_energy, unrelaxed])))
     estimate = unc.energies(formula, [perfect, defect], "eV", value=value,
                             out_of_domain=unc.out_of_domain([perfect, defect]))
-    cell = DefectCell(repeat=perfect.info.get("repeat"), n_atoms=len(perfect), bulk_energy=bulk_energy,
+    cell = DefectCell(repeat=tuple(repeat), n_atoms=len(perfect), bulk_energy=bulk_energy,
                       unrelaxed_energy=unrelaxed, energy=energy, formation_energy=estimate,
                       unrelaxed_formation_energy=unrelaxed_value,
                       relaxation_energy=unrelaxed_value - value if relax else None, relaxation_converged=converged,
                       relaxation_steps=steps)
     return cell, defect
-
-
-def supercell(cell: Atoms, reps) -> Atoms:
-    perfect = cell.repeat(reps)
-    perfect.info["repeat"] = tuple(reps)
-    return perfect
 
 
 def chemical_potential_of(cell: Atoms, element: str, chemical_potential: float | None, what: str) -> float | None:
@@ -245,6 +243,9 @@ def vacancy_formation(atoms, calculator, *, supercells=(2, 3), site: int = 0, re
     a compound."""
     from tqdm.auto import tqdm
 
+    if not tolerance > 0:
+        raise ConfigError(f"tolerance must be positive (eV), got {tolerance}")
+    repeats = repetitions(supercells)
     unc = Uncertainty(calculator) if uncertainty is None else uncertainty
     cell, pressure, warnings = reference_crystal(atoms, calculator, relax=relax, relax_cell=relax_cell, fmax=fmax,
                                                  max_steps=max_steps)
@@ -253,10 +254,9 @@ def vacancy_formation(atoms, calculator, *, supercells=(2, 3), site: int = 0, re
                           f"({len(cell)} atoms: 0 to {len(cell) - 1})")
     element = cell[int(site)].symbol
     mu = chemical_potential_of(cell, element, chemical_potential, "a vacancy")
-    repeats = repetitions(supercells)
     cells = []
     for reps in tqdm(repeats, desc="vacancy supercells", leave=False, disable=not progress):
-        perfect = supercell(cell, reps)
+        perfect = cell.repeat(reps)
         n = len(perfect)
         if n < 2:
             raise ConfigError(f"a vacancy needs a supercell of at least two atoms, got {reps}")
@@ -266,7 +266,7 @@ def vacancy_formation(atoms, calculator, *, supercells=(2, 3), site: int = 0, re
         def formula(E, n=n):
             return E[1] - (n - 1) / n * E[0] if mu is None else E[1] - E[0] + mu
 
-        cells.append(defect_cell(perfect, defect, calculator, formula, unc, relax, fmax, max_steps)[0])
+        cells.append(defect_cell(perfect, defect, reps, calculator, formula, unc, relax, fmax, max_steps)[0])
     converged, size_warnings = size_check([c.formation_energy.value for c in cells], tolerance,
                                           [c.n_atoms for c in cells], "the vacancy formation energy")
     return VacancyResult(formula=cell.get_chemical_formula(), element=element, site=int(site), chemical_potential=mu,
@@ -369,12 +369,12 @@ class InterstitialResult(Result):
         return {"interstitial_formation_energy": self.formation_energy}
 
 
-def interstitial_formation(atoms, calculator, *, site="auto", element: str | None = None, supercell_size=2,
+def interstitial_formation(atoms, calculator, *, site="auto", element: str | None = None, supercell=2,
                            relax: bool = True, relax_cell: bool = False, fmax: float = 0.01, max_steps: int = 1000,
                            max_sites: int = 3, displace: float = 0.0, chemical_potential: float | None = None,
                            uncertainty: Uncertainty | None = None, progress: bool = False) -> InterstitialResult:
     """Interstitial formation energy (eV) of an atom of ``element`` (default: the crystal's one
-    element) in a ``supercell_size`` supercell of the conventional cell (module docstring).
+    element) in a ``supercell`` (n or (n1, n2, n3) repetitions) of the conventional cell (module docstring).
     ``site``: "auto" (the ``max_sites`` largest empty spheres, :func:`interstitial_sites`) or a
     position in fractional coordinates of the conventional cell; ``displace`` (Å): start the atom
     that far off the site along a fixed low-symmetry direction; ``chemical_potential`` (eV/atom):
@@ -402,8 +402,8 @@ def interstitial_formation(atoms, calculator, *, site="auto", element: str | Non
         if position.shape != (3,) or not np.all(np.isfinite(position)):
             raise ConfigError(f"an interstitial site is three fractional coordinates of the conventional cell, got {site!r}")
         positions = [position]
-    reps = repetition(supercell_size)
-    perfect = supercell(cell, reps)
+    reps = repetition(supercell)
+    perfect = cell.repeat(reps)
     n = len(perfect)
     direction = np.array([1.0, 2.0, 3.0]) / np.sqrt(14.0)  # no symmetry element of a crystal keeps it
 
@@ -418,7 +418,7 @@ def interstitial_formation(atoms, calculator, *, site="auto", element: str | Non
         start = fractional @ cell.cell[:] + float(displace) * direction
         defect = perfect.copy()
         defect.append(Atom(element, start))
-        calc, relaxed = defect_cell(perfect, defect, calculator, formula, unc, relax, fmax, max_steps)
+        calc, relaxed = defect_cell(perfect, defect, reps, calculator, formula, unc, relax, fmax, max_steps)
         moved = relaxed.positions[-1] - start
         others = relaxed.get_distances(n, list(range(n)), mic=True)
         sites.append(InterstitialSite(name=name, position=np.asarray(fractional, dtype=float), radius=radius,
