@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "relax": ("ridgeline.cli.relax", "relax a structure's positions (and cell) with a model: ASE's optimizers or Newton on the exact Hessian"),
     "vibrations": ("ridgeline.cli.vibrations", "harmonic frequencies, normal modes and zero-point energy of a molecule"),
     "phonons": ("ridgeline.cli.phonons", "phonons of a crystal (phonopy): band structure, DOS, thermal properties, stability"),
+    "defects": ("ridgeline.cli.defects", "vacancy and interstitial formation energies and surface energies of a crystal, with intervals"),
     "analyze": ("ridgeline.cli.analyze", "observables of a trajectory: RDF, MSD and diffusion, VACF and vibrational DOS, ionic conductivity"),
     "validate": ("ridgeline.cli.validate", "validate a model: errors by config_type, properties against a reference calculator or table with intervals and domain flags, g(r)"),
     "demo": ("ridgeline.cli.demo", "the main job: active learning of ethanol against GFN2-xTB, checked on xTB frames and in NVE MD"),

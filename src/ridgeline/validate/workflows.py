@@ -60,7 +60,7 @@ WORKFLOWS = {
                              in_quick=False),
     "surfaces": Workflow("surfaces:surface_energies", CRYSTAL, ("surface_energy_*",),
                          quick={"facets": ((1, 1, 1),)}, in_quick=False),
-    "phonons": Workflow("phonons:phonons", CRYSTAL,
+    "phonons": Workflow("phonons:phonons", CRYSTAL, plot_function="phonons:plot_phonons", produces=
                         ("max_frequency", "mean_frequency", "free_energy_*", "entropy_*", "heat_capacity_*", "zero_point_energy"),
                         quick={"mesh": (8, 8, 8)}, in_quick=False),
     "migration": Workflow("migration:vacancy_migration", CRYSTAL, ("vacancy_migration_barrier",), in_quick=False),
