@@ -48,3 +48,9 @@ def test_calibrated_model_prints_intervals(calibrated_model, capsys):
     assert main(["elastic", str(calibrated_model), "Cu", "--relax", "--strains", "-0.01", "0.01", "--draws", "4"]) == 0
     out = capsys.readouterr().out
     assert out.count("±") >= 7
+
+
+def test_an_element_the_model_lacks(trained_model, capsys):
+    assert main(["elastic", str(trained_model), "Si"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Si" in err and len(err.splitlines()) == 1
