@@ -15,10 +15,12 @@ def add_arguments(p) -> None:
     p.add_argument("--relax", action="store_true", help="relax the cell and positions first (zero stress)")
     p.add_argument("--strains", type=float, nargs="+", default=None,
                    help="strain magnitudes applied to each Voigt component (default: -0.01 -0.005 0.005 0.01)")
-    p.add_argument("--fmax", type=float, default=1e-3, help="force bound of the relaxations, eV/Å (default: %(default)s)")
+    p.add_argument("--fmax", type=float, default=1e-3,
+                   help="force bound of the relaxations, eV/Å (default: %(default)s)")
     p.add_argument("--no-relax-ions", dest="relax_ions", action="store_false",
                    help="keep the strained cells' fractional positions (clamped-ion constants)")
-    p.add_argument("--plot", metavar="PATH", help="stress-strain plot (PNG); with --eos also E(V) at PATH's stem + '_eos.png'")
+    p.add_argument("--plot", metavar="PATH",
+                   help="stress-strain plot (PNG); with --eos also E(V) at PATH's stem + '_eos.png'")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: the elastic result (GPa), with the equation of state under 'eos'")
     add_interval_arguments(p)
@@ -43,7 +45,9 @@ def run(args) -> int:
             print(f"warning: the cell relaxation did not reach fmax = {args.fmax} eV/Å in {relaxed.steps} steps")
     result = elastic_constants(atoms, calculator, strains=args.strains or DEFAULT_STRAINS, relax_ions=args.relax_ions,
                                fmax=args.fmax, uncertainty=unc)
-    eos = equation_of_state(atoms, calculator, relax_ions=args.relax_ions, fmax=args.fmax, uncertainty=unc) if args.eos else None
+    eos = None
+    if args.eos:
+        eos = equation_of_state(atoms, calculator, relax_ions=args.relax_ions, fmax=args.fmax, uncertainty=unc)
     if args.plot:
         plot_elastic(result, args.plot)
         if eos is not None:

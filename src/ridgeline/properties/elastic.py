@@ -129,13 +129,15 @@ def vrh_moduli(c: np.ndarray) -> dict[str, float]:
     try:
         s = np.linalg.inv(c)
         k_r = 1 / (s[0, 0] + s[1, 1] + s[2, 2] + 2 * (s[0, 1] + s[0, 2] + s[1, 2]))
-        g_r = 15 / (4 * (s[0, 0] + s[1, 1] + s[2, 2]) - 4 * (s[0, 1] + s[0, 2] + s[1, 2]) + 3 * (s[3, 3] + s[4, 4] + s[5, 5]))
+        g_r = 15 / (4 * (s[0, 0] + s[1, 1] + s[2, 2]) - 4 * (s[0, 1] + s[0, 2] + s[1, 2])
+                    + 3 * (s[3, 3] + s[4, 4] + s[5, 5]))
     except np.linalg.LinAlgError:
         k_r = g_r = float("nan")
     k, g = (k_v + k_r) / 2, (g_v + g_r) / 2
     return {"bulk_modulus_voigt": float(k_v), "bulk_modulus_reuss": float(k_r), "bulk_modulus_vrh": float(k),
             "shear_modulus_voigt": float(g_v), "shear_modulus_reuss": float(g_r), "shear_modulus_vrh": float(g),
-            "youngs_modulus": float(9 * k * g / (3 * k + g)), "poisson_ratio": float((3 * k - 2 * g) / (2 * (3 * k + g)))}
+            "youngs_modulus": float(9 * k * g / (3 * k + g)),
+            "poisson_ratio": float((3 * k - 2 * g) / (2 * (3 * k + g)))}
 
 
 def independent_constants(c: np.ndarray, system: str) -> dict[str, float]:
@@ -272,9 +274,11 @@ def elastic_constants(atoms, calculator, *, strains=DEFAULT_STRAINS, relax_ions:
     largest = float(np.abs(residual).max())
     if largest > RESIDUAL_STRESS_WARNING:
         warnings.append(f"the unstrained cell is not at zero stress (largest |sigma| = {largest:.3g} GPa): "
-                        "the slopes are not the zero-stress elastic constants; relax the cell first (relax=True; ridgeline elastic --relax)")
+                        "the slopes are not the zero-stress elastic constants; relax the cell first "
+                        "(relax=True; ridgeline elastic --relax)")
     eigenvalues = np.linalg.eigvalsh(c)
     values = headline(c)
+
     def draw(calc):
         try:
             return headline(compute(calc)[-1])
@@ -317,8 +321,8 @@ def plot_elastic(result: ElasticResult, path) -> None:
         ax.set_xlabel("strain")
     for ax in axes[:, 0]:
         ax.set_ylabel("stress (GPa)")
-    fig.suptitle(f"{result.lattice_system}: " + ", ".join(f"{k} = {v:.1f}" for k, v in list(result.constants.items())[:6])
-                 + " GPa")
+    shown = list(result.constants.items())[:6]
+    fig.suptitle(f"{result.lattice_system}: " + ", ".join(f"{k} = {v:.1f}" for k, v in shown) + " GPa")
     fig.tight_layout()
     save_figure(fig, path)
 

@@ -4,8 +4,9 @@
 ``points`` volumes evenly spaced over [1 - strain, 1 + strain] times the input volume (``strain``
 is the largest VOLUME strain, as in ``ase.eos.calculate_eos``: 0.06 is a linear strain of about
 2%, over which the fit's B0 agrees with the curvature V d2E/dV2 at V0 to 0.1% for EMT copper; a
-wider range trades that for a better B0'), relaxes the positions at each fixed volume (``relax_ions``: ASE's optimizer stops at once where symmetry already leaves no force), and
-fits the energies per atom with ``ase.eos.EquationOfState`` (third-order Birch-Murnaghan by
+wider range trades that for a better B0'), relaxes the positions at each fixed volume
+(``relax_ions``: ASE's optimizer stops at once where symmetry already leaves no force), and fits
+the energies per atom with ``ase.eos.EquationOfState`` (third-order Birch-Murnaghan by
 default; F. Birch, Phys. Rev. 71, 809 (1947)). It reports, per atom, the equilibrium volume V0
 (Å^3) and energy E0 (eV), the bulk modulus B0 (GPa), its pressure derivative B0', and the
 equilibrium lattice constant (:func:`conventional_lengths`).
@@ -13,10 +14,11 @@ equilibrium lattice constant (:func:`conventional_lengths`).
 Interval. The third-order Birch-Murnaghan energy is exactly a cubic polynomial in x = V^(-2/3),
 E = a + b x + c x^2 + d x^3, so its least-squares fit is linear in the energies
 (coefficients = pinv(A) E, :func:`birch_murnaghan`): V0 follows from the root of dE/dx,
-B0 = V d2E/dV2 = (4/9) V0^(-7/3) E''(x0), and B0' = -1 - V0 E'''(V0)/E''(V0) = 4 + (2/3) x0 E'''(x0)/E''(x0).
-Written in torch, these are the observables of :meth:`Uncertainty.energies` over the relaxed
-structures (the relaxed energy's derivative by the weights is the fixed-geometry one: the
-envelope theorem), which keeps the correlations between volumes. The values are ASE's fit; the
+B0 = V d2E/dV2 = (4/9) V0^(-7/3) E''(x0), and
+B0' = dB/dP = -1 - V0 E'''(V0) / E''(V0) = 4 + (2/3) x0 E'''(x0) / E''(x0). Written in torch,
+these are the observables of :meth:`Uncertainty.energies` over the relaxed structures (the
+relaxed energy's derivative by the weights is the fixed-geometry one: the envelope theorem),
+which keeps the correlations between volumes. The values are ASE's fit; the
 interval's width is the Birch-Murnaghan one whatever ``eos`` names.
 """
 
@@ -54,9 +56,10 @@ def symmetry_dataset(atoms, symprec: float = SYMPREC):
 
 def conventional_lengths(atoms, symprec: float = SYMPREC) -> tuple[np.ndarray, int]:
     """Lengths a, b, c (Å) of the conventional standardized cell of ``atoms`` (spglib: the cubic
-    cell of an fcc, bcc or diamond primitive cell, the hexagonal cell of hcp) and its number of
-    atoms. Without symmetry found: the input cell's lengths and atoms. An isotropic scaling to
-    the volume per atom V scales them by (V / V_input)^(1/3)."""
+    cell of an fcc, bcc or diamond primitive cell, the hexagonal cell of hcp; a supercell gives its
+    crystal's conventional cell) and its number of atoms. Without symmetry found (a rattled
+    cell at ``symprec``): spglib's standardized triclinic cell, or the input cell's lengths. An
+    isotropic scaling to the volume per atom V scales them by (V / V_input)^(1/3)."""
     dataset = symmetry_dataset(atoms, symprec)
     if dataset is None:
         return atoms.cell.lengths(), len(atoms)
