@@ -40,7 +40,7 @@ import numpy as np
 from ase import units
 
 from ..analysis.results import Result, jsonable, pyplot, save_figure
-from ..errors import ConfigError, RelaxationError
+from ..errors import ConfigError
 from .eos import SYMPREC, check_crystal, symmetry_dataset
 from .estimates import DRAWS, Estimate, Uncertainty
 
@@ -279,13 +279,7 @@ def elastic_constants(atoms, calculator, *, strains=DEFAULT_STRAINS, relax_ions:
     eigenvalues = np.linalg.eigvalsh(c)
     values = headline(c)
 
-    def draw(calc):
-        try:
-            return headline(compute(calc)[-1])
-        except RelaxationError as err:  # a draw whose relaxation fails is skipped, as draw_sigmas skips errors
-            raise RuntimeError(str(err)) from None
-
-    sigmas = unc.draw_sigmas(draw, progress=progress)
+    sigmas = unc.draw_sigmas(lambda calc: headline(compute(calc)[-1]), progress=progress)
     ood = unc.out_of_domain([reference, *cells])
     summary = {name: unc.estimate(value, "" if name == "poisson_ratio" else "GPa",
                                   None if sigmas is None else sigmas.get(name), DRAWS, ood)

@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 from scipy.stats import norm
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RelaxationError
 
 LINEARISED = "linearised"
 DRAWS = "posterior draws"
@@ -126,7 +126,7 @@ class Uncertainty:
     def draw_sigmas(self, function: Callable, progress: bool = False) -> dict[str, float] | None:
         """``function(calculator) -> {name: number}`` with each posterior draw; the calibrated
         sigma of each name (None without uncertainties). A draw whose computation fails (a
-        relaxation that does not converge) is skipped; fewer than two left gives NaN sigmas."""
+        relaxation that breaks down, numerics) is skipped; fewer than two left gives NaN sigmas."""
         if not self.available:
             return None
         from tqdm.auto import tqdm
@@ -136,7 +136,7 @@ class Uncertainty:
                          disable=not progress, dynamic_ncols=True):
             try:
                 rows.append({k: float(v) for k, v in function(calc).items()})
-            except (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError):
+            except (RelaxationError, ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError):
                 continue
         names = rows[0].keys() if rows else ()
         scale = math.sqrt(float(self.calculator.uq.alpha["energy"]))
