@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "md": ("ridgeline.cli.md", "molecular dynamics with a model file or EMT from a YAML config: trajectory, log, summary; resumable"),
     "relax": ("ridgeline.cli.relax", "relax a structure's positions (and cell) with a model: ASE's optimizers or Newton on the exact Hessian"),
     "vibrations": ("ridgeline.cli.vibrations", "harmonic frequencies, normal modes and zero-point energy of a molecule"),
+    "neb": ("ridgeline.cli.neb", "reaction paths: nudged elastic band (climbing image), vacancy migration, dissociation scans"),
     "analyze": ("ridgeline.cli.analyze", "observables of a trajectory: RDF, MSD and diffusion, VACF and vibrational DOS, ionic conductivity"),
     "demo": ("ridgeline.cli.demo", "the main job: active learning of ethanol against GFN2-xTB, checked on xTB frames and in NVE MD"),
 }
