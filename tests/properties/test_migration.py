@@ -51,7 +51,7 @@ def test_interval_of_the_barrier_with_a_calibrated_model(calibrated_model):
     from ridgeline.simulate.calculator import Calculator
 
     calc = Calculator(calibrated_model, dtype="float64")
-    result = vacancy_migration(bulk("Cu"), calc, supercell=3, images=3, fmax=0.1, steps=150)
+    result = vacancy_migration(bulk("Cu"), calc, supercell=2, images=3, fmax=0.1, steps=100)
     barrier = result.estimates()["vacancy_migration_barrier"]
     sigmas = result.energy_sigmas
     assert sigmas is not None and np.all(np.isfinite(sigmas)) and np.all(sigmas > 0)
