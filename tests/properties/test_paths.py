@@ -97,3 +97,9 @@ def test_endpoints_that_differ_are_named():
         neb(a, Atoms("CuAu", positions=a.positions, cell=[5, 5, 5], pbc=True), EMT())
     with pytest.raises(ConfigError, match="unknown NEB optimizer 'sd'"):
         neb(a, a, EMT(), optimizer="sd")
+
+
+def test_a_band_out_of_steps_is_not_converged():
+    result = neb(*adatom_hop(), EMT(), images=3, steps=3)
+    assert result.steps == 3 and not result.optimizer_converged and not result.converged
+    assert any("did not converge" in w for w in result.warnings)

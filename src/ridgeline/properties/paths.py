@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 import numpy as np
+from ase.optimize import BFGS, FIRE, MDMin
 
 from ..analysis.results import Result, jsonable, pyplot, save_figure
 from ..errors import ConfigError, DataError
@@ -44,13 +45,7 @@ CURVATURE_TOLERANCE = 1e-3  # eV: second differences smaller than this have no s
 KINK_FACTOR = 1.5
 
 
-def _optimizers() -> dict:
-    from ase.optimize import BFGS, FIRE, MDMin
-
-    return {"fire": FIRE, "bfgs": BFGS, "mdmin": MDMin}
-
-
-OPTIMIZER_NAMES = ("fire", "bfgs", "mdmin")
+OPTIMIZERS = {"fire": FIRE, "bfgs": BFGS, "mdmin": MDMin}  # ASE's, by name
 
 
 @dataclass
@@ -204,8 +199,8 @@ def neb(initial, final, calculator, *, images: int = 5, climb: bool = True, fmax
 
     from ..simulate.relax import relax
 
-    if optimizer not in OPTIMIZER_NAMES:
-        raise ConfigError(f"unknown NEB optimizer {optimizer!r}; known: {', '.join(OPTIMIZER_NAMES)}")
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"unknown NEB optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
     if interpolation not in INTERPOLATIONS:
         raise ConfigError(f"unknown interpolation {interpolation!r}; known: {', '.join(INTERPOLATIONS)}")
     if int(images) < 1 or fmax <= 0 or int(steps) < 1 or spring <= 0:
@@ -247,13 +242,14 @@ def neb(initial, final, calculator, *, images: int = 5, climb: bool = True, fmax
 
     with tqdm(total=int(steps), desc="NEB", unit="step", leave=False, disable=not progress, dynamic_ncols=True) as bar:
         for target, climbing in stages:
+            if used >= int(steps):  # the budget ran out before the last stage
+                optimizer_converged = False
+                break
             path.climb = climbing
-            dynamics = _optimizers()[optimizer](path, logfile=None)
+            dynamics = OPTIMIZERS[optimizer](path, logfile=None)
             dynamics.attach(lambda: bar.update(1))
             optimizer_converged = bool(dynamics.run(fmax=target, steps=int(steps) - used))
             used += int(dynamics.nsteps)
-            if used >= int(steps):
-                break
     path.get_forces()  # energies and forces of the final band
     if not optimizer_converged:
         warnings.append(f"the band did not converge to fmax {fmax:g} eV/Å in {steps} steps")
@@ -346,5 +342,5 @@ def plot_path(result: PathResult, path) -> None:
     save_figure(fig, path)
 
 
-__all__ = ["CLIMB_START", "ENDPOINT_FMAX", "INTERPOLATIONS", "OPTIMIZER_NAMES", "PathResult", "check_endpoints",
+__all__ = ["CLIMB_START", "ENDPOINT_FMAX", "INTERPOLATIONS", "OPTIMIZERS", "PathResult", "check_endpoints",
            "displacements", "improved_tangents", "local_maxima", "neb", "plot_path", "sign_changes"]
