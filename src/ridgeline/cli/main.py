@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "phonons": ("ridgeline.cli.phonons", "phonons of a crystal (phonopy): band structure, DOS, thermal properties, stability"),
     "defects": ("ridgeline.cli.defects", "vacancy and interstitial formation energies and surface energies of a crystal, with intervals"),
     "elastic": ("ridgeline.cli.elastic", "elastic constants (stress-strain, reduced by symmetry, VRH moduli) and equation of state of a crystal"),
+    "neb": ("ridgeline.cli.neb", "reaction paths: nudged elastic band (climbing image), vacancy migration, dissociation scans"),
     "analyze": ("ridgeline.cli.analyze", "observables of a trajectory: RDF, MSD and diffusion, VACF and vibrational DOS, ionic conductivity"),
     "validate": ("ridgeline.cli.validate", "validate a model: errors by config_type, properties against a reference calculator or table with intervals and domain flags, g(r)"),
     "demo": ("ridgeline.cli.demo", "the main job: active learning of ethanol against GFN2-xTB, checked on xTB frames and in NVE MD"),
