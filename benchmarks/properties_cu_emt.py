@@ -138,9 +138,12 @@ def markdown(out: dict) -> str:
                          f"{'-' if r['passed'] is None else ('pass' if r['passed'] else 'FAIL')} | "
                          f"{'-' if r['reference_in_ci'] is None else ('yes' if r['reference_in_ci'] else 'no')} | "
                          f"{'-' if r['out_of_domain'] is None else ('OUT' if r['out_of_domain'] else 'in')} |")
-        failed = [c for c in res["checks"] if not c["passed"]]
+        failed = [c for c in res["checks"] if c["passed"] is False]
         if failed:
             lines += ["", "Checks that did not pass:", ""] + [f"- {c['name']}: {c['detail']}" for c in failed]
+        warned = [c for c in res["checks"] if c["passed"] is None]
+        if warned:
+            lines += ["", "Warnings of the workflows:", ""] + [f"- {c['name']}: {c['detail']}" for c in warned]
         lines.append("")
     return "\n".join(lines)
 

@@ -66,3 +66,19 @@ def test_bad_input_is_one_line_and_exit_2(water_model, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_vibrations_table_gives_intervals_with_a_committee(ensemble_file, tmp_path, capsys):
+    from ase.build import bulk
+    from ase.io import write
+
+    cluster = bulk("Cu", "fcc", a=3.61, cubic=True)
+    cluster.pbc = False
+    cluster.rattle(0.05, seed=2)
+    path = tmp_path / "cu4.xyz"
+    write(path, cluster)
+    assert main(["vibrations", str(ensemble_file), str(path), "--confidence", "0.9"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "90% interval" in lines[1]
+    rows = [line for line in lines[2:] if line.strip()]
+    assert len(rows) == 6 and all("[" in row and "]" in row for row in rows)

@@ -14,7 +14,7 @@ from ridgeline.simulate.relax import relax
 from ridgeline.validate import validate
 from ridgeline.validate.references import read_reference_table
 from ridgeline.validate.tolerances import Tolerance, parse_tolerance, tolerance_for
-from ridgeline.validate.workflows import WORKFLOWS, choose_workflows
+from ridgeline.validate.workflows import choose_workflows
 
 
 @pytest.fixture()

@@ -6,7 +6,7 @@ Vacancy and interstitial formation energies and surface energies of a crystal
 
 from __future__ import annotations
 
-from .workflow_args import add_interval_arguments, add_structure_arguments, load_calculator, read_structure
+from .workflow_args import add_interval_arguments, add_structure_arguments, load_workflow_calculator, read_structure
 
 DEFAULT_FACETS = ("100", "110", "111")
 
@@ -45,14 +45,12 @@ def run(args) -> int:
     import json
 
     from ..properties.defects import interstitial_formation, plot_interstitial, plot_vacancy, vacancy_formation
-    from ..properties.estimates import Uncertainty
     from ..properties.surfaces import miller, plot_surfaces, surface_energies
 
     everything = not (args.vacancy or args.interstitial or args.surfaces is not None)
     facets = [miller(f) for f in (args.surfaces or DEFAULT_FACETS)]  # a bad facet fails before any work
     atoms = read_structure(args.structure)
-    calculator = load_calculator(args, uncertainty=None)
-    unc = Uncertainty(calculator, confidence=args.confidence, draws=args.draws)
+    calculator, unc = load_workflow_calculator(args)
     common = {"relax": args.relax, "relax_cell": args.relax_cell, "fmax": args.fmax, "uncertainty": unc}
     results = {}
     if args.vacancy or everything:

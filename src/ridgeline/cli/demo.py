@@ -59,7 +59,7 @@ def validate_demo(figures: dict, out, progress: bool = True) -> None:
                       workflows=["vibrations"], output_dir=out / "validation", progress=progress)
     s = report.summary()
     worst = max((r for r in report.properties if r.reference), key=lambda r: abs(r.model / r.reference - 1), default=None)
-    text = [f"## Validation against GFN2-xTB (`ridgeline validate`)", "",
+    text = ["## Validation against GFN2-xTB (`ridgeline validate`)", "",
             f"{'PASSED' if report.passed else 'FAILED'}: {s['passed']} of {s['compared']} harmonic frequencies of ethanol within "
             f"5% of xTB's; xTB's value inside the model's 95% interval for {s['reference_in_ci']} of {s['with_ci']}; "
             f"{s['out_of_domain']} computed out of the committee's domain; {s['checks_passed']} of {s['checks']} checks passed."]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .workflow_args import add_interval_arguments, add_structure_arguments, load_calculator, read_structure
+from .workflow_args import add_interval_arguments, add_structure_arguments, load_workflow_calculator, read_structure
 
 
 def add_arguments(p) -> None:
@@ -31,13 +31,11 @@ def run(args) -> int:
 
     from ..properties.elastic import DEFAULT_STRAINS, elastic_constants, plot_elastic
     from ..properties.eos import check_crystal, equation_of_state, plot_eos
-    from ..properties.estimates import Uncertainty
     from ..simulate.relax import relax
 
     atoms = read_structure(args.structure)
     check_crystal(atoms, "elastic constants")
-    calculator = load_calculator(args, uncertainty=None)
-    unc = Uncertainty(calculator, confidence=args.confidence, draws=args.draws)
+    calculator, unc = load_workflow_calculator(args)
     if args.relax:
         relaxed = relax(atoms, calculator, cell=True, fmax=args.fmax)
         atoms = relaxed.atoms

@@ -7,7 +7,7 @@ of atoms I and J of INITIAL (J pulled away from I) and its tail checks.
 
 from __future__ import annotations
 
-from .workflow_args import add_interval_arguments, add_structure_arguments, load_calculator, read_structure
+from .workflow_args import add_interval_arguments, add_structure_arguments, load_workflow_calculator, read_structure
 
 
 def add_arguments(p) -> None:
@@ -50,11 +50,9 @@ def _mode(args) -> str:
 
 
 def run(args) -> int:
-    from ..properties.estimates import Uncertainty
 
     mode = _mode(args)
-    calculator = load_calculator(args, uncertainty=None)
-    uncertainty = Uncertainty(calculator, confidence=args.confidence, draws=args.draws)
+    calculator, uncertainty = load_workflow_calculator(args)
     initial = read_structure(args.structure)
     if mode == "scan":
         from ..properties.scan import dissociation_curve, plot_scan

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .workflow_args import add_interval_arguments, add_structure_arguments, load_calculator, read_structure
+from .workflow_args import add_interval_arguments, add_structure_arguments, load_workflow_calculator, read_structure
 
 
 def add_arguments(p) -> None:
@@ -37,13 +37,12 @@ def run(args) -> int:
     import numpy as np
 
     from ..errors import ConfigError
-    from ..properties.estimates import Uncertainty
     from ..properties.phonons import HEADLINE_UNITS, phonons, plot_phonons
 
     supercell, mesh = _integers(args.supercell, "supercell"), _integers(args.mesh, "mesh")
     if not args.temperature >= 0:
         raise ConfigError(f"--temperature must be >= 0 K, got {args.temperature}")
-    calculator = load_calculator(args, uncertainty=None)
+    calculator, unc = load_workflow_calculator(args)
     atoms = read_structure(args.structure)
     notes = []
     if args.relax:
@@ -55,7 +54,7 @@ def run(args) -> int:
             notes.append(f"the relaxation did not converge in {relaxed.steps} steps (fmax {relaxed.fmax:.3g} eV/Å)")
     temperatures = np.union1d(np.arange(0, 1001, 10), [args.temperature])
     result = phonons(atoms, calculator, supercell=supercell, displacement=args.displacement, mesh=mesh,
-                     temperatures=temperatures, uncertainty=Uncertainty(calculator, args.confidence, args.draws),
+                     temperatures=temperatures, uncertainty=unc,
                      progress=not args.no_progress)
     result.warnings[:0] = notes
     if args.plot:

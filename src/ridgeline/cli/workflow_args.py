@@ -30,6 +30,18 @@ def load_calculator(args, uncertainty: bool | None = False):
     return calculator(args.model, device=args.device, dtype=args.dtype, uncertainty=uncertainty)
 
 
+def load_workflow_calculator(args):
+    """(calculator, uncertainty) for a property workflow: the calculator ``args.model`` names, for
+    a model without its uncertainty head (faster in the workflow's loops), and the
+    ``properties.estimates.Uncertainty`` of the full one, at ``--confidence`` with ``--draws``."""
+    from ..properties.estimates import Uncertainty
+
+    calculator = load_calculator(args, uncertainty=None)
+    unc = Uncertainty(calculator, confidence=args.confidence, draws=args.draws)
+    fast = calculator.without_uncertainty() if hasattr(calculator, "without_uncertainty") else calculator
+    return fast, unc
+
+
 def read_structure(name: str):
     from ..simulate.named import structure
 

@@ -201,6 +201,11 @@ def dissociation_curve(atoms, calculator, *, fragment=None, pair=None, distances
         forces.append(float(np.sum(point.get_forces()[moving] @ direction)))
         closest.append(_closest(point, moving, fixed))
         results = calculator.results
+        if unc.available and "energy_sigma" not in results:  # a plain calculator computed the point: ask the uncertain one
+            probe = point.copy()
+            probe.calc = unc.calculator
+            probe.get_potential_energy()
+            results = unc.calculator.results
         if "energy_sigma" in results:
             sigmas.append(float(results["energy_sigma"]))
         if "out_of_domain" in results:

@@ -84,6 +84,14 @@ class Calculator(ASECalculator):
         calc.model_path = name
         return calc
 
+    def without_uncertainty(self) -> "Calculator":
+        """A calculator of the same model (an ensemble's mean) that computes energy, forces and
+        stress only: the fast one for the long loops of a workflow (relaxations, bands,
+        displacements), whose intervals come from this one (``properties.estimates``)."""
+        if self.uq is None:
+            return self
+        return Calculator.from_model(self.model, self.description, self.model_path)
+
     def posterior_calculators(self, n: int = 8, seed: int = 0) -> list["Calculator"]:
         """Calculators of models drawn from the model's posterior (``Variances.posterior_models``:
         a committee's members, or ``n`` last-layer Laplace draws), for a property's spread; their

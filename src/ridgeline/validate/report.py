@@ -33,9 +33,12 @@ class PropertyRow:
 
 @dataclass
 class Check:
+    """A check of a run (``passed`` True or False), or a workflow's warning (``passed`` None: said
+    in the report, not a failure)."""
+
     structure: str
     name: str
-    passed: bool
+    passed: bool | None
     detail: str = ""
 
 
@@ -71,8 +74,8 @@ class ValidationReport:
 
     @property
     def passed(self) -> bool:
-        """Every compared property within tolerance, and every check passed."""
-        return all(r.passed is not False for r in self.properties) and all(c.passed for c in self.checks)
+        """Every compared property within tolerance, and every check passed (warnings aside)."""
+        return all(r.passed is not False for r in self.properties) and all(c.passed is not False for c in self.checks)
 
     def summary(self) -> dict:
         compared = [r for r in self.properties if r.passed is not None]
@@ -81,7 +84,8 @@ class ValidationReport:
                 "passed": sum(bool(r.passed) for r in compared),
                 "out_of_domain": sum(bool(r.out_of_domain) for r in self.properties),
                 "reference_in_ci": sum(bool(r.reference_in_ci) for r in with_ci), "with_ci": len(with_ci),
-                "checks": len(self.checks), "checks_passed": sum(c.passed for c in self.checks)}
+                "checks": sum(c.passed is not None for c in self.checks), "checks_passed": sum(c.passed is True for c in self.checks),
+                "warnings": sum(c.passed is None for c in self.checks)}
 
     def to_dict(self) -> dict:
         return _clean({"model": self.model, "reference": self.reference, "passed": self.passed, "summary": self.summary(),
@@ -96,7 +100,7 @@ class ValidationReport:
         lines = [f"# Validation of `{self.model}`", "",
                  f"Reference: {self.reference or 'none (model values only)'}.", "",
                  f"**{'PASSED' if self.passed else 'FAILED'}**: {s['passed']} of {s['compared']} compared properties "
-                 f"within tolerance; {s['checks_passed']} of {s['checks']} checks passed; "
+                 f"within tolerance; {s['checks_passed']} of {s['checks']} checks passed ({s['warnings']} warnings); "
                  f"{s['out_of_domain']} properties computed from structures outside the model's domain; "
                  f"reference inside the model's interval for {s['reference_in_ci']} of {s['with_ci']}.", ""]
         if self.errors:
@@ -125,7 +129,8 @@ class ValidationReport:
                           "domain of applicability (then do not trust the value).", ""]
         if self.checks:
             lines += ["## Checks", "", "| structure | check | result | detail |", "|---|---|---|---|"]
-            lines += [f"| {c.structure} | {c.name} | {'pass' if c.passed else '**FAIL**'} | {c.detail} |" for c in self.checks]
+            result = {True: "pass", False: "**FAIL**", None: "warning"}
+            lines += [f"| {c.structure} | {c.name} | {result[c.passed]} | {c.detail} |" for c in self.checks]
             lines.append("")
         if self.rdf:
             lines += ["## g(r) against the reference trajectory", "", self.rdf.get("text", ""), ""]

@@ -137,6 +137,7 @@ def validate(model, *, data=None, structures=None, reference=None, workflows=Non
     cache = _Cache(out)
     calc = Calculator(model, device=device, dtype=dtype)
     unc = Uncertainty(calc, confidence=confidence, draws=draws)
+    fast = calc.without_uncertainty()  # the workflows' loops; their intervals come from ``unc``
     ref_calc, table, ref_label = _reference(reference, device, dtype)
     report = ValidationReport(str(model), ref_label)
 
@@ -156,7 +157,7 @@ def validate(model, *, data=None, structures=None, reference=None, workflows=Non
             ref_values = table.structures.get(label) or table.structures.get("") or {}
         chosen = choose_workflows(kind, workflows, quick, () if workflows else tuple(ref_values))
         prepared = {}
-        for who, c in (("model", calc), ("reference", ref_calc)):
+        for who, c in (("model", fast), ("reference", ref_calc)):
             if c is None:
                 continue
             try:
@@ -170,7 +171,7 @@ def validate(model, *, data=None, structures=None, reference=None, workflows=Non
             continue
         for name in chosen:
             results = {}
-            for who, c in (("model", calc), ("reference", ref_calc)):
+            for who, c in (("model", fast), ("reference", ref_calc)):
                 if c is None or who not in prepared:
                     continue
                 cached = cache.get(label, name, who, "quick" if quick else "full")
@@ -184,7 +185,7 @@ def validate(model, *, data=None, structures=None, reference=None, workflows=Non
                 if "error" in cached:
                     report.checks.append(Check(label, f"{name} ({who})", False, cached["error"]))
                 for w in cached.get("warnings", []):
-                    report.checks.append(Check(label, f"{name} ({who}) warning", False, w))
+                    report.checks.append(Check(label, f"{name} ({who})", None, w))
                 if "plot" in cached:
                     report.plots[f"{label}: {name} ({who})"] = cached["plot"]
             model_estimates = results.get("model", {}).get("estimates", {})
@@ -207,7 +208,7 @@ def validate(model, *, data=None, structures=None, reference=None, workflows=Non
         from .rdf_check import plot_rdf_comparison, rdf_comparison
 
         try:
-            comparison = rdf_comparison(calc, trajectory, temperature=temperature, progress=progress)
+            comparison = rdf_comparison(fast, trajectory, temperature=temperature, progress=progress)
         except WORKFLOW_ERRORS as err:
             report.checks.append(Check(str(trajectory), "g(r)", False, f"{type(err).__name__}: {err}"))
         else:

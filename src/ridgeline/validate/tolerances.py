@@ -35,8 +35,8 @@ class Tolerance:
 
 DEFAULT_TOLERANCES = {
     "lattice_constant": Tolerance(0.01, True),
-    "volume_per_atom": Tolerance(0.03, True),
-    "energy_per_atom": Tolerance(0.05),
+    "equilibrium_volume": Tolerance(0.03, True),
+    "equilibrium_energy": Tolerance(0.01),
     "bulk_modulus*": Tolerance(0.10, True),
     "bulk_modulus_derivative": Tolerance(0.25, True),
     "C[1-6][1-6]": Tolerance(0.15, True),

@@ -49,7 +49,7 @@ class Workflow:
 
 WORKFLOWS = {
     "eos": Workflow("eos:equation_of_state", CRYSTAL,
-                    ("lattice_constant", "volume_per_atom", "energy_per_atom", "bulk_modulus", "bulk_modulus_derivative"),
+                    ("lattice_constant", "equilibrium_volume", "equilibrium_energy", "bulk_modulus", "bulk_modulus_derivative"),
                     quick={"points": 7}, plot_function="eos:plot_eos"),
     "elastic": Workflow("elastic:elastic_constants", CRYSTAL,
                         ("C[1-6][1-6]", "bulk_modulus_*", "shear_modulus_*", "youngs_modulus", "poisson_ratio"),
