@@ -157,3 +157,33 @@ def test_rdf_against_a_reference_trajectory(trained_model, tmp_path):
     assert rows["rdf_difference"].reference == 0.0 and rows["rdf_difference"].model >= 0
     assert report.rdf["temperature"] == pytest.approx(np.mean([a.get_temperature() for a in frames]))
     assert (tmp_path / "val" / "rdf.png").exists()
+
+
+def test_crystal_quick_against_emt(trained_model, tmp_path):
+    """--quick on Cu: EOS, elastic constants and the vacancy, the reference values those of the
+    workflows run directly with EMT on EMT's own relaxed cell."""
+    from ase.build import bulk
+
+    from ridgeline.properties.defects import vacancy_formation
+    from ridgeline.properties.eos import equation_of_state
+
+    report = validate(trained_model, reference="emt", quick=True, output_dir=tmp_path / "val")
+    rows = {r.name: r for r in report.properties}
+    assert {"lattice_constant", "bulk_modulus", "C11", "C12", "C44", "vacancy_formation_energy"} <= set(rows)
+    assert all(r.workflow in ("eos", "elastic", "vacancy") for r in rows.values())
+    relaxed = relax(bulk("Cu"), EMT(), cell=True, fmax=0.005).atoms
+    eos = equation_of_state(relaxed, EMT(), points=7).estimates()
+    assert rows["lattice_constant"].reference == pytest.approx(eos["lattice_constant"].value, rel=1e-6)
+    assert rows["bulk_modulus"].reference == pytest.approx(eos["bulk_modulus"].value, rel=1e-6)
+    vacancy = vacancy_formation(relaxed, EMT(), supercells=(2,)).estimates()["vacancy_formation_energy"].value
+    assert rows["vacancy_formation_energy"].reference == pytest.approx(vacancy, abs=1e-6)
+    assert 3.55 < rows["lattice_constant"].reference < 3.62 and rows["C11"].reference > rows["C12"].reference > 0
+    for r in rows.values():  # pass/fail by the defaults
+        if r.passed is not None:
+            bound = tolerance_for(r.name).bound(r.reference)
+            assert r.passed == (abs(r.model - r.reference) <= bound)
+    # the one-supercell vacancy of --quick is a warning, not a failure
+    notes = [c for c in report.checks if c.passed is None]
+    assert notes and all("vacancy" in c.name for c in notes)
+    assert report.passed == all(r.passed is not False for r in rows.values())
+    assert (tmp_path / "val" / "Cu-eos-model.png").exists() and (tmp_path / "val" / "Cu-elastic-reference.png").exists()
