@@ -85,6 +85,13 @@ def test_two_maxima_and_a_kink_are_warned():
     assert "bends sharply at image 2" in text
     smooth = 0.5 * (1 - np.cos(np.linspace(0, 2 * np.pi, 9)))
     assert path_warnings(smooth, smooth[:-2] - 2 * smooth[1:-1] + smooth[2:], 1, 1.0) == []
+    # a one-image spike on a longer band is still a kink; a barrier narrower than a cosine is not
+    # (ethanol's methyl torsion under xTB, 7 images: second difference 0.61 of the barrier at the top)
+    spike = np.zeros(9)
+    spike[4] = 1.0
+    assert "bends sharply at image 4" in " ".join(path_warnings(spike, spike[:-2] - 2 * spike[1:-1] + spike[2:], 1, 1.0))
+    torsion = np.array([0.0, 0.0019, 0.0179, 0.0616, 0.0887, 0.0617, 0.018, 0.0019, 0.0])
+    assert path_warnings(torsion, torsion[:-2] - 2 * torsion[1:-1] + torsion[2:], 1, 0.0887) == []
 
 
 def test_endpoints_that_differ_are_named():

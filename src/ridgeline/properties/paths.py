@@ -40,9 +40,12 @@ CLIMB_START = 4.0  # the plain band is relaxed to this many times fmax before th
 ENDPOINT_FMAX = 0.2  # endpoints are relaxed to this fraction of the band's fmax
 INTERPOLATIONS = ("idpp", "linear")
 CURVATURE_TOLERANCE = 1e-3  # eV: second differences smaller than this have no sign
-# a second difference larger than this many times a cosine-shaped barrier's largest one, on the
-# same images, B (1 - cos(2 pi / (n - 1))), is a kink (a one-image spike gives 2 B)
+# a kink: a second difference larger than both this many times a cosine-shaped barrier's largest
+# one on the same images, B (1 - cos(2 pi / (n - 1))), and KINK_FRACTION x B. A one-image spike
+# gives 2 B on any band; a smooth barrier narrower than a cosine in the image index (the images
+# sit at equal arc lengths, so a torsion's cosine in the angle is not one in the index) stays below B
 KINK_FACTOR = 1.5
+KINK_FRACTION = 1.0
 
 
 OPTIMIZERS = {"fire": FIRE, "bfgs": BFGS, "mdmin": MDMin}  # ASE's, by name
@@ -174,8 +177,9 @@ def path_warnings(energies, second, n_maxima, barrier) -> list[str]:
     if n_maxima > 1:
         out.append(f"{n_maxima} energy maxima along the path: an intermediate minimum lies between them; "
                    "run each step as its own band")
-    scale = max(barrier, CURVATURE_TOLERANCE) * (1 - np.cos(2 * np.pi / (len(energies) - 1)))
-    if len(second) and np.max(np.abs(second)) > KINK_FACTOR * scale:
+    b = max(barrier, CURVATURE_TOLERANCE)
+    threshold = max(KINK_FACTOR * b * (1 - np.cos(2 * np.pi / (len(energies) - 1))), KINK_FRACTION * b)
+    if len(second) and np.max(np.abs(second)) > threshold:
         k = int(np.argmax(np.abs(second))) + 1
         out.append(f"the energy bends sharply at image {k} (second difference {second[k - 1]:.3g} eV against a "
                    f"barrier of {barrier:.3g} eV): add images, or check the band")
