@@ -1,7 +1,9 @@
 """Every property workflow on Cu, with a ridgeline model trained on EMT data and with EMT itself.
 
 Two moment models are trained here on EMT-labelled Cu (``--minutes`` each) and calibrated
-(last-layer Laplace posterior, Mahalanobis domain model, calibration on a held-out split):
+(last-layer Laplace posterior, Mahalanobis domain model, calibration on a held-out split; the
+posterior's force variance ``directional``, the default, or ``linearised``, whose precision also
+counts the training forces: a variant ``bulk:linearised`` names both):
 
 - ``bulk``: ``reference.emt_dataset`` only (bulk MD at 300/800/1400 K, strained cells, a vacancy
   in MD): what a user who trained on bulk data has;
@@ -14,7 +16,7 @@ with EMT through the same code: a table of model against EMT with the model's 95
 whether EMT's value falls inside it (the interval's coverage), and whether the model flagged the
 structures as out of its domain. Writes results/properties_cu_emt.{json,md}.
 
-``python benchmarks/properties_cu_emt.py [--minutes 6] [--quick]``
+``python benchmarks/properties_cu_emt.py [--minutes 6] [--variants bulk extended bulk:linearised ...] [--quick]``
 """
 
 from __future__ import annotations
@@ -59,34 +61,36 @@ def extended_frames(seed: int = 0) -> list:
 
 
 def train(variant: str, minutes: float, seed: int = 0) -> Path:
-    """A calibrated moment model of ``variant`` (cached)."""
+    """A calibrated moment model of ``variant`` ("data" or "data:posterior"; cached)."""
     from ridgeline.data import load_frames
     from ridgeline.models.io import load_model
     from ridgeline.training.config import load_config
     from ridgeline.training.trainer import Trainer
     from ridgeline.uncertainty import UncertaintyOptions, fit_uncertainty
 
-    folder = CACHE / "properties_cu_emt" / variant
-    calibrated = folder / "calibrated.safetensors"
+    data, _, posterior = variant.partition(":")
+    posterior = posterior or "directional"
+    folder = CACHE / "properties_cu_emt" / data
+    calibrated = folder / ("calibrated.safetensors" if posterior == "directional" else f"calibrated_{posterior}.safetensors")
     if calibrated.exists():
         return calibrated
     folder.mkdir(parents=True, exist_ok=True)
-    frames = emt_dataset("Cu", n_md=40, seed=seed) + (extended_frames(seed) if variant == "extended" else [])
-    order = np.random.default_rng(seed).permutation(len(frames))
-    n_valid = len(frames) // 8
-    files = {}
-    for name, idx in (("valid", order[:n_valid]), ("train", order[n_valid:])):
-        text = io.StringIO()
-        write(text, [frames[k] for k in idx], format="extxyz")
-        files[name] = folder / f"{name}.xyz"
-        atomic_write_bytes(files[name], text.getvalue().encode())
+    files = {name: folder / f"{name}.xyz" for name in ("valid", "train")}
+    if not all(f.exists() for f in files.values()):
+        frames = emt_dataset("Cu", n_md=40, seed=seed) + (extended_frames(seed) if data == "extended" else [])
+        order = np.random.default_rng(seed).permutation(len(frames))
+        n_valid = len(frames) // 8
+        for name, idx in (("valid", order[:n_valid]), ("train", order[n_valid:])):
+            text = io.StringIO()
+            write(text, [frames[k] for k in idx], format="extxyz")
+            atomic_write_bytes(files[name], text.getvalue().encode())
     config = load_config(base={"train_file": str(files["train"]), "valid_file": str(files["valid"]),
                                "output_dir": str(folder / "run"), "model": {"name": "moment", "preset": "small", "cutoff": 5.0},
                                "training": {"max_time": minutes, "seed": seed}})
     model_path = Trainer(config, progress=False).run(resume=(folder / "run" / "checkpoint.pt").exists())
     model, description = load_model(model_path, dtype="float64")
     uq = fit_uncertainty(model, load_frames(files["train"]), load_frames(files["valid"]),
-                         UncertaintyOptions(domains=("mahalanobis",)), description)
+                         UncertaintyOptions(domains=("mahalanobis",), force_variance=posterior), description)
     uq.save(calibrated)
     return calibrated
 
@@ -94,7 +98,7 @@ def train(variant: str, minutes: float, seed: int = 0) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=6.0, help="training budget per model")
-    parser.add_argument("--variants", nargs="+", default=["bulk", "extended"])
+    parser.add_argument("--variants", nargs="+", default=["bulk", "extended", "bulk:linearised", "extended:linearised"])
     parser.add_argument("--quick", action="store_true", help="validate's --quick workflows and settings")
     args = parser.parse_args()
 
@@ -108,7 +112,7 @@ def main() -> None:
         model = train(variant, args.minutes)
         t1 = time.perf_counter()
         report = validate(model, structures=["Cu"], reference="emt", workflows=workflows, quick=args.quick,
-                          output_dir=CACHE / "properties_cu_emt" / f"validation_{variant}{'_quick' if args.quick else ''}")
+                          output_dir=CACHE / "properties_cu_emt" / f"validation_{variant.replace(':', '_')}{'_quick' if args.quick else ''}")
         t2 = time.perf_counter()
         out["variants"][variant] = {"train_s": t1 - t0, "validate_s": t2 - t1, "summary": report.summary(),
                                     "properties": report.to_dict()["properties"], "checks": report.to_dict()["checks"]}
@@ -121,10 +125,12 @@ def main() -> None:
 def markdown(out: dict) -> str:
     lines = ["# Cu properties: a ridgeline model trained on EMT data against EMT, through the same workflows", "",
              f"Machine: {out['machine']}; {out['minutes']:g} min of training per model; moment network, small preset, "
-             "5 Å cutoff; intervals: calibrated last-layer Laplace, 95%. Made by `benchmarks/properties_cu_emt.py`.", ""]
+             "5 Å cutoff; intervals: calibrated last-layer Laplace (force variance directional or linearised), 95%. "
+             "Made by `benchmarks/properties_cu_emt.py`.", ""]
     for variant, res in out["variants"].items():
         s = res["summary"]
-        lines += [f"## Model trained on `{variant}` data", "",
+        data, _, posterior = variant.partition(":")
+        lines += [f"## Model trained on `{data}` data, {posterior or 'directional'} posterior", "",
                   f"{s['passed']} of {s['compared']} within tolerance; EMT inside the model's 95% interval for "
                   f"{s['reference_in_ci']} of {s['with_ci']} (coverage {s['reference_in_ci'] / max(s['with_ci'], 1):.0%}); "
                   f"{s['out_of_domain']} properties flagged out of domain. Training {res['train_s'] / 60:.1f} min, "

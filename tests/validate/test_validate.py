@@ -146,8 +146,8 @@ def test_rdf_against_a_reference_trajectory(trained_model, tmp_path):
 
     frames = []
     md = MD(bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2), EMT(), "langevin", timestep=2.0, temperature=300.0,
-            interval=10, friction=0.01, observers=[lambda step, atoms: frames.append(atoms.copy()) if step >= 100 else None])
-    md.run(300)
+            interval=25, friction=0.01, observers=[lambda step, atoms: frames.append(atoms.copy()) if step >= 100 else None])
+    md.run(275)
     traj = tmp_path / "ref.extxyz"
     write(traj, frames)
     report = validate(trained_model, structures=[], trajectory=traj, output_dir=tmp_path / "val")
