@@ -49,3 +49,26 @@ def test_bad_input_is_one_line_and_exit_2(ensemble_file, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_compare_vdos_from_a_trajectory(tmp_path, capsys):
+    """`--compare-vdos` on an EMT MD trajectory: the same comparison as `compare_vdos`."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.io import write
+
+    from ridgeline.simulate.md import MD
+
+    frames = []
+    MD(bulk("Cu", cubic=True).repeat(3), EMT(), "langevin", timestep=5.0, temperature=50.0, seed=1, zero_momentum=True,
+       friction=0.002, observers=[lambda step, atoms: frames.append(atoms.copy())]).run(300)
+    traj = tmp_path / "md.extxyz"
+    write(traj, frames)
+    assert main(["phonons", "emt", "Cu", "--supercell", "4", "--mesh", "8", "--compare-vdos", str(traj), "--timestep", "5",
+                 "--vdos-plot", str(tmp_path / "vdos.png"), "--json", "--no-progress"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    comparison = out["vdos_comparison"]
+    assert 0.5 < comparison["overlap"] <= 1 and comparison["mean_frequency_ratio"] == pytest.approx(1.0, abs=0.15)
+    assert (tmp_path / "vdos.png").stat().st_size > 0
+    assert main(["phonons", "emt", "Cu", "--compare-vdos", str(traj)]) == 2
+    assert "--timestep" in capsys.readouterr().err

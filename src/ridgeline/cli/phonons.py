@@ -1,5 +1,6 @@
 """``ridgeline phonons MODEL STRUCTURE [--supercell N | N N N] [--relax] [--mesh N] [--temperature T]
-[--plot PATH] [--json] [--confidence C --draws N]``: harmonic phonons of a crystal (phonopy)."""
+[--plot PATH] [--json] [--confidence C --draws N] [--compare-vdos TRAJ --timestep FS]``: harmonic phonons
+of a crystal (phonopy), and the vibrational DOS of an MD trajectory against them."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def add_arguments(p) -> None:
     p.add_argument("--relax", action="store_true", help="relax positions and cell first (simulate.relax, fmax 0.001 eV/Å)")
     p.add_argument("--plot", metavar="PATH", help="write the band structure beside the DOS as a PNG")
     p.add_argument("--json", action="store_true", help="print one JSON object (bands, DOS, thermal properties, estimates)")
+    p.add_argument("--compare-vdos", metavar="TRAJ",
+                   help="an MD trajectory of the crystal with velocities (e.g. ridgeline md's): its vibrational DOS "
+                        "(velocity autocorrelation) against the harmonic DOS: overlap and mean-frequency ratio")
+    p.add_argument("--timestep", type=float, help="fs between the frames of --compare-vdos")
+    p.add_argument("--vdos-plot", metavar="PATH", help="with --compare-vdos: both DOS on one axis, as a PNG")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_interval_arguments(p)
 
@@ -40,6 +46,8 @@ def run(args) -> int:
     from ..properties.phonons import HEADLINE_UNITS, phonons, plot_phonons
 
     supercell, mesh = _integers(args.supercell, "supercell"), _integers(args.mesh, "mesh")
+    if args.compare_vdos and not (args.timestep and args.timestep > 0):
+        raise ConfigError("--compare-vdos needs --timestep, the fs between the trajectory's frames")
     if not args.temperature >= 0:
         raise ConfigError(f"--temperature must be >= 0 K, got {args.temperature}")
     calculator, unc = load_workflow_calculator(args)
@@ -57,10 +65,23 @@ def run(args) -> int:
                      temperatures=temperatures, uncertainty=unc,
                      progress=not args.no_progress)
     result.warnings[:0] = notes
+    comparison = None
+    if args.compare_vdos:
+        from ..analysis.trajectory import load_frames
+        from ..properties.phonons import compare_vdos, plot_vdos_comparison
+
+        comparison = compare_vdos(load_frames(args.compare_vdos), result, dt=args.timestep)
+        if args.vdos_plot:
+            plot_vdos_comparison(comparison, args.vdos_plot)
     if args.plot:
         plot_phonons(result, args.plot)
     if args.json:
-        print(result.to_json())
+        if comparison is None:
+            print(result.to_json())
+        else:
+            import json
+
+            print(json.dumps({**result.to_dict(), "vdos_comparison": comparison.to_dict()}))
         return 0
     size = "x".join(str(n) for n in np.diag(result.supercell_matrix)) if np.count_nonzero(
         result.supercell_matrix - np.diag(np.diag(result.supercell_matrix))) == 0 else str(result.supercell_matrix.tolist())
@@ -81,6 +102,10 @@ def run(args) -> int:
     k = int(np.argmin(np.abs(result.temperatures - args.temperature)))
     print(f"at {result.temperatures[k]:g} K: free energy {result.free_energy[k]:.5f} eV/atom, "
           f"entropy {result.entropy[k]:.5f} meV/K/atom, heat capacity {result.heat_capacity[k]:.5f} meV/K/atom")
+    if comparison is not None:
+        print(f"MD vibrational DOS ({args.compare_vdos}) against the harmonic DOS: overlap {comparison.overlap:.3f} "
+              f"(1: alike), mean frequency {comparison.mean_frequency_md:.3f} THz against {comparison.mean_frequency_harmonic:.3f} "
+              f"(ratio {comparison.mean_frequency_ratio:.3f}; anharmonicity and finite temperature move it)")
     for note in result.warnings:
         print(f"warning: {note}")
     return 0
