@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import units
 
-from ..analysis.results import Result, jsonable, pyplot, save_figure
+from ..analysis.results import pyplot, save_figure
 from ..errors import ConfigError
 from .eos import SYMPREC, check_crystal, symmetry_dataset
-from .estimates import DRAWS, Estimate, Uncertainty
+from .estimates import DRAWS, SummaryResult, Uncertainty
 
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))  # Voigt index -> Cartesian pair: xx yy zz yz xz xy
 RESIDUAL_STRESS_WARNING = 0.1  # GPa
@@ -147,7 +147,7 @@ def independent_constants(c: np.ndarray, system: str) -> dict[str, float]:
 
 # ------------------------------------------------------------------------ the result
 @dataclass
-class ElasticResult(Result):
+class ElasticResult(SummaryResult):
     """The stiffness (GPa, Voigt order xx yy zz yz xz xy, in the standardized conventional frame),
     its independent constants and moduli, and what a user needs to trust them."""
 
@@ -169,14 +169,6 @@ class ElasticResult(Result):
     symmetrized: bool
     summary: dict = field(default_factory=dict)  # name -> Estimate (estimates())
     warnings: list = field(default_factory=list)
-
-    def estimates(self) -> dict[str, Estimate]:
-        return dict(self.summary)
-
-    def to_dict(self) -> dict:
-        data = jsonable({k: v for k, v in self.__dict__.items() if k != "summary"})
-        data["summary"] = {k: e.to_dict() for k, e in self.summary.items()}
-        return data
 
 
 # ------------------------------------------------------------------------ the workflow

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import units
 
-from ..analysis.results import Result, jsonable, pyplot, save_figure
+from ..analysis.results import pyplot, save_figure
 from ..errors import ConfigError, DataError
-from .estimates import Estimate, Uncertainty
+from .estimates import SummaryResult, Uncertainty
 
 # ASE's forms, less taylor and p3: ASE fits them from a starting guess made for the others, and
 # for EMT copper their B0 is 1% off the others' even over a 6% volume range
@@ -96,7 +96,7 @@ def birch_murnaghan(energies, volumes, reference_volume: float) -> dict:
 
 # ------------------------------------------------------------------------ the result
 @dataclass
-class EOSResult(Result):
+class EOSResult(SummaryResult):
     """E(V) per atom and its fit. Volumes Å^3/atom, energies eV/atom, B0 GPa, lengths Å."""
 
     eos: str
@@ -117,13 +117,6 @@ class EOSResult(Result):
     summary: dict = field(default_factory=dict)  # name -> Estimate (estimates())
     warnings: list = field(default_factory=list)
 
-    def estimates(self) -> dict[str, Estimate]:
-        return dict(self.summary)
-
-    def to_dict(self) -> dict:
-        data = jsonable({k: v for k, v in self.__dict__.items() if k != "summary"})
-        data["summary"] = {k: e.to_dict() for k, e in self.summary.items()}
-        return data
 
     def fitted_curve(self, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
         """(V, E) of the fitted form over the sampled volumes, per atom."""

@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 from scipy.stats import norm
 
+from ..analysis.results import Result, jsonable
 from ..errors import ConfigError, RelaxationError
 
 LINEARISED = "linearised"
@@ -65,6 +66,18 @@ class Estimate:
         if self.sigma is not None:
             text += f" [{self.lower:.6g}, {self.upper:.6g}]"
         return text + (" (out of domain)" if self.out_of_domain else "")
+
+
+class SummaryResult(Result):
+    """A workflow result whose headline estimates sit in its ``summary`` field (name -> Estimate)."""
+
+    def estimates(self) -> dict[str, Estimate]:
+        return dict(self.summary)
+
+    def to_dict(self) -> dict:
+        data = jsonable({k: v for k, v in self.__dict__.items() if k != "summary"})
+        data["summary"] = {k: e.to_dict() for k, e in self.summary.items()}
+        return data
 
 
 def make_estimate(value: float, unit: str, sigma: float | None = None, confidence: float = 0.95,
@@ -156,4 +169,4 @@ class Uncertainty:
         return flagged
 
 
-__all__ = ["DRAWS", "LINEARISED", "Estimate", "Uncertainty", "is_uncertain", "make_estimate"]
+__all__ = ["DRAWS", "LINEARISED", "Estimate", "SummaryResult", "Uncertainty", "is_uncertain", "make_estimate"]
