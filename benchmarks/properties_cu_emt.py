@@ -133,7 +133,7 @@ def markdown(out: dict) -> str:
         lines += [f"## Model trained on `{data}` data, {posterior or 'directional'} posterior", "",
                   f"{s['passed']} of {s['compared']} within tolerance; EMT inside the model's 95% interval for "
                   f"{s['reference_in_ci']} of {s['with_ci']} (coverage {s['reference_in_ci'] / max(s['with_ci'], 1):.0%}); "
-                  f"{s['out_of_domain']} properties flagged out of domain. Training {res['train_s'] / 60:.1f} min, "
+                  f"{s['out_of_domain']} properties flagged out of domain. Training {res['train_s'] / 60:.1f} min (0: cached), "
                   f"validation {res['validate_s'] / 60:.1f} min.", "",
                   "| workflow | property | unit | model | 95% interval | EMT | tolerance | pass | EMT in interval | domain |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
