@@ -119,6 +119,13 @@ def test_cache_resumes_without_recomputing(trained_model, cu4, tmp_path, monkeyp
     monkeypatch.setattr("ridgeline.properties.vibrations.vibrations", boom)
     again = validate(trained_model, structures=[str(cu4)], reference="emt", output_dir=out)
     assert [r.model for r in again.properties] == [r.model for r in first.properties]
+    # another model, or other interval settings, in the same folder: recomputed, never reused
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(trained_model.read_bytes())
+    with pytest.raises(AssertionError, match="recomputed"):
+        validate(other, structures=[str(cu4)], reference="emt", output_dir=out)
+    with pytest.raises(AssertionError, match="recomputed"):
+        validate(trained_model, structures=[str(cu4)], reference="emt", output_dir=out, draws=4)
 
 
 def test_reference_table_and_units(trained_model, cu4, tmp_path):

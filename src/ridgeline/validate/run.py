@@ -63,7 +63,7 @@ def _default_structures(model_calc, table: ReferenceTable | None) -> list[str]:
 
 
 def _prepare(atoms, calc, kind: str, fmax: float):
-    """``atoms`` relaxed under ``calc`` (the cell too for a crystal): (relaxed atoms, Check)."""
+    """``atoms`` relaxed under ``calc`` (the cell too for a crystal): (relaxed atoms, converged, steps)."""
     from ..simulate.relax import relax
 
     result = relax(atoms, calc, cell=kind == CRYSTAL, fmax=fmax, max_steps=500)
@@ -71,8 +71,13 @@ def _prepare(atoms, calc, kind: str, fmax: float):
 
 
 class _Cache:
-    def __init__(self, folder):
+    """Each workflow's estimates, one JSON file per (structure, workflow, side, quick), kept with
+    the identity of what made them (the model file, the reference, the interval settings): an entry
+    made by another model or reference is recomputed, not reused."""
+
+    def __init__(self, folder, identity: dict):
         self.folder = None if folder is None else Path(folder) / CACHE
+        self.identity = identity
 
     def path(self, *parts) -> Path | None:
         return None if self.folder is None else self.folder / ("-".join(p.replace("/", "_") for p in parts) + ".json")
@@ -82,15 +87,22 @@ class _Cache:
         if p is None or not p.exists():
             return None
         try:
-            return json.loads(p.read_text())
+            entry = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
             return None
+        return entry.get("result") if entry.get("identity") == self.identity else None
 
     def put(self, value, *parts) -> None:
         p = self.path(*parts)
         if p is not None:
             p.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(p, (json.dumps(value) + "\n").encode())
+            atomic_write_bytes(p, (json.dumps({"identity": self.identity, "result": value}) + "\n").encode())
+
+
+def _fingerprint(path) -> dict:
+    """What identifies a model file: its resolved path, size and modification time."""
+    stat = Path(path).stat()
+    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime": stat.st_mtime}
 
 
 def _run_workflow(name, atoms, calc, unc, quick, progress, plot_path=None) -> dict:
@@ -134,12 +146,13 @@ def validate(model, *, data=None, structures=None, reference=None, workflows=Non
     out = None if output_dir is None else Path(output_dir)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    cache = _Cache(out)
     calc = Calculator(model, device=device, dtype=dtype)
     unc = Uncertainty(calc, confidence=confidence, draws=draws)
     fast = calc.without_uncertainty()  # the workflows' loops; their intervals come from ``unc``
     ref_calc, table, ref_label = _reference(reference, device, dtype)
     report = ValidationReport(str(model), ref_label)
+    cache = _Cache(out, {"model": _fingerprint(model), "reference": ref_label, "confidence": confidence, "draws": draws,
+                         "dtype": str(calc.dtype)})
 
     if data is not None:
         from .labelled import errors_by_config_type
@@ -176,7 +189,7 @@ def validate(model, *, data=None, structures=None, reference=None, workflows=Non
                     continue
                 cached = cache.get(label, name, who, "quick" if quick else "full")
                 if cached is None:
-                    plot_path = None if out is None else out / f"{label}-{name}-{who}.png".replace("/", "_")
+                    plot_path = None if out is None else out / f"{Path(label).name}-{name}-{who}.png"
                     cached = _run_workflow(name, prepared[who], c, unc if who == "model" else Uncertainty(c),
                                            quick, progress, plot_path)
                     if "error" not in cached:
