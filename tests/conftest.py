@@ -77,6 +77,24 @@ def fd_gradient(f, atoms, h=1e-5):
     return grad
 
 
+def fd_stress_of(energy, atoms, h=1e-6):
+    """(1/V) dE/deps of ``energy(atoms)`` by central differences over symmetric strains of positions
+    and cell, Voigt (6,), ASE's sign."""
+    out = np.zeros((3, 3))
+    for a in range(3):
+        for b in range(3):
+            energies = []
+            for sign in (1, -1):
+                strain = np.eye(3)
+                strain[a, b] += sign * h / 2
+                strain[b, a] += sign * h / 2
+                strained = atoms.copy()
+                strained.set_cell(atoms.cell.array @ strain, scale_atoms=True)
+                energies.append(energy(strained))
+            out[a, b] = (energies[0] - energies[1]) / (2 * h) / atoms.get_volume()
+    return out[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+
+
 @pytest.fixture(scope="module")
 def ensemble_file(tmp_path_factory):
     """A committee of two random Cu models, with an energy calibration scale, in one file."""

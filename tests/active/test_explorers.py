@@ -17,7 +17,7 @@ from ridgeline.data.graph import atoms_to_batch
 from ridgeline.models import Ensemble
 from ridgeline.simulate.biases import Distance, HarmonicUmbrella
 from ridgeline.simulate.calculator import Calculator
-from conftest import cu_cell, fd_gradient, random_model
+from conftest import cu_cell, fd_gradient, fd_stress_of, random_model
 from ridgeline.uncertainty import UncertaintyModel, UncertaintyOptions, fit_uncertainty
 
 # -------------------------------------------------------------------------- umbrella in exploration
@@ -96,23 +96,6 @@ def test_adversarial_bias_with_laplace_model():
     assert e_sat == pytest.approx(-1.0) and np.abs(f_sat).max() < 1e-6 * np.abs(forces).max() + 1e-12
 
 
-def bias_energy_stress_fd(bias, atoms, h=1e-6):
-    """(1/V) dE_bias/deps by central differences over symmetric strains of positions and cell, Voigt."""
-    out = np.zeros((3, 3))
-    for a in range(3):
-        for b in range(3):
-            energies = []
-            for sign in (1, -1):
-                strain = np.eye(3)
-                strain[a, b] += sign * h / 2
-                strain[b, a] += sign * h / 2
-                strained = atoms.copy()
-                strained.set_cell(atoms.cell.array @ strain, scale_atoms=True)
-                energies.append(bias.energy_and_forces(strained)[0])
-            out[a, b] = (energies[0] - energies[1]) / (2 * h) / atoms.get_volume()
-    return out[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-
-
 @pytest.mark.parametrize("kind", ["laplace", "ensemble"])
 def test_adversarial_bias_stress_matches_finite_differences(kind):
     """The bias's stress is the strain derivative of its energy, so it runs at constant pressure."""
@@ -129,7 +112,7 @@ def test_adversarial_bias_stress_matches_finite_differences(kind):
     bias = AdversarialBias(uq, k=0.5 * len(atoms) / var, max_energy=1.0)
     stress = bias.stress(atoms)
     assert stress.shape == (6,) and np.abs(stress).max() > 1e-7
-    np.testing.assert_allclose(stress, bias_energy_stress_fd(bias, atoms), rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(stress, fd_stress_of(lambda a: bias.energy_and_forces(a)[0], atoms), rtol=1e-4, atol=1e-9)
     molecule = atoms.copy()
     molecule.pbc = False
     assert bias.stress(molecule) is None

@@ -21,6 +21,15 @@ def formation(E):  # E_def - (N-1)/N E_bulk with N = 32
     return E[1] - 31 / 32 * E[0]
 
 
+def energies(structures, calc) -> np.ndarray:
+    out = []
+    for atoms in structures:
+        atoms = atoms.copy()
+        atoms.calc = calc
+        out.append(atoms.get_potential_energy())
+    return np.array(out)
+
+
 def test_laplace_draws_agree_with_the_linearised_interval(calibrated_model):
     """An energy observable's sigma from 200 last-layer draws matches the exact linearisation:
     the draws sample the same Gaussian posterior the linearisation propagates."""
@@ -32,12 +41,7 @@ def test_laplace_draws_agree_with_the_linearised_interval(calibrated_model):
     assert lin.upper - lin.value == pytest.approx(1.959964 * lin.sigma, rel=1e-5)
 
     def observable(c):
-        energies = []
-        for s in structures:
-            s = s.copy()
-            s.calc = c
-            energies.append(s.get_potential_energy())
-        return {"ef": formation(np.array(energies))}
+        return {"ef": formation(energies(structures, c))}
 
     sigma = unc.draw_sigmas(observable)["ef"]
     assert sigma == pytest.approx(lin.sigma, rel=0.2)
@@ -57,12 +61,7 @@ def test_committee_draws_are_its_members(ensemble_file):
     lin = unc.energies(formation, structures, "eV")
 
     def observable(c):
-        es = []
-        for s in structures:
-            s = s.copy()
-            s.calc = c
-            es.append(s.get_potential_energy())
-        return {"ef": formation(np.array(es))}
+        return {"ef": formation(energies(structures, c))}
 
     # for a committee both routes are the members' spread (alpha 2 applied once)
     assert unc.draw_sigmas(observable)["ef"] == pytest.approx(lin.sigma, rel=1e-6)

@@ -10,7 +10,7 @@ from ase.calculators.emt import EMT
 
 from ridgeline.simulate.biases import BiasedCalculator, CoordinationNumber, Distance, HarmonicUmbrella
 from ridgeline.simulate.calculator import Calculator
-from conftest import cu_cell, fd_gradient
+from conftest import cu_cell, fd_gradient, fd_stress_of
 
 def cu_cluster(seed=0):
     rng = np.random.default_rng(seed)
@@ -88,21 +88,13 @@ def test_biased_calculator_keeps_uncertainty_results(ensemble_file):
 
 # ------------------------------------------------------------------------------------- stress
 def fd_stress(calculator_factory, atoms, h=1e-6):
-    """(1/V) dE/dε by central differences over symmetric strains of positions and cell, Voigt."""
-    out = np.zeros((3, 3))
-    for a in range(3):
-        for b in range(3):
-            energies = []
-            for sign in (1, -1):
-                strain = np.eye(3)
-                strain[a, b] += sign * h / 2
-                strain[b, a] += sign * h / 2
-                strained = atoms.copy()
-                strained.set_cell(atoms.cell.array @ strain, scale_atoms=True)
-                strained.calc = calculator_factory()
-                energies.append(strained.get_potential_energy())
-            out[a, b] = (energies[0] - energies[1]) / (2 * h) / atoms.get_volume()
-    return out[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+    """(1/V) dE/dε of a fresh calculator's energy by central differences (``conftest.fd_stress_of``)."""
+
+    def energy(strained):
+        strained.calc = calculator_factory()
+        return strained.get_potential_energy()
+
+    return fd_stress_of(energy, atoms, h)
 
 
 def test_biased_stress_matches_finite_differences_of_the_biased_energy():

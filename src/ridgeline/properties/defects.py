@@ -157,18 +157,24 @@ class DefectCell:
     relaxation_steps: int
 
 
+def relaxed_at_fixed_cell(atoms: Atoms, calculator, relax: bool, fmax: float, max_steps: int):
+    """(structure, unrelaxed energy, energy, converged, steps): ``atoms`` relaxed at fixed cell
+    when ``relax`` (converged None and 0 steps otherwise), the structure without a calculator."""
+    unrelaxed = energy_of(atoms, calculator)
+    if not relax:
+        return atoms, unrelaxed, unrelaxed, None, 0
+    result = relax_structure(atoms, calculator, fmax=fmax, max_steps=max_steps)
+    relaxed = result.atoms.copy()
+    relaxed.calc = None
+    return relaxed, unrelaxed, result.energy, result.converged, result.steps
+
+
 def defect_cell(perfect: Atoms, defect: Atoms, repeat, calculator, formula, unc: Uncertainty, relax: bool,
                 fmax: float, max_steps: int) -> tuple[DefectCell, Atoms]:
     """Relax ``defect`` (in the supercell ``repeat``) at fixed cell; E_f = ``formula(E)`` of
     E = [E_perfect, E_defect] (a torch tensor or a numpy array); also the relaxed defect structure."""
     bulk_energy = energy_of(perfect, calculator)
-    unrelaxed = energy_of(defect, calculator)
-    energy, converged, steps = unrelaxed, None, 0
-    if relax:
-        result = relax_structure(defect, calculator, fmax=fmax, max_steps=max_steps)
-        energy, converged, steps = result.energy, result.converged, result.steps
-        defect = result.atoms.copy()
-        defect.calc = None
+    defect, unrelaxed, energy, converged, steps = relaxed_at_fixed_cell(defect, calculator, relax, fmax, max_steps)
     value = float(formula(np.array([bulk_energy, energy])))
     unrelaxed_value = float(formula(np.array([bulk_energy, unrelaxed])))
     estimate = unc.energies(formula, [perfect, defect], "eV", value=value,

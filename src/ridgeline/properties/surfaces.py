@@ -32,8 +32,7 @@ from ase import Atoms, units
 
 from ..analysis.results import Result, pyplot, save_figure
 from ..errors import ConfigError, DataError
-from ..simulate.relax import relax as relax_structure
-from .defects import energy_of, reference_crystal
+from .defects import energy_of, reference_crystal, relaxed_at_fixed_cell
 from .estimates import Estimate, Uncertainty
 
 J_PER_M2 = units._e * 1e20  # J/m^2 in one eV/Å^2
@@ -141,13 +140,7 @@ def slab_energy(bulk: Atoms, bulk_energy: float, slab: Atoms, calculator, unc: U
     def gamma(E):  # J/m^2
         return (E[1] - ratio * E[0]) / (2 * area) * J_PER_M2
 
-    unrelaxed = energy_of(slab, calculator)
-    energy, converged, steps = unrelaxed, None, 0
-    if relax:
-        result = relax_structure(slab, calculator, fmax=fmax, max_steps=max_steps)
-        energy, converged, steps = result.energy, result.converged, result.steps
-        slab = result.atoms.copy()
-        slab.calc = None
+    slab, unrelaxed, energy, converged, steps = relaxed_at_fixed_cell(slab, calculator, relax, fmax, max_steps)
     value = float(gamma(np.array([bulk_energy, energy])))
     planes = atomic_planes(slab)
     symbols = np.array(slab.get_chemical_symbols())
