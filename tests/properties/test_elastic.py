@@ -105,7 +105,7 @@ def test_point_group_average_projects_onto_the_cubic_form():
     c = rng.normal(size=(6, 6))
     c = c + c.T
     cubic = bulk("Cu")
-    from ridgeline.properties.eos import symmetry_dataset
+    from ridgeline.properties.symmetry import symmetry_dataset
 
     lattice = cubic.cell.array.T
     group = [lattice @ w @ np.linalg.inv(lattice) for w in symmetry_dataset(cubic).rotations]

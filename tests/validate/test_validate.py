@@ -139,9 +139,8 @@ def test_reference_table_and_units(trained_model, cu4, tmp_path):
         validate(trained_model, reference=str(table))
 
 
-def test_a_model_of_several_elements_needs_a_structure(ensemble_file):
-    # a one-element model defaults to its crystal; an unknown reference name is a clear error
-    with pytest.raises(ConfigError, match="not a reference calculator"):
+def test_an_unknown_reference_is_named(ensemble_file):
+    with pytest.raises(ConfigError, match="dft-please: no such model file, and not a reference calculator"):
         validate(ensemble_file, reference="dft-please")
 
 

@@ -42,28 +42,13 @@ from ..analysis.results import Result, pyplot, save_figure
 from ..errors import ConfigError, DataError
 from ..simulate.relax import relax as relax_structure
 from .estimates import Estimate, Uncertainty
+from .symmetry import SYMPREC, quiet_spglib
 
 PRESSURE_WARNING = 1.0  # GPa: above this the input cell is far from the calculator's equilibrium
-SYMPREC = 1e-3  # Å: spglib's tolerance for the conventional cell and the sites' symmetry
 SAME_SITE = 0.1  # Å: two candidate sites closer than this (after a symmetry operation) are one
 
 
 # ---------------------------------------------------------------------------- the perfect crystal
-def quiet_spglib(function, *args, **kwargs):
-    """``function`` of spglib, None where it fails (spglib 2 warns that its None-on-failure
-    convention is deprecated, and later raises SpglibError: both mean no symmetry here)."""
-    import warnings
-
-    import spglib
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            return function(*args, **kwargs)
-        except getattr(getattr(spglib, "error", None), "SpglibError", RuntimeError):
-            return None
-
-
 def conventional_cell(atoms, symprec: float = SYMPREC) -> Atoms:
     """The conventional standard cell of the crystal ``atoms`` (spglib ``standardize_cell``
     without idealisation: the input's orientation and lattice parameter are kept). A structure not

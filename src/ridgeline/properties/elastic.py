@@ -41,7 +41,8 @@ from ase import units
 
 from ..analysis.results import pyplot, save_figure
 from ..errors import ConfigError
-from .eos import SYMPREC, check_crystal, symmetry_dataset
+from .eos import check_crystal
+from .symmetry import SYMPREC, symmetry_dataset
 from .estimates import DRAWS, SummaryResult, Uncertainty
 
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))  # Voigt index -> Cartesian pair: xx yy zz yz xz xy

@@ -32,28 +32,16 @@ from ase import units
 from ..analysis.results import pyplot, save_figure
 from ..errors import ConfigError, DataError
 from .estimates import SummaryResult, Uncertainty
+from .symmetry import SYMPREC, symmetry_dataset
 
 # ASE's forms, less taylor and p3: ASE fits them from a starting guess made for the others, and
 # for EMT copper their B0 is 1% off the others' even over a 6% volume range
 EOS_FORMS = ("birchmurnaghan", "birch", "murnaghan", "vinet", "pouriertarantola", "anton-schmidt", "sj")
 # the forms whose ASE parameters are (E0, B0, B0', V0)
 WITH_PRESSURE_DERIVATIVE = ("birchmurnaghan", "birch", "murnaghan", "vinet", "pouriertarantola")
-SYMPREC = 1e-3  # Å: spglib's tolerance for the crystal's symmetry
 
 
 # ------------------------------------------------------------------------ symmetry
-def symmetry_dataset(atoms, symprec: float = SYMPREC):
-    """spglib's symmetry dataset of ``atoms`` (None where spglib finds none)."""
-    import warnings
-
-    import spglib
-
-    with warnings.catch_warnings():  # spglib 2.x's notice about its error handling, on every call
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return spglib.get_symmetry_dataset((atoms.cell.array, atoms.get_scaled_positions(), atoms.numbers),
-                                           symprec=symprec)
-
-
 def conventional_lengths(atoms, symprec: float = SYMPREC) -> tuple[np.ndarray, int]:
     """Lengths a, b, c (Å) of the conventional standardized cell of ``atoms`` (spglib: the cubic
     cell of an fcc, bcc or diamond primitive cell, the hexagonal cell of hcp; a supercell gives its
@@ -261,4 +249,4 @@ def plot_eos(result: EOSResult, path) -> None:
 
 
 __all__ = ["EOSResult", "EOS_FORMS", "birch_murnaghan", "check_crystal", "conventional_lengths", "equation_of_state",
-           "plot_eos", "symmetry_dataset"]
+           "plot_eos"]

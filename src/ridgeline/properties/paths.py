@@ -297,7 +297,8 @@ def _analyse(band, path, unc, climb, fmax, optimizer, used, optimizer_converged,
             sigmas.append(float(unc.calculator.results["energy_sigma"]))
             if "out_of_domain" in unc.calculator.results:
                 flags.append(bool(np.any(unc.calculator.results["out_of_domain"])))
-    out_of_domain = unc.out_of_domain(images)
+    # the probes above computed every image with the uncertain calculator: their flags are the band's
+    out_of_domain = any(flags) if flags else unc.out_of_domain(images)
     barrier = float(energies[highest] - energies[0])
     warnings += path_warnings(energies, second, n_maxima, max(barrier, float(energies[highest] - energies[-1])))
 

@@ -119,8 +119,8 @@ def _run_workflow(name, atoms, calc, unc, quick, progress, plot_path=None) -> di
             try:
                 plot(result, plot_path)
                 out["plot"] = Path(plot_path).name
-            except (OSError, ValueError, RuntimeError):
-                pass
+            except (OSError, ValueError, RuntimeError) as err:  # the numbers stand without their plot
+                out["warnings"].append(f"plot not drawn: {type(err).__name__}: {err}")
     return out
 
 

@@ -26,7 +26,6 @@ class Workflow:
     produces: tuple  # property names (fnmatch patterns)
     options: dict = field(default_factory=dict)
     quick: dict = field(default_factory=dict)  # replaces options with --quick
-    default: bool = True  # run when no workflow is named
     in_quick: bool = True  # run by --quick when no workflow is named
     plot_function: str | None = None  # "module:function(result, path)"
 
@@ -96,7 +95,7 @@ def choose_workflows(kind: str, names=None, quick: bool = False, wanted_properti
             raise ConfigError(f"no workflow for a {kind} reports {', '.join(sorted(wanted_properties))}; "
                               f"known properties: {', '.join(p for w in WORKFLOWS.values() if w.kind == kind for p in w.produces)}")
         return chosen
-    return [n for n, w in WORKFLOWS.items() if w.kind == kind and w.default and (w.in_quick or not quick)]
+    return [n for n, w in WORKFLOWS.items() if w.kind == kind and (w.in_quick or not quick)]
 
 
 __all__ = ["CRYSTAL", "MOLECULE", "WORKFLOWS", "Workflow", "choose_workflows", "structure_kind"]
