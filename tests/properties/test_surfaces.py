@@ -104,3 +104,27 @@ def test_intervals_and_domain_flags_with_a_calibrated_model(calibrated_model):
     est = result.estimates()["surface_energy_111"]
     assert np.isfinite(est.value) and np.isfinite(est.sigma) and est.sigma > 0 and est.lower < est.value < est.upper
     assert est.unit == "J/m^2" and isinstance(est.out_of_domain, bool)
+
+
+def test_diamond_111_is_cut_between_bilayers():
+    """Diamond (111) planes come in bilayers (0.78 Å apart in Si, three bonds between them; 2.35 Å
+    and one bond between bilayers). With a nearest-neighbour pair potential the energy counts the
+    broken bonds: the cut through a bilayer (ASE's default origin) costs three times the cut between
+    bilayers, and the workflow keeps the latter."""
+    from ase.calculators.lj import LennardJones
+
+    from ridgeline.properties.surfaces import planes_per_repeat
+
+    si = bulk("Si", "diamond", a=5.43)
+    bond = 5.43 * np.sqrt(3) / 4
+    pair = LennardJones(sigma=bond / 2 ** (1 / 6), epsilon=1.0, rc=0.5 * (bond + 5.43 / np.sqrt(2)), smooth=True)
+    assert planes_per_repeat(bulk("Si", "diamond", a=5.43, cubic=True), (1, 1, 1)) == 2  # one bilayer
+    result = surface_energies(si, pair, facets=["111"], layers=(4,), relax=False)
+    (facet,) = result.facets
+    through, between = facet.termination_energies
+    assert through == pytest.approx(3 * between, rel=1e-6) and between > 0
+    assert facet.termination == 1 and facet.surface_energy.value == pytest.approx(between, rel=1e-9)
+    slab = cut_slab(result_cell := bulk("Si", "diamond", a=5.43, cubic=True), (1, 1, 1), 4, 10.0, termination=facet.termination)
+    z = [slab.positions[p, 2].mean() for p in atomic_planes(slab)]
+    assert np.diff(z)[0] == pytest.approx(bond / 3, abs=1e-6) and np.diff(z)[-1] == pytest.approx(bond / 3, abs=1e-6)
+    assert len(slab) == len(cut_slab(result_cell, (1, 1, 1), 4, 10.0))  # the same atoms, cut elsewhere

@@ -6,7 +6,10 @@ and diamond the cube, so (1, 1, 1) is the close-packed fcc plane), slabs are cut
 ``ase.build.surface`` from the perfect crystal (``defects.reference_crystal``: its ions relaxed,
 with ``relax_cell`` its cell too), periodic in-plane with ``vacuum`` Å on each side, as whole
 repetitions of the oriented bulk cell so that they keep the bulk's stoichiometry; ``layers`` gives
-each slab's least number of atomic planes (rounded up to whole repetitions). The slab's atoms are
+each slab's least number of atomic planes (rounded up to whole repetitions). Where the facet's
+oriented cell holds several atomic planes, the slab may start at any of them (its termination):
+each is cut on the thinnest slab and the one of lowest unrelaxed surface energy is kept, as a
+crystal cleaves (diamond (111) between its bilayers, not through them). The slab's atoms are
 relaxed at fixed cell, both surfaces free, and
 
     gamma = (E_slab - N_slab E_bulk / N_bulk) / (2 A)
@@ -38,6 +41,7 @@ from .estimates import Estimate, Uncertainty
 J_PER_M2 = units._e * 1e20  # J/m^2 in one eV/Å^2
 PLANE_GAP = 0.2  # Å: atoms closer than this along the normal are in one atomic plane
 DEFAULT_FACETS = ((1, 0, 0), (1, 1, 0), (1, 1, 1))
+TERMINATION_TIE = 1e-6  # J/m^2: terminations this close in energy are alike; the first is kept
 
 
 def miller(facet) -> tuple[int, int, int]:
@@ -70,12 +74,45 @@ def atomic_planes(slab: Atoms) -> list[np.ndarray]:
     return np.split(order, breaks)
 
 
-def cut_slab(bulk: Atoms, indices, planes: int, vacuum: float) -> Atoms:
-    """The slab of at least ``planes`` atomic planes (whole repetitions of the oriented cell)."""
+def planes_per_repeat(bulk: Atoms, indices, vacuum: float = 10.0) -> int:
+    """Atomic planes in one repetition of the crystal's cell oriented to facet ``indices``: the
+    terminations a slab of that facet can have."""
     from ase.build import surface
 
-    per_repeat = len(atomic_planes(surface(bulk, indices, 1, vacuum=vacuum)))
-    return surface(bulk, indices, max(1, math.ceil(planes / per_repeat)), vacuum=vacuum)
+    return len(atomic_planes(surface(bulk, indices, 1, vacuum=vacuum)))
+
+
+def cut_slab(bulk: Atoms, indices, planes: int, vacuum: float, termination: int = 0) -> Atoms:
+    """The slab of at least ``planes`` atomic planes (whole repetitions of the oriented cell,
+    ``ase.build.surface``) with ``vacuum`` Å on each side, starting at the ``termination``-th
+    atomic plane of a repetition: cut from one repetition more, less the planes below it at the
+    bottom and the rest of that repetition at the top, so the slab keeps the bulk's stoichiometry
+    and both surfaces are cut alike."""
+    from ase.build import surface
+
+    per_repeat = planes_per_repeat(bulk, indices, vacuum)
+    repeats = max(1, math.ceil(planes / per_repeat))
+    k = termination % per_repeat
+    if k == 0:
+        return surface(bulk, indices, repeats, vacuum=vacuum)
+    slab = surface(bulk, indices, repeats + 1, vacuum=vacuum)
+    layers = atomic_planes(slab)
+    del slab[np.concatenate(layers[:k] + layers[len(layers) - (per_repeat - k):])]
+    slab.center(vacuum=vacuum, axis=2)
+    return slab
+
+
+def lowest_termination(bulk: Atoms, bulk_energy: float, indices, planes: int, vacuum: float, calculator) -> tuple[int, list]:
+    """The termination of facet ``indices`` with the lowest unrelaxed surface energy on a slab of
+    ``planes`` planes, and every termination's (J/m^2): the cut a crystal cleaves at (for diamond
+    (111), between the bilayers rather than through them)."""
+    energies = []
+    for k in range(planes_per_repeat(bulk, indices, vacuum)):
+        slab = cut_slab(bulk, indices, planes, vacuum, termination=k)
+        area = float(np.linalg.norm(np.cross(slab.cell[0], slab.cell[1])))
+        energies.append((energy_of(slab, calculator) - len(slab) / len(bulk) * bulk_energy) / (2 * area) * J_PER_M2)
+    lowest = min(energies)
+    return next(k for k, e in enumerate(energies) if e <= lowest + TERMINATION_TIE), energies
 
 
 @dataclass
@@ -104,6 +141,8 @@ class Facet:
     slabs: list  # Slab
     converged: bool | None  # the two thickest agree within tolerance (None: one slab)
     change: float | None  # J/m^2 between the two thickest
+    termination: int = 0  # the atomic plane the slabs start at (``cut_slab``)
+    termination_energies: list = field(default_factory=list)  # J/m^2, unrelaxed, of each termination's thinnest slab
 
     @property
     def surface_energy(self) -> Estimate:
@@ -188,8 +227,9 @@ def surface_energies(atoms, calculator, *, facets=DEFAULT_FACETS, layers=(4, 6),
     results = []
     jobs = [(h, n) for h in dict.fromkeys(indices) for n in sizes]
     slabs: dict = {}
+    terminations = {h: lowest_termination(bulk, bulk_energy, h, sizes[0], vacuum, calculator) for h in dict.fromkeys(indices)}
     for h, n in tqdm(jobs, desc="slabs", leave=False, disable=not progress):
-        slab = cut_slab(bulk, h, n, vacuum)
+        slab = cut_slab(bulk, h, n, vacuum, termination=terminations[h][0])
         check_stoichiometry(bulk, slab, h)
         done = slabs.setdefault(h, [])
         if any(s.n_atoms == len(slab) for s in done):  # two sizes rounded up to one slab
@@ -209,7 +249,8 @@ def surface_energies(atoms, calculator, *, facets=DEFAULT_FACETS, layers=(4, 6),
                             "two surfaces")
         warnings += [f"{label}: the relaxation of the {s.planes}-plane slab did not converge in {s.relaxation_steps} steps"
                      for s in done if s.relaxation_converged is False]
-        results.append(Facet(miller=h, slabs=done, converged=converged, change=change))
+        results.append(Facet(miller=h, slabs=done, converged=converged, change=change, termination=terminations[h][0],
+                             termination_energies=terminations[h][1]))
     return SurfaceResult(formula=bulk.get_chemical_formula(), bulk_energy_per_atom=bulk_energy / len(bulk),
                          vacuum=float(vacuum), tolerance=float(tolerance), facets=results, pressure=pressure,
                          relaxed=relax, warnings=warnings)
