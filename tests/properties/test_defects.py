@@ -174,3 +174,18 @@ def test_intervals_and_domain_flags_with_a_calibrated_model(calibrated_model):
     est = interstitial.formation_energy
     assert np.isfinite(est.sigma) and est.sigma > 0 and isinstance(est.out_of_domain, bool)
     json.loads(vacancy.to_json())
+
+
+def test_automatic_vacancy_supercells_hold_fifty_atoms_or_more():
+    """The default sizes: the least n x n x n repetition of the conventional cell with 50 atoms or
+    more, and the next, whatever the lattice."""
+    from ridgeline.properties.defects import AUTO_MIN_ATOMS, auto_supercells
+
+    sizes = {name: auto_supercells(bulk(*spec, cubic=True)) for name, spec in
+             {"fcc": ("Cu", "fcc", 3.61), "bcc": ("Mo", "bcc", 3.17), "diamond": ("Si", "diamond", 5.43)}.items()}
+    assert sizes == {"fcc": (3, 4), "bcc": (3, 4), "diamond": (2, 3)}
+    for name, (n, _) in sizes.items():
+        atoms = {"fcc": 4, "bcc": 2, "diamond": 8}[name]
+        assert atoms * n**3 >= AUTO_MIN_ATOMS > atoms * (n - 1) ** 3
+    with pytest.raises(ConfigError, match="auto"):
+        vacancy_formation(bulk("Cu"), EMT(), supercells="big")

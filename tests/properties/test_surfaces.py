@@ -2,6 +2,7 @@
 terminations of a compound, intervals with a calibrated model, bad input."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ def test_surface_energy_matches_a_hand_calculation_with_emt():
     BFGS(slab, logfile=None).run(fmax=1e-4, steps=500)
     hand = (slab.get_potential_energy() - len(slab) * per_atom) / (2 * area)
 
-    result = surface_energies(bulk("Cu"), EMT(), facets=["100"], layers=(4,), fmax=1e-4)
+    result = surface_energies(bulk("Cu"), EMT(), facets=["100"], layers=(4,), min_thickness=0.0, fmax=1e-4)
     (facet,) = result.facets
     (one,) = facet.slabs
     assert facet.miller == (1, 0, 0) and one.planes == 4 and one.n_atoms == 8 and one.area == pytest.approx(area)
@@ -43,7 +44,7 @@ def test_surface_energy_matches_a_hand_calculation_with_emt():
 
 
 def test_emt_cu_facets_and_thickness_check(tmp_path):
-    result = surface_energies(bulk("Cu"), EMT(), relax_cell=True)
+    result = surface_energies(bulk("Cu"), EMT(), relax_cell=True, min_thickness=0.0)
     estimates = result.estimates()
     assert list(estimates) == ["surface_energy_100", "surface_energy_110", "surface_energy_111"]
     values = {k: e.value for k, e in estimates.items()}
@@ -61,7 +62,7 @@ def test_emt_cu_facets_and_thickness_check(tmp_path):
 
 
 def test_thickness_check_fails_for_a_tight_tolerance():
-    result = surface_energies(bulk("Cu"), EMT(), facets=[(1, 1, 1)], layers=(2, 3), tolerance=1e-5)
+    result = surface_energies(bulk("Cu"), EMT(), facets=[(1, 1, 1)], layers=(2, 3), min_thickness=0.0, tolerance=1e-5)
     (facet,) = result.facets
     assert facet.converged is False and facet.change > 1e-5 and any("use thicker slabs" in w for w in result.warnings)
 
@@ -73,7 +74,7 @@ def cu3au():
 
 def test_a_compound_slab_with_two_terminations_is_flagged():
     """Cu3Au (100) alternates AuCu and Cu2 planes: whole cells end on different planes."""
-    result = surface_energies(cu3au(), EMT(), facets=["100"], layers=(4,), relax=False)
+    result = surface_energies(cu3au(), EMT(), facets=["100"], layers=(4,), min_thickness=0.0, relax=False)
     slab = result.facets[0].slabs[0]
     assert not slab.terminations_alike and any("mean of two surfaces" in w for w in result.warnings)
     assert np.isfinite(slab.surface_energy.value)
@@ -97,10 +98,12 @@ def test_facet_names_and_bad_input():
         surface_energies(bulk("Cu"), EMT(), layers=(0,))
     with pytest.raises(ConfigError, match="vacuum"):
         surface_energies(bulk("Cu"), EMT(), vacuum=0)
+    with pytest.raises(ConfigError, match="min_thickness"):
+        surface_energies(bulk("Cu"), EMT(), min_thickness=-1.0)
 
 
 def test_intervals_and_domain_flags_with_a_calibrated_model(calibrated_model):
-    result = surface_energies(bulk("Cu"), Calculator(calibrated_model), facets=["111"], layers=(2,), fmax=0.05)
+    result = surface_energies(bulk("Cu"), Calculator(calibrated_model), facets=["111"], layers=(2,), min_thickness=0.0, fmax=0.05)
     est = result.estimates()["surface_energy_111"]
     assert np.isfinite(est.value) and np.isfinite(est.sigma) and est.sigma > 0 and est.lower < est.value < est.upper
     assert est.unit == "J/m^2" and isinstance(est.out_of_domain, bool)
@@ -128,3 +131,24 @@ def test_diamond_111_is_cut_between_bilayers():
     z = [slab.positions[p, 2].mean() for p in atomic_planes(slab)]
     assert np.diff(z)[0] == pytest.approx(bond / 3, abs=1e-6) and np.diff(z)[-1] == pytest.approx(bond / 3, abs=1e-6)
     assert len(slab) == len(cut_slab(result_cell, (1, 1, 1), 4, 10.0))  # the same atoms, cut elsewhere
+
+
+def test_open_facets_get_slabs_of_the_least_thickness():
+    """bcc (111) planes are 0.91 Å apart: 4 planes would be a 3 Å film. The default thinnest slab
+    holds 10 Å of crystal in whole repetitions; the thicker one adds the planes ``layers`` adds."""
+    from ase.build import surface
+
+    from ridgeline.properties.surfaces import MIN_THICKNESS, planes_per_repeat, slab_planes
+
+    mo = bulk("Mo", "bcc", a=3.17, cubic=True)
+    per_repeat = planes_per_repeat(mo, (1, 1, 1))
+    period = surface(mo, (1, 1, 1), 1, periodic=True).cell[2, 2]
+    assert period / per_repeat == pytest.approx(3.17 / (2 * np.sqrt(3)))  # the (222) spacing
+    thin, thick = slab_planes(mo, (1, 1, 1), [4, 6], MIN_THICKNESS, 10.0)
+    assert thin % per_repeat == 0 and thin / per_repeat * period >= MIN_THICKNESS > (thin / per_repeat - 1) * period
+    assert thick == thin + per_repeat  # 2 planes more, rounded up to one repetition
+    slab = cut_slab(mo, (1, 1, 1), thin, 10.0)
+    assert len(atomic_planes(slab)) == thin and np.ptp(slab.positions[:, 2]) == pytest.approx((thin - 1) * period / per_repeat)
+    assert slab_planes(mo, (1, 1, 1), [4, 6], 0.0, 10.0)[0] == math.ceil(4 / per_repeat) * per_repeat
+    cu = bulk("Cu", "fcc", a=3.61, cubic=True)  # close-packed: few planes are already thick
+    assert slab_planes(cu, (1, 0, 0), [4, 6], MIN_THICKNESS, 10.0) == [6, 8]

@@ -19,10 +19,14 @@ def add_arguments(p) -> None:
     p.add_argument("--surfaces", nargs="*", metavar="HKL",
                    help=f"surface energies of these facets of the conventional cell (no value: {' '.join(DEFAULT_FACETS)})")
     p.add_argument("--supercell", type=int, nargs="+", metavar="N",
-                   help="supercells of N x N x N conventional cells: the vacancy's sizes (default: 2 3); the interstitial "
+                   help="supercells of N x N x N conventional cells: the vacancy's sizes (default: the least N with 50 atoms "
+                        "or more, and N + 1); the interstitial "
                         "uses the largest (default: 2)")
     p.add_argument("--layers", type=int, nargs="+", default=[4, 6], metavar="PLANES",
                    help="the slabs' least numbers of atomic planes; the two largest are the thickness check (default: 4 6)")
+    p.add_argument("--min-thickness", type=float, metavar="ANGSTROM",
+                   help="the thinnest slab's least thickness in Å; thicker slabs add the planes --layers adds "
+                        "(default: the workflow's, 10 Å)")
     p.add_argument("--no-relax", dest="relax", action="store_false", help="unrelaxed defects and slabs")
     p.add_argument("--relax-cell", action="store_true",
                    help="relax the crystal's cell with the calculator first (default: the structure's cell as given)")
@@ -63,7 +67,8 @@ def run(args) -> int:
                                                          **size, **common)
     if args.surfaces is not None or everything:
         results["surfaces"] = surface_energies(atoms, calculator, facets=facets,
-                                               layers=args.layers, **common)
+                                               layers=args.layers, **common,
+                                               **({} if args.min_thickness is None else {"min_thickness": args.min_thickness}))
     if args.plot:
         plots = {"vacancy": plot_vacancy, "interstitial": plot_interstitial, "surfaces": plot_surfaces}
         for name, result in results.items():

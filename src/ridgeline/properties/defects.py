@@ -3,7 +3,9 @@
 Both start from the input's conventional standard cell (:func:`conventional_cell`: spglib's
 standardized cell with the input's orientation and lattice parameter; fcc: the 4-atom cube, bcc:
 2 atoms, diamond: 8), whatever cell the input is, and build supercells as its n x n x n (or
-n1 x n2 x n3) repetitions: ``supercells=(2, 3)`` gives 32 and 108 atoms for fcc. The perfect
+n1 x n2 x n3) repetitions: ``supercells=(2, 3)`` gives 32 and 108 atoms for fcc; the vacancy's
+default, "auto", the least repetition with 50 atoms or more and the next (fcc 108 and 256, bcc 54
+and 128, diamond 64 and 216 atoms). The perfect
 crystal is prepared by :func:`reference_crystal`: its ions relaxed (nothing moves where symmetry
 fixes them, as in fcc, bcc, diamond) at the input's lattice parameter, or with ``relax_cell`` the
 cell too at zero pressure; a warning says when the input cell is under more than
@@ -32,6 +34,7 @@ envelope theorem); ``out_of_domain`` over the pair.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +47,7 @@ from ..simulate.relax import relax as relax_structure
 from .estimates import Estimate, Uncertainty
 from .symmetry import SYMPREC, quiet_spglib
 
+AUTO_MIN_ATOMS = 50  # the smaller automatic vacancy supercell has at least this many atoms
 PRESSURE_WARNING = 1.0  # GPa: above this the input cell is far from the calculator's equilibrium
 SAME_SITE = 0.1  # Å: two candidate sites closer than this (after a symmetry operation) are one
 
@@ -224,22 +228,35 @@ def size_check(values: list[float], tolerance: float, n_atoms: list[int], what: 
                    f"(tolerance {tolerance:g} eV): use larger supercells"]
 
 
-def vacancy_formation(atoms, calculator, *, supercells=(2, 3), site: int = 0, relax: bool = True,
+def auto_supercells(cell: Atoms, min_atoms: int = AUTO_MIN_ATOMS) -> tuple[int, int]:
+    """n and n + 1, n the least repetition of the conventional ``cell`` with ``min_atoms`` atoms
+    or more: fcc 3 and 4 (108, 256 atoms), bcc 3 and 4 (54, 128), diamond 2 and 3 (64, 216)."""
+    n = max(1, math.ceil((min_atoms / len(cell)) ** (1 / 3) - 1e-9))
+    return n, n + 1
+
+
+def vacancy_formation(atoms, calculator, *, supercells="auto", site: int = 0, relax: bool = True,
                       relax_cell: bool = False, fmax: float = 0.01, max_steps: int = 1000, tolerance: float = 0.05,
                       chemical_potential: float | None = None, uncertainty: Uncertainty | None = None,
                       progress: bool = False) -> VacancyResult:
     """Vacancy formation energy (eV) of atom ``site`` of the conventional cell (module docstring).
-    ``supercells``: repetitions of the conventional cell (each n or (n1, n2, n3)); ``tolerance``
+    ``supercells``: repetitions of the conventional cell (each n or (n1, n2, n3); "auto":
+    ``auto_supercells``, at least ``AUTO_MIN_ATOMS`` atoms and the next size); ``tolerance``
     (eV): of the size check; ``chemical_potential`` (eV/atom of the removed element): required for
     a compound."""
     from tqdm.auto import tqdm
 
     if not tolerance > 0:
         raise ConfigError(f"tolerance must be positive (eV), got {tolerance}")
-    repeats = repetitions(supercells)
+    auto = isinstance(supercells, str)
+    if auto and supercells != "auto":
+        raise ConfigError(f"supercells are repetitions (n or (n1, n2, n3)) or 'auto', got {supercells!r}")
+    repeats = None if auto else repetitions(supercells)
     unc = Uncertainty(calculator) if uncertainty is None else uncertainty
     cell, pressure, warnings = reference_crystal(atoms, calculator, relax=relax, relax_cell=relax_cell, fmax=fmax,
                                                  max_steps=max_steps)
+    if auto:
+        repeats = repetitions(auto_supercells(cell))
     if not 0 <= int(site) < len(cell):
         raise ConfigError(f"site {site} is not an atom of the conventional cell {cell.get_chemical_formula()} "
                           f"({len(cell)} atoms: 0 to {len(cell) - 1})")

@@ -5,8 +5,10 @@
 and diamond the cube, so (1, 1, 1) is the close-packed fcc plane), slabs are cut by
 ``ase.build.surface`` from the perfect crystal (``defects.reference_crystal``: its ions relaxed,
 with ``relax_cell`` its cell too), periodic in-plane with ``vacuum`` Å on each side, as whole
-repetitions of the oriented bulk cell so that they keep the bulk's stoichiometry; ``layers`` gives
-each slab's least number of atomic planes (rounded up to whole repetitions). Where the facet's
+repetitions of the oriented bulk cell so that they keep the bulk's stoichiometry; the thinnest
+slab has at least ``layers[0]`` atomic planes and ``min_thickness`` Å (10 Å: open facets such as
+bcc (111), 0.9 Å between planes, need many planes), the others ``layers[k] - layers[0]`` planes
+more (rounded up to whole repetitions). Where the facet's
 oriented cell holds several atomic planes, the slab may start at any of them (its termination):
 each is cut on the thinnest slab and the one of lowest unrelaxed surface energy is kept, as a
 crystal cleaves (diamond (111) between its bilayers, not through them). The slab's atoms are
@@ -41,6 +43,7 @@ from .estimates import Estimate, Uncertainty
 J_PER_M2 = units._e * 1e20  # J/m^2 in one eV/Å^2
 PLANE_GAP = 0.2  # Å: atoms closer than this along the normal are in one atomic plane
 DEFAULT_FACETS = ((1, 0, 0), (1, 1, 0), (1, 1, 1))
+MIN_THICKNESS = 10.0  # Å: the thinnest slab's least thickness (pymatgen's and matcalc's min_slab_size)
 TERMINATION_TIE = 1e-6  # J/m^2: terminations this close in energy are alike; the first is kept
 
 
@@ -201,13 +204,27 @@ def check_stoichiometry(bulk: Atoms, slab: Atoms, indices) -> None:
                         f"stoichiometry of {bulk.get_chemical_formula()}: its surface energy needs chemical potentials")
 
 
-def surface_energies(atoms, calculator, *, facets=DEFAULT_FACETS, layers=(4, 6), vacuum: float = 10.0,
-                     relax: bool = True, relax_cell: bool = False, fmax: float = 0.01, max_steps: int = 1000,
-                     tolerance: float = 0.02, uncertainty: Uncertainty | None = None,
+def slab_planes(bulk: Atoms, indices, layers: list[int], min_thickness: float, vacuum: float) -> list[int]:
+    """The atomic planes of each slab of facet ``indices``: whole repetitions of the oriented cell,
+    the thinnest at least ``layers[0]`` planes and ``min_thickness`` Å of crystal (repetitions times
+    the oriented cell's period along the normal), each thicker one ``layers[k] - layers[0]`` planes
+    more (rounded up to repetitions)."""
+    from ase.build import surface
+
+    per_repeat = planes_per_repeat(bulk, indices, vacuum)
+    period = float(surface(bulk, indices, 1, periodic=True).cell[2, 2])
+    base = max(math.ceil(layers[0] / per_repeat), math.ceil(min_thickness / period - 1e-9))
+    return [(base + math.ceil((n - layers[0]) / per_repeat)) * per_repeat for n in layers]
+
+
+def surface_energies(atoms, calculator, *, facets=DEFAULT_FACETS, layers=(4, 6), min_thickness: float = MIN_THICKNESS,
+                     vacuum: float = 10.0, relax: bool = True, relax_cell: bool = False, fmax: float = 0.01,
+                     max_steps: int = 1000, tolerance: float = 0.02, uncertainty: Uncertainty | None = None,
                      progress: bool = False) -> SurfaceResult:
     """Surface energies (J/m^2) of ``facets`` (module docstring). ``layers``: the slabs' least
-    numbers of atomic planes (the thickness check compares the two largest); ``vacuum`` (Å) on
-    each side; ``tolerance`` (J/m^2) of the thickness check."""
+    numbers of atomic planes (the thickness check compares the two largest); ``min_thickness``
+    (Å): the thinnest slab's least thickness (``slab_planes``); ``vacuum`` (Å) on each side;
+    ``tolerance`` (J/m^2) of the thickness check."""
     from tqdm.auto import tqdm
 
     indices = [miller(f) for f in ([facets] if isinstance(facets, str) else facets)]
@@ -218,6 +235,8 @@ def surface_energies(atoms, calculator, *, facets=DEFAULT_FACETS, layers=(4, 6),
         raise ConfigError(f"layers are positive numbers of atomic planes, got {layers!r}")
     if not vacuum > 0:
         raise ConfigError(f"vacuum must be positive (Å), got {vacuum}")
+    if not min_thickness >= 0:
+        raise ConfigError(f"min_thickness is a thickness in Å (0 or more), got {min_thickness}")
     if not tolerance > 0:
         raise ConfigError(f"tolerance must be positive (J/m^2), got {tolerance}")
     unc = Uncertainty(calculator) if uncertainty is None else uncertainty
@@ -225,9 +244,10 @@ def surface_energies(atoms, calculator, *, facets=DEFAULT_FACETS, layers=(4, 6),
                                                  max_steps=max_steps)
     bulk_energy = energy_of(bulk, calculator)
     results = []
-    jobs = [(h, n) for h in dict.fromkeys(indices) for n in sizes]
+    planes = {h: slab_planes(bulk, h, sizes, min_thickness, vacuum) for h in dict.fromkeys(indices)}
+    jobs = [(h, n) for h in planes for n in planes[h]]
     slabs: dict = {}
-    terminations = {h: lowest_termination(bulk, bulk_energy, h, sizes[0], vacuum, calculator) for h in dict.fromkeys(indices)}
+    terminations = {h: lowest_termination(bulk, bulk_energy, h, planes[h][0], vacuum, calculator) for h in planes}
     for h, n in tqdm(jobs, desc="slabs", leave=False, disable=not progress):
         slab = cut_slab(bulk, h, n, vacuum, termination=terminations[h][0])
         check_stoichiometry(bulk, slab, h)
