@@ -25,5 +25,9 @@ class OracleError(RidgelineError):
     """An active-learning oracle cannot be built, or its calculation gave no usable label."""
 
 
+class ExportError(RidgelineError):
+    """A model cannot be exported for an engine, or the exported program disagrees with it."""
+
+
 class RelaxationError(RidgelineError):
     """A relaxation reached a structure whose energy or forces are meaningless (the step is named)."""

@@ -15,6 +15,8 @@ N_ATOMS = "n_atoms"  # (G,) int64
 EDGE_INDEX = "edge_index"  # (2, E) int64: row 0 = centre i, row 1 = neighbour j
 EDGE_SHIFTS = "edge_shifts"  # (E, 3) float, integer lattice shifts: r_ij = r_j - r_i + S @ cell
 FRAME_INDEX = "frame_index"  # (G,) int64, index of each structure in its dataset
+SPECIES = "species"  # (N,) int64, optional: each atom's index in the model's elements (given by an engine
+#                      that maps its own atom types, e.g. LAMMPS; else the model derives it from NUMBERS)
 
 # derived inside the model
 EDGE_VECTORS = "edge_vectors"  # (E, 3) float, Å

@@ -87,13 +87,13 @@ class EnergyModel(torch.nn.Module):
     def forward(self, batch: dict, readout: bool = False, shared: dict | None = None) -> dict:
         # the network and the terms read one edge geometry (and whatever else the pass shares)
         shared = {} if shared is None else shared
-        species = self.species(batch[keys.NUMBERS])
+        species = batch[keys.SPECIES] if keys.SPECIES in batch else self.species(batch[keys.NUMBERS])
         x = self.readout_inputs(batch, species, shared)
         hidden = self.networks.hidden(x, species)
         atomic = self.scale_shift(self.networks.last(hidden, species), species)
         if len(self.terms):
             atomic = atomic + self.terms.atomic_energies(batch, species, self.geometry(batch, shared)[1])
-        energy = scatter_sum(atomic, batch[keys.BATCH], len(batch[keys.N_ATOMS]))
+        energy = scatter_sum(atomic, batch[keys.BATCH], batch[keys.N_ATOMS].shape[0])
         out = {keys.ATOMIC_ENERGIES: atomic, keys.ENERGY: energy}
         if readout:
             out[keys.DESCRIPTORS], out[keys.READOUT_FEATURES] = x, hidden

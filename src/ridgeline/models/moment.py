@@ -15,6 +15,7 @@ from .. import keys
 from ..nn.moments import CartesianMoments, MomentInvariants, dense_slots, expand_symmetric
 from ..nn.radial import BesselBasis
 from ..nn.readout import ElementMLPs, Standardize
+from ..nn.tracing import tracing
 from .base import EnergyModel, shared_value
 
 # "44" (the rank-4, l <= 4 three-body invariant) sees the cubic order of bcc/fcc sites
@@ -22,6 +23,7 @@ from .base import EnergyModel, shared_value
 DEFAULT_INVARIANTS = ("0", "11", "22", "33", "44", "121", "222", "123", "233", "1221", "2222", "1331")
 
 MESSAGES = ("scalar", "equivariant")  # what layers after the first receive from neighbours
+MAX_NEIGHBOURS = ("max neighbours",)  # key in ``shared``: the most edges of one centre, given (export)
 
 PRESETS = {
     "small": dict(channels=8, n_basis=8, hidden=[32, 32]),
@@ -99,7 +101,7 @@ class MomentLayer(torch.nn.Module):
         of the pair (centre, neighbour). With several elements the basis of each edge sits in
         its neighbour element's block of columns, and each atom takes its own element's weights.
         The basis functions' moments hold no weights: a committee computes them once (``shared``)."""
-        K, C, n_atoms = self.n_elements, self.channels, len(species)
+        K, C, n_atoms = self.n_elements, self.channels, species.shape[0]
 
         def basis_moments():
             basis = edges.basis
@@ -219,18 +221,22 @@ class MomentNetwork(EnergyModel):
 
         def build():
             v, a, b = vectors, i, j
-            if cutoff < self.cutoff:
+            # an exported model gets the most neighbours of an atom as an input (MAX_NEIGHBOURS
+            # in ``shared``) and keeps every edge: beyond a layer's cutoff its basis is exactly
+            # zero, so the edges outside add nothing, and no shape depends on the data
+            given = None if shared is None else shared.get(MAX_NEIGHBOURS)
+            if cutoff < self.cutoff and given is None:
                 inside = torch.nonzero(lengths < cutoff).squeeze(1)
                 v, a, b = v[inside], a[inside], b[inside]
-            n_atoms = len(species)
-            slot, n_max = dense_slots(a, n_atoms)
+            n_atoms = species.shape[0]
+            slot, n_max = dense_slots(a, n_atoms, given)
             padding = v.new_zeros(n_atoms * n_max, 3)
             padding[:, 0] = 2.0 * cutoff  # beyond the cutoff: the basis (its envelope) is exactly zero
             dense = padding.index_copy(0, slot, v)
             r = torch.linalg.norm(dense, dim=-1)
             pair = species[a] * self.n_elements + species[b]
-            return DenseEdges(basis(r), dense / r[:, None], pair.new_zeros(len(dense)).index_copy(0, slot, pair),
-                              b.new_zeros(len(dense)).index_copy(0, slot, b), n_max, norm, key)
+            return DenseEdges(basis(r), dense / r[:, None], pair.new_zeros(dense.shape[0]).index_copy(0, slot, pair),
+                              b.new_zeros(dense.shape[0]).index_copy(0, slot, b), n_max, norm, key)
 
         return shared_value(shared, key, build)._replace(norm=norm)
 
@@ -243,10 +249,10 @@ class MomentNetwork(EnergyModel):
             moments = layer.moments_of_basis(edges, species, shared)
         else:
             radial = layer.radial(edges.basis, edges.pair, None if previous is None else previous[edges.neighbor])
-            moments = layer.moments(radial, edges.unit, len(species), edges.n_max)
+            moments = layer.moments(radial, edges.unit, species.shape[0], edges.n_max)
         moments = [m / edges.norm for m in moments]
         if layer.equivariant is not None:
-            extra = layer.equivariant(edges, previous_moments, len(species))
+            extra = layer.equivariant(edges, previous_moments, species.shape[0])
             # the messages' rank-2 part is not symmetric: those ranks go on in the full layout
             moments = [expand_symmetric(m, nu) + extra[nu] if nu < len(extra) else m for nu, m in enumerate(moments)]
         return moments
@@ -257,6 +263,9 @@ class MomentNetwork(EnergyModel):
         # the per-atom part runs in blocks of atoms: each block's tensors (and their gradients in
         # the backward pass) stay in cache, which keeps the cost per atom flat for large systems
         # (split, not sliced: each slice's backward would fill zeros of the whole moment tensor)
+        # (one block when exported: the number of blocks would depend on the number of atoms)
+        if tracing():
+            return layer.standardize(layer.invariants(list(moments)), species), moments
         pieces = [m.split(self.atom_block) for m in moments]
         blocks = [layer.standardize(layer.invariants(list(block)), s) for block, s in zip(zip(*pieces), species.split(self.atom_block))]
         return (torch.cat(blocks) if len(blocks) != 1 else blocks[0]), moments

@@ -113,19 +113,22 @@ def _contract(name: str, t: list[torch.Tensor]) -> torch.Tensor:
     if name == "224":  # sum A_ab B_de C_abde
         return ((t[2] * t[0][:, :, :, None, None]).sum((1, 2)) * t[1]).sum((1, 2))
     if name == "444":  # trace of the product of the three (ab) x (de) matrices
-        a, b, c = (x.reshape(len(x), 9, 9, x.shape[-1]) for x in t)
+        a, b, c = (x.reshape(x.shape[0], 9, 9, x.shape[-1]) for x in t)
         return (_matmat(a, b) * c.transpose(1, 2)).sum((1, 2))
     raise KeyError(name)
 
 
-def dense_slots(centers: torch.Tensor, n_atoms: int) -> tuple[torch.Tensor, int]:
+def dense_slots(centers: torch.Tensor, n_atoms: int, n_max: int | None = None) -> tuple[torch.Tensor, int]:
     """The dense neighbour layout of edges sorted by centre: each edge's row, centre * n_max +
     (its place among its centre's edges), in an (n_atoms * n_max) layout, and n_max (the most
-    edges of one centre)."""
-    counts = torch.bincount(centers, minlength=n_atoms)
+    edges of one centre; given by the caller where it knows it, e.g. an exported model's input,
+    at least the true one)."""
+    # a scatter of ones rather than bincount: its size is n_atoms whatever the data
+    counts = torch.zeros(n_atoms, dtype=centers.dtype, device=centers.device).index_add_(0, centers, torch.ones_like(centers))
     start = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(len(centers), device=centers.device) - start[centers]
-    n_max = int(counts.max()) if len(centers) else 0
+    rank = torch.arange(centers.shape[0], device=centers.device) - start[centers]
+    if n_max is None:
+        n_max = int(counts.max()) if n_atoms > 0 else 0
     return centers * n_max + rank, n_max
 
 
@@ -238,7 +241,7 @@ class MomentInvariants(torch.nn.Module):
     def _invariant(name: str, t: list[torch.Tensor]) -> torch.Tensor:
         ranks = CONTRACTIONS[name][0]
         if name == "0":
-            return t[0].reshape(len(t[0]), -1)
+            return t[0].reshape(t[0].shape[0], -1)
         if name in SELF_CONTRACTIONS and t[0].dim() == 3 and t[1].dim() == 3:  # both in symmetric storage
             weight = multiplicities(ranks[0]).to(t[0].device, t[0].dtype)
             return (t[0] * t[1] * weight[:, None]).sum(1)

@@ -9,6 +9,7 @@ from ase.data import covalent_radii
 from .. import keys
 from .cutoff import PolynomialCutoff
 from .scatter import scatter_sum
+from .tracing import tracing
 
 # ZBL universal screening function (Ziegler, Biersack, Littmark 1985)
 _ZBL_C = (0.18175, 0.50986, 0.28022, 0.02817)
@@ -79,8 +80,10 @@ class ZBLRepulsion(torch.nn.Module):
         """(N,) eV: each atom's half of its pairs' energies, summed over the edges inside the
         largest switch radius only (the core is exactly zero beyond it, and most edges are)."""
         i, j = batch[keys.EDGE_INDEX]
+        if tracing():  # every edge: no shape may depend on the data
+            return scatter_sum(self(lengths, species[i], species[j]), i, species.shape[0])
         short = torch.nonzero(lengths < self.max_switch).squeeze(1)
-        return scatter_sum(self(lengths[short], species[i[short]], species[j[short]]), i[short], len(species))
+        return scatter_sum(self(lengths[short], species[i[short]], species[j[short]]), i[short], species.shape[0])
 
     @torch.no_grad()
     def fit_switch(self, lengths: torch.Tensor, species_i: torch.Tensor, species_j: torch.Tensor) -> None:

@@ -1,0 +1,1 @@
+"""Other engines driving ridgeline: LAMMPS (an exported program and its pair style)."""

@@ -1,0 +1,178 @@
+"""The model exported for LAMMPS: the traced program against the eager model and ridgeline's
+calculator (energies, forces and per-atom virials from edge gradients), ghost atoms as LAMMPS gives
+them (one and two layers), the compiled package and its metadata, bad input."""
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk
+from ase.neighborlist import neighbor_list
+
+from ridgeline import keys
+from ridgeline.errors import ConfigError, ModelFileError
+from ridgeline.integrations.lammps.export import (EdgeForces, _trace, edge_inputs, export_model, forces_and_virials,
+                                                  load_exported, receptive_field)
+from ridgeline.models import build_model
+from ridgeline.models.io import save_model
+from ridgeline.simulate.calculator import Calculator
+
+SI, C = 14, 6
+
+
+def two_element_model(layers: int = 1, seed: int = 0):
+    """An untrained SiC moment model (float64) with its ZBL core switched on below 1.5 Å; with
+    ``layers`` 2 a message layer of shorter cutoff, so that edges beyond it must add nothing."""
+    torch.manual_seed(seed)
+    extra = {"layers": 2, "message_cutoff": 2.8} if layers == 2 else {}
+    model = build_model("moment", [C, SI], preset="small", cutoff=3.6, **extra).double().eval()
+    with torch.no_grad():
+        model.scale_shift.scale.fill_(0.3)
+        model.scale_shift.atomic_energies.copy_(torch.tensor([-7.0, -5.0]))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def sic(repeat=(2, 2, 2), seed=0):
+    atoms = bulk("SiC", "zincblende", a=4.36).repeat(repeat)
+    atoms.rattle(0.08, seed=seed)
+    return atoms
+
+
+def close_pair(atoms):
+    """A pair moved to 1.3 Å, inside the ZBL core."""
+    atoms = atoms.copy()
+    d = atoms.get_distance(0, 1, mic=True, vector=True)
+    atoms.positions[1] = atoms.positions[0] + d / np.linalg.norm(d) * 1.3
+    return atoms
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["one layer", "two layers"])
+def traced(request):
+    model = two_element_model(request.param)
+    example = edge_inputs(model, sic((2, 2, 2), seed=3), torch.float64)
+    return model, _trace(model, example, torch.float64).module()
+
+
+def reference(model, atoms):
+    """Energy, forces and (periodic cells) the virial, -stress x volume, from ridgeline's calculator."""
+    atoms = atoms.copy()
+    atoms.calc = Calculator.from_model(model)
+    virial = -atoms.get_stress(voigt=False) * atoms.get_volume() if atoms.pbc.all() else None
+    return atoms.get_potential_energy(), atoms.get_forces(), virial
+
+
+@pytest.mark.parametrize("cell", ["other size", "core", "finite"])
+def test_traced_program_matches_the_calculator(traced, cell):
+    model, program = traced
+    atoms = {"other size": sic((3, 2, 2), seed=5), "core": close_pair(sic((2, 2, 2), seed=7)),
+             "finite": Atoms(sic((2, 2, 2), seed=9)[:13], pbc=False)}[cell]
+    inputs = edge_inputs(model, atoms, torch.float64)
+    atomic, gradient = program(*[x.clone() for x in inputs])
+    forces, virials = forces_and_virials(inputs[1], inputs[2], gradient, len(atoms))
+    energy, want_forces, want_virial = reference(model, atoms)
+    assert float(atomic.sum()) == pytest.approx(energy, abs=1e-10)
+    np.testing.assert_allclose(forces.numpy(), want_forces, atol=1e-10)
+    if want_virial is not None:
+        np.testing.assert_allclose(virials.sum(0).numpy(), want_virial, atol=1e-9)
+    if cell == "core":
+        short = inputs[2].norm(dim=1) < 1.5
+        assert short.any()  # the ZBL core is in the program
+
+
+def test_more_neighbour_slots_than_needed_change_nothing(traced):
+    model, program = traced
+    inputs = list(edge_inputs(model, sic((2, 2, 2), seed=11), torch.float64))
+    atomic, gradient = program(*[x.clone() for x in inputs])
+    inputs[4] = torch.zeros(inputs[4].shape[0] + 7, dtype=torch.float64)
+    atomic2, gradient2 = program(*inputs)
+    assert torch.allclose(atomic, atomic2, atol=1e-12) and torch.allclose(gradient, gradient2, atol=1e-12)
+
+
+def ghost_cluster(atoms, shell: float, cutoff: float):
+    """What LAMMPS hands a pair style: the cell's atoms (local) and their periodic images within
+    ``shell`` of them (ghosts, each with its owner), every atom's edges within ``cutoff`` as plain
+    vectors, sorted by centre. Ghosts near the shell's edge have incomplete neighbourhoods, as in
+    LAMMPS."""
+    positions, owners = [atoms.positions], [np.arange(len(atoms))]
+    for shift in np.ndindex(5, 5, 5):
+        if shift == (2, 2, 2):
+            continue
+        pos = atoms.positions + (np.array(shift) - 2) @ atoms.cell.array
+        keep = np.linalg.norm(pos[:, None] - atoms.positions[None], axis=2).min(1) < shell
+        positions.append(pos[keep])
+        owners.append(np.arange(len(atoms))[keep])
+    positions, owners = np.concatenate(positions), np.concatenate(owners)
+    cluster = Atoms(numbers=atoms.numbers[owners], positions=positions, pbc=False)
+    i, j, d = neighbor_list("ijD", cluster, cutoff)
+    order = np.argsort(i, kind="stable")
+    return cluster, owners, torch.tensor(np.stack([i[order], j[order]])), torch.tensor(d[order])
+
+
+def test_ghost_atoms_as_lammps_gives_them(traced):
+    """Local energy and forces folded back onto their owners (Newton on) equal the periodic
+    calculation, with ghosts out to the model's receptive field (a message layer needs the ghosts'
+    own neighbours)."""
+    model, program = traced
+    atoms = sic((2, 2, 2), seed=13)
+    cluster, owners, edge_index, vectors = ghost_cluster(atoms, receptive_field(model), model.cutoff)
+    species = model.species(torch.tensor(cluster.numbers))
+    most = int(torch.bincount(edge_index[0]).max())
+    atomic, gradient = program(species, edge_index, vectors, torch.tensor([len(atoms)]), torch.zeros(most, dtype=torch.float64))
+    forces, virials = forces_and_virials(edge_index, vectors, gradient, len(cluster))
+    folded = torch.zeros(len(atoms), 3, dtype=torch.float64).index_add_(0, torch.tensor(owners), forces)
+    energy, want_forces, want_virial = reference(model, atoms)
+    assert float(atomic[: len(atoms)].sum()) == pytest.approx(energy, abs=1e-9)
+    np.testing.assert_allclose(folded.numpy(), want_forces, atol=1e-9)
+    np.testing.assert_allclose(virials.sum(0).numpy(), want_virial, atol=1e-8)  # per-atom virials sum to the global one
+
+
+def test_export_writes_a_checked_package_with_its_description(tmp_path, capsys):
+    """``ridgeline export MODEL --dtype float64``: the package beside the model, checked."""
+    from ridgeline.cli.main import main
+
+    model = two_element_model(1)
+    path = save_model(model, tmp_path / "sic.safetensors")
+    assert main(["export", str(path), "--dtype", "float64"]) == 0
+    out = tmp_path / "sic-float64.pt2"
+    assert out.stat().st_size > 0 and f"{out} (float64; checked: energy within" in capsys.readouterr().out
+    program, meta = load_exported(out)
+    assert meta["elements"] == "C Si" and float(meta["cutoff"]) == 3.6 and meta["dtype"] == "float64"
+    assert float(meta["ghost_cutoff"]) == pytest.approx(receptive_field(model)) and meta["source"] == "sic.safetensors"
+    atoms = sic((2, 3, 2), seed=17)
+    inputs = edge_inputs(model, atoms, torch.float64)
+    atomic, gradient = program(*inputs)
+    forces, _ = forces_and_virials(inputs[1], inputs[2], gradient, len(atoms))
+    energy, want_forces, _ = reference(model, atoms)
+    assert float(atomic.sum()) == pytest.approx(energy, abs=1e-9)
+    np.testing.assert_allclose(forces.numpy(), want_forces, atol=1e-9)
+
+
+def test_bad_input_gives_one_clear_error(tmp_path):
+    with pytest.raises(ModelFileError, match="no such model file"):
+        export_model(tmp_path / "missing.safetensors")
+    path = save_model(two_element_model(1), tmp_path / "m.safetensors")
+    with pytest.raises(ConfigError, match="dtype"):
+        export_model(path, dtype="float16")
+    from ridgeline.cli.main import main
+
+    assert main(["export", str(path), "-o", str(tmp_path / "x.pt2")]) == 2  # one output file, two dtypes
+    assert not (tmp_path / "x.pt2").exists()
+    (tmp_path / "junk.pt2").write_bytes(b"not a package")
+    with pytest.raises(ModelFileError, match="junk.pt2"):
+        load_exported(tmp_path / "junk.pt2")
+
+
+def test_receptive_field_adds_the_message_cutoffs():
+    assert receptive_field(two_element_model(1)) == pytest.approx(3.6)
+    assert receptive_field(two_element_model(2)) == pytest.approx(3.6 + 2.8)
+
+
+def test_eager_entry_point_is_the_models_energy():
+    model = two_element_model(2)
+    atoms = sic((2, 2, 2), seed=19)
+    inputs = edge_inputs(model, atoms, torch.float64)
+    atomic, _ = EdgeForces(model)(*inputs)
+    assert float(atomic.sum()) == pytest.approx(reference(model, atoms)[0], abs=1e-10)
+    assert keys.SPECIES == "species"
