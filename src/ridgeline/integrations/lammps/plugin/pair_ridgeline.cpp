@@ -2,7 +2,7 @@
 
    Each step: edges i -> j within the model's cutoff from LAMMPS' full neighbour list (local
    centres, ascending), as plain vectors x_j - x_i (ghosts carry the periodic images); the
-   program returns every atom's energy and dE/d(edge vector) g_e; then F_i += g_e, F_j -= g_e
+   program returns each atom's energy and dE/d(edge vector) g_e; then F_i += g_e, F_j -= g_e
    (ghost forces go back to their owners by LAMMPS' reverse communication, newton on), the virial
    -r_e (x) g_e globally and by halves per atom. Models with message layers (ghost_cutoff >
    cutoff) need the ghosts' own edges and are refused for now. */
@@ -117,7 +117,6 @@ void PairRidgeline::compute(int eflag, int vflag)
   double **f = atom->f;
   int *type = atom->type;
   const int nlocal = atom->nlocal;
-  const int nall = nlocal + atom->nghost;
   const double cut2 = cutoff * cutoff;
 
   // edges of the local centres, ascending centre index
@@ -141,15 +140,24 @@ void PairRidgeline::compute(int eflag, int vflag)
     most = std::max(most, count);
   }
   const int64_t nedges = from.size();
-  std::vector<int64_t> species(nall);
-  for (int i = 0; i < nall; i++) species[i] = species_of_type[type[i]];
+  // The program sees the local atoms and, after them, one stand-in atom per element: a ghost
+  // neighbour j enters only through its element (one layer: no features of its own), so it is
+  // renumbered to its element's stand-in. The dense layout then has nlocal + K rows of
+  // neighbours, not nlocal + nghost (three to five times more in a small domain).
+  const int64_t nelements = elements.size();
+  std::vector<int64_t> species(nlocal + nelements);
+  for (int i = 0; i < nlocal; i++) species[i] = species_of_type[type[i]];
+  for (int64_t k = 0; k < nelements; k++) species[nlocal + k] = k;
+  std::vector<int64_t> program_to(to);
+  for (auto &j : program_to)
+    if (j >= nlocal) j = nlocal + species_of_type[type[j]];
 
   auto dtype = float64 ? torch::kFloat64 : torch::kFloat32;
   auto longs = torch::TensorOptions().dtype(torch::kInt64);
   std::vector<int64_t> pairs(from);
-  pairs.insert(pairs.end(), to.begin(), to.end());
+  pairs.insert(pairs.end(), program_to.begin(), program_to.end());
   std::vector<torch::Tensor> inputs = {
-      torch::from_blob(species.data(), {nall}, longs).clone(),
+      torch::from_blob(species.data(), {(int64_t) species.size()}, longs).clone(),
       torch::from_blob(pairs.data(), {2, nedges}, longs).clone(),
       torch::from_blob(vec.data(), {nedges, 3}, torch::TensorOptions().dtype(torch::kFloat64)).to(dtype),
       torch::full({1}, (int64_t) nlocal, longs),
@@ -159,7 +167,7 @@ void PairRidgeline::compute(int eflag, int vflag)
     out = program->run(inputs);
   } catch (const std::exception &err) {
     std::string what = err.what();
-    error->one(FLERR, "pair ridgeline: the model failed on {} atoms and {} edges: {}", nall, nedges,
+    error->one(FLERR, "pair ridgeline: the model failed on {} atoms and {} edges: {}", nlocal, nedges,
                what.substr(0, what.find('\n')));
   }
   auto energies = out[0].to(torch::kFloat64).contiguous();
