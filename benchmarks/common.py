@@ -146,5 +146,14 @@ def throughput(python: str, calculator: str, model: str, sizes=(512, 4096), seco
     return rows
 
 
+def write_results(stem: str, data: dict, markdown: str) -> None:
+    """results/STEM.json and results/STEM.md, each written atomically; the markdown printed."""
+    from ridgeline.files import atomic_write_bytes
+
+    atomic_write_bytes(RESULTS / f"{stem}.json", (json.dumps(data, indent=1, default=str) + "\n").encode())
+    atomic_write_bytes(RESULTS / f"{stem}.md", markdown.encode())
+    print(markdown)
+
+
 def ridgeline_python() -> str:
     return sys.executable

@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mlearn_reference as dft  # noqa: E402
-from common import CACHE, DATA, RESULTS, machine, mlearn_file, require_data, ridgeline_config, train_ridgeline  # noqa: E402
+from common import CACHE, DATA, machine, mlearn_file, require_data, ridgeline_config, train_ridgeline, write_results  # noqa: E402
 
 OUT = CACHE / "properties_mlearn"
 WORKFLOWS = ("eos", "elastic", "vacancy", "surfaces", "phonons")
@@ -327,7 +327,6 @@ def main() -> None:
     require_data()
     parts = set(args.parts.split(","))
 
-    from ridgeline.files import atomic_write_bytes
     from ridgeline.simulate.calculator import Calculator
     from ridgeline.validate import validate
 
@@ -367,10 +366,7 @@ def main() -> None:
             e["rows"] = element_rows(element, out)
             e["errors"] = error_summary(e["rows"])
     out["total_s"] = time.perf_counter() - t0
-    atomic_write_bytes(RESULTS / "properties_mlearn.json", (json.dumps(out, indent=1, default=str) + "\n").encode())
-    text = markdown(out)
-    atomic_write_bytes(RESULTS / "properties_mlearn.md", text.encode())
-    print(text)
+    write_results("properties_mlearn", out, markdown(out))
 
 
 if __name__ == "__main__":

@@ -6,14 +6,12 @@ import numpy as np
 import pytest
 import torch
 from ase import Atoms
-from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
 from ridgeline import keys
 from ridgeline.errors import ConfigError, ModelFileError
 from ridgeline.integrations.lammps.export import (EdgeForces, _trace, edge_inputs, export_model, forces_and_virials,
                                                   load_exported, receptive_field)
-from ridgeline.models import build_model
 from ridgeline.models.io import save_model
 from ridgeline.simulate.calculator import Calculator
 

