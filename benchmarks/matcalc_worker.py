@@ -75,14 +75,6 @@ def thermal_at(temperatures, free_energy, entropy, heat_capacity, n_primitive: i
             "heat_capacity_300K": float(heat_capacity[k]) * 1000 * EV_PER_J_MOL / n_primitive}
 
 
-ATOMS_PER_CONVENTIONAL_CELL = [4]  # the job's crystal's (fcc unless the job says otherwise)
-
-
-def lattice_constant(volume_per_atom: float) -> float:
-    """The cubic conventional cell's edge at this volume per atom."""
-    return float((ATOMS_PER_CONVENTIONAL_CELL[0] * volume_per_atom) ** (1 / 3))
-
-
 # ---------------------------------------------------------------------------------------- matcalc
 def matcalc_eos(atoms, calc, settings: dict) -> dict:
     from matcalc import EOSCalc
@@ -93,7 +85,7 @@ def matcalc_eos(atoms, calc, settings: dict) -> dict:
     fit = BirchMurnaghan(result["eos"]["volumes"], result["eos"]["energies"])
     fit.fit()
     return {"bulk_modulus": float(result["bulk_modulus_bm"]), "equilibrium_volume": float(fit.v0) / n,
-            "lattice_constant": lattice_constant(float(fit.v0) / n), "r2": float(result["r2_score_bm"]),
+            "r2": float(result["r2_score_bm"]),
             "n_points": len(result["eos"]["volumes"])}
 
 
@@ -126,8 +118,7 @@ def janus_eos(atoms, calc, settings: dict) -> dict:
     result = EoS(atoms, write_results=False, **settings).run()
     n = len(atoms)
     v0 = float(result["v_0"]) / n
-    return {"bulk_modulus": float(result["bulk_modulus"]), "equilibrium_volume": v0,
-            "lattice_constant": lattice_constant(v0)}
+    return {"bulk_modulus": float(result["bulk_modulus"]), "equilibrium_volume": v0}
 
 
 def janus_elastic(atoms, calc, settings: dict) -> dict:
@@ -172,7 +163,6 @@ def versions() -> dict:
 
 def main() -> None:
     job = json.loads(open(sys.argv[1]).read())
-    ATOMS_PER_CONVENTIONAL_CELL[0] = job["structure"].get("atoms_per_conventional_cell", 4)
     calc = calculator(job["calculator"])
     start = time.perf_counter()
     import matcalc  # noqa: F401

