@@ -144,3 +144,34 @@ def test_eager_entry_point_is_the_models_energy():
     inputs = edge_inputs(model, atoms, torch.float64)
     atomic, _ = EdgeForces(model)(*inputs)
     assert float(atomic.sum()) == pytest.approx(reference(model, atoms)[0], abs=1e-10)
+
+
+def test_committee_program_gives_the_mean_and_each_member():
+    """An ensemble's program: the members' mean energies and gradients, then each member's (the
+    engine's committee sigma), equal to ridgeline's own member forces; its metadata carry the
+    committee's size and calibration."""
+    from ridgeline.integrations.lammps.export import metadata
+    from ridgeline.models import ForceStressOutput
+    from ridgeline.data.graph import atoms_to_batch
+    from ridgeline.models.ensemble import Ensemble
+
+    committee = Ensemble([two_element_model(1, seed=seed, invariants=("0", "11", "22")) for seed in (0, 1)])
+    program = _trace(committee, edge_inputs(committee, sic((2, 2, 2), seed=3), torch.float64), torch.float64).module()
+    atoms = sic((3, 2, 2), seed=27)
+    inputs = edge_inputs(committee, atoms, torch.float64)
+    atomic, gradient, member_energies, member_gradients = program(*[x.clone() for x in inputs])
+    members = ForceStressOutput(committee).members(atoms_to_batch(atoms, committee.cutoff, dtype=torch.float64))
+    for k, want in enumerate(members):
+        forces, _ = forces_and_virials(inputs[1], inputs[2], member_gradients[k].detach(), len(atoms))
+        np.testing.assert_allclose(forces.numpy(), want["forces"].detach().numpy(), atol=1e-10)
+        assert float(member_energies[k].sum()) == pytest.approx(float(want["energy"]), abs=1e-10)
+    energy, mean_forces, _ = reference(committee, atoms)
+    assert float(atomic.sum()) == pytest.approx(energy, abs=1e-10)
+    np.testing.assert_allclose(forces_and_virials(inputs[1], inputs[2], gradient.detach(), len(atoms))[0].numpy(),
+                               mean_forces, atol=1e-10)
+    alpha = {"energy": 2.0, "forces": 1.5, "forces_power": 0.8, "forces_floor": 0.01}
+    meta = metadata({"uncertainty": {"method": "ensemble", "alpha": alpha}}, committee, "float64", "c.safetensors")
+    assert meta["members"] == "2" and float(meta["forces_power"]) == 0.8 and float(meta["energy_alpha"]) == 2.0
+    assert metadata({}, committee, "float64", "c")["forces_alpha"] == "1.0"  # uncalibrated: the raw spread
+    single = metadata({"uncertainty": {"method": "laplace", "alpha": alpha}}, two_element_model(1), "float64", "m")
+    assert single["members"] == "1" and "forces_alpha" not in single

@@ -13,6 +13,7 @@ import pytest
 from ase import units
 from ase.io import write
 
+from ridgeline.models.ensemble import Ensemble
 from ridgeline.models.io import save_model
 from ridgeline.simulate.calculator import Calculator
 
@@ -48,7 +49,14 @@ def setup(tmp_path_factory):
     program, _ = export_model(path, dtype="float64")
     layered = export_model(save_model(two_element_model(2, invariants=few), folder / "layered.safetensors"),
                            dtype="float64", check=False)[0]
-    return {"plugin": plugin, "program": program, "layered": layered, "model": path, "folder": folder}
+    # a calibrated committee of three: the calibration's every part (scale, power, floor) in use
+    committee = Ensemble([two_element_model(1, seed=seed, invariants=few) for seed in (0, 1, 2)])
+    alpha = {"energy": 2.0, "forces": 1.5, "forces_power": 0.8, "forces_floor": 0.01, "forces_nu": None}
+    committee_path = save_model(committee, folder / "committee.safetensors",
+                                extra={"uncertainty": {"method": "ensemble", "alpha": alpha}})
+    committee_program, _ = export_model(committee_path, dtype="float64")
+    return {"plugin": plugin, "program": program, "layered": layered, "model": path, "folder": folder,
+            "committee": committee_path, "committee_program": committee_program}
 
 
 def run_lammps(folder: Path, atoms, body: str, ranks: int = 1, velocities: bool = False):
@@ -142,6 +150,60 @@ def test_nve_on_two_ranks_follows_ase_step_by_step(setup, tmp_path):
     delta = final - wrapped
     delta -= np.round(delta @ np.linalg.inv(md.cell.array)) @ md.cell.array
     assert np.abs(delta).max() < 1e-6
+
+
+SIGMA = """fix s all pair 1 ridgeline forces_sigma 0 energies_sigma 0
+compute smax all reduce max f_s[1]
+thermo_style custom step pe c_smax
+thermo_modify format float %.15g
+dump d all custom 1 sigma.dump id fx fy fz f_s[1] f_s[2]
+dump_modify d sort id format float %.15g
+"""
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_committee_sigma_matches_the_calculator(setup, tmp_path, ranks):
+    """An exported ensemble: mean forces and the calibrated per-atom force and energy sigmas
+    (``fix pair``) as the ASE calculator gives them, on one and two ranks (each member's ghost
+    forces summed home before the spread is taken)."""
+    atoms = sic((2, 2, 2), seed=25, cubic=True)
+    done = run_lammps(tmp_path, atoms, pair_lines(setup, setup["committee_program"]) + SIGMA + "run 0\n", ranks=ranks)
+    assert done.returncode == 0, (tmp_path / "screen.txt").read_text()[-2000:]
+    reference = atoms.copy()
+    reference.calc = Calculator(setup["committee"], dtype="float64", domain=())
+    reference.get_forces()
+    results = reference.calc.results
+    table = dump(tmp_path, "sigma.dump")
+    np.testing.assert_allclose(table[:, 1:4], results["forces"], atol=1e-9)
+    np.testing.assert_allclose(table[:, 4], results["forces_sigma"], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(table[:, 5], results["energies_sigma"], rtol=1e-8, atol=1e-12)
+    assert results["forces_sigma"].std() > 0.1 * results["forces_sigma"].mean()  # atoms differ: not a constant
+    assert thermo_row(tmp_path, ["c_smax"])["c_smax"] == pytest.approx(results["forces_sigma"].max(), rel=1e-8)
+
+
+def test_fix_halt_stops_a_run_on_the_committee_sigma(setup, tmp_path):
+    """The LAMMPS way of the ASE path's DomainMonitor: stop when any atom's force sigma passes
+    a threshold (here below the structure's largest, above its smallest)."""
+    atoms = sic((2, 2, 2), seed=25, cubic=True)
+    reference = atoms.copy()
+    reference.calc = Calculator(setup["committee"], dtype="float64", domain=())
+    reference.get_forces()
+    sigma = reference.calc.results["forces_sigma"]
+    threshold = 0.5 * (sigma.min() + sigma.max())
+    body = (pair_lines(setup, setup["committee_program"]) + SIGMA +
+            f"variable smax equal c_smax\nfix stop all halt 1 v_smax > {float(threshold)!r} error soft\n"
+            "timestep 0.001\nfix nve all nve\nthermo 1\nrun 20\n")
+    done = run_lammps(tmp_path, atoms, body, ranks=1)
+    screen = (tmp_path / "screen.txt").read_text()
+    assert done.returncode == 0 and "Fix halt condition" in screen, screen[-1500:]
+    log = (tmp_path / "log.lammps").read_text()
+    assert "Loop time of" in log and "20 steps" not in log.split("Loop time of")[1].splitlines()[0]
+
+
+def test_sigma_of_a_single_model_is_a_clear_lammps_error(setup, tmp_path):
+    done = run_lammps(tmp_path, sic((2, 2, 2), cubic=True), pair_lines(setup) + SIGMA + "run 0\n")
+    screen = (tmp_path / "screen.txt").read_text()
+    assert done.returncode != 0 and "forces_sigma needs a committee" in screen, screen[-1500:]
 
 
 @pytest.mark.parametrize("case", ["missing file", "corrupt file", "unknown element", "message layers"])

@@ -40,6 +40,7 @@ import torch
 from ... import keys
 from ..._version import __version__
 from ...errors import ConfigError, ExportError, ModelFileError
+from ...models.ensemble import Ensemble
 from ...models.moment import MAX_NEIGHBOURS
 from ...nn.tracing import for_export
 
@@ -52,11 +53,15 @@ CHECK_TOLERANCE = {"float64": (1e-8, 1e-8), "float32": (1e-3, 1e-4)}
 
 
 class EdgeForces(torch.nn.Module):
-    """The exported entry point (module docstring)."""
+    """The exported entry point (module docstring). For an :class:`Ensemble` the outputs are the
+    members' means, followed by each member's: ``(atomic_energies (N,), gradient (E, 3),
+    member_energies (K, N), member_gradients (K, E, 3))``, from one pass through the weight-free
+    part and one backward pass per member; the engine takes the committee's spread from them."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
+        self.committee = isinstance(model, Ensemble)
 
     def forward(self, species, edge_index, edge_vectors, n_local, neighbours):
         n = species.shape[0]
@@ -64,10 +69,18 @@ class EdgeForces(torch.nn.Module):
         batch = {keys.SPECIES: species, keys.NUMBERS: species, keys.EDGE_INDEX: edge_index,
                  keys.BATCH: torch.zeros_like(species), keys.N_ATOMS: torch.ones(1, dtype=torch.long) * n}
         shared = {("edge geometry",): (vectors, torch.linalg.norm(vectors, dim=-1)), MAX_NEIGHBOURS: neighbours.shape[0]}
-        atomic = self.model(batch, shared=shared)[keys.ATOMIC_ENERGIES]
-        local = (torch.arange(n, device=species.device) < n_local).to(atomic.dtype)
-        (gradient,) = torch.autograd.grad((atomic * local).sum(), [vectors])
-        return atomic, gradient
+        outs = self.model.member_outputs(batch, shared=shared) if self.committee else [self.model(batch, shared=shared)]
+        local = (torch.arange(n, device=species.device) < n_local).to(vectors.dtype)
+        energies, gradients = [], []
+        for k, out in enumerate(outs):
+            atomic = out[keys.ATOMIC_ENERGIES]
+            (gradient,) = torch.autograd.grad((atomic * local).sum(), [vectors], retain_graph=k < len(outs) - 1)
+            energies.append(atomic)
+            gradients.append(gradient)
+        if not self.committee:
+            return energies[0], gradients[0]
+        energies, gradients = torch.stack(energies), torch.stack(gradients)
+        return energies.mean(0), gradients.mean(0), energies, gradients
 
 
 def edge_inputs(model, atoms, dtype: torch.dtype) -> tuple:
@@ -76,7 +89,7 @@ def edge_inputs(model, atoms, dtype: torch.dtype) -> tuple:
     from ...data.graph import atoms_to_batch
 
     batch = atoms_to_batch(atoms, model.cutoff, dtype=dtype)
-    vectors, _ = model.edge_geometry(batch)
+    vectors, _ = first_member(model).edge_geometry(batch)
     centres = batch[keys.EDGE_INDEX][0]
     most = int(torch.bincount(centres, minlength=len(atoms)).max()) if centres.numel() else 1
     return (model.species(batch[keys.NUMBERS]), batch[keys.EDGE_INDEX], vectors.detach(), torch.tensor([len(atoms)]),
@@ -95,9 +108,14 @@ def forces_and_virials(edge_index: torch.Tensor, edge_vectors: torch.Tensor, gra
     return forces, virials
 
 
+def first_member(model):
+    """The model itself, or an ensemble's first member (members share elements, cutoff and layout)."""
+    return model.members[0] if isinstance(model, Ensemble) else model
+
+
 def receptive_field(model) -> float:
     """How far an atom's energy sees (Å): the cutoff plus each message layer's cutoff."""
-    layers = getattr(model, "layers", None)
+    layers = getattr(first_member(model), "layers", None)
     extra = sum(float(layer.cutoff if layer.cutoff is not None else model.cutoff) for layer in list(layers or [])[1:])
     return float(model.cutoff) + extra
 
@@ -156,11 +174,25 @@ def _example(model, dtype) -> tuple:
     return edge_inputs(model, atoms, dtype)
 
 
+def committee_calibration(description: dict) -> dict[str, float]:
+    """The committee's calibration from a model file's description: sigma_E^2 = energy_alpha var,
+    sigma_F^2 = forces_alpha var^forces_power + forces_floor^2 (``uncertainty.model``); an
+    uncalibrated ensemble has the raw spread (1, 1, 0)."""
+    uq = description.get("uncertainty") or {}
+    alpha = (uq.get("alpha") or {}) if uq.get("method", "ensemble") == "ensemble" else {}
+    return {"energy_alpha": float(alpha.get("energy", 1.0)), "forces_alpha": float(alpha.get("forces", 1.0)),
+            "forces_power": float(alpha.get("forces_power", 1.0)), "forces_floor": float(alpha.get("forces_floor", 0.0))}
+
+
 def metadata(description: dict, model, dtype: str, source) -> dict[str, str]:
-    """What the package says about itself (strings: AOTInductor's metadata is a string map)."""
+    """What the package says about itself (strings: AOTInductor's metadata is a string map):
+    ``members`` is the committee's size (1: a single model, no sigma) and, beyond one, its
+    calibration (``committee_calibration``)."""
     from ase.data import chemical_symbols
 
-    return {"format": PT2_FORMAT, "format_version": str(PT2_FORMAT_VERSION), "ridgeline_version": __version__,
+    members = len(model) if isinstance(model, Ensemble) else 1
+    calibration = {k: repr(v) for k, v in committee_calibration(description).items()} if members > 1 else {}
+    return {**calibration, "members": str(members),"format": PT2_FORMAT, "format_version": str(PT2_FORMAT_VERSION), "ridgeline_version": __version__,
             "elements": " ".join(chemical_symbols[z] for z in model.elements), "cutoff": repr(float(model.cutoff)),
             "ghost_cutoff": repr(receptive_field(model)), "dtype": dtype, "architecture": str(description.get("architecture")),
             "units": json.dumps(description.get("units", {})), "source": str(source),
@@ -169,7 +201,8 @@ def metadata(description: dict, model, dtype: str, source) -> dict[str, str]:
 
 def check_program(program, model, dtype: str, structures=None) -> dict:
     """The largest differences of the compiled ``program`` from the eager model over
-    ``structures`` (default: ``_random_structures``): local energy (eV) and forces (eV/Å)."""
+    ``structures`` (default: ``_random_structures``): local energy (eV) and forces (eV/Å), of
+    the mean and of each committee member."""
     torch_dtype = getattr(torch, dtype)
     worst = {"energy": 0.0, "forces": 0.0}
     eager = EdgeForces(model)
@@ -177,10 +210,16 @@ def check_program(program, model, dtype: str, structures=None) -> dict:
         inputs = edge_inputs(model, atoms, torch_dtype)
         got = [x.detach() for x in program(*[x.clone() for x in inputs])]
         want = [x.detach() for x in eager(*[x.clone() for x in inputs])]
-        f_got = forces_and_virials(inputs[1], inputs[2], got[1], len(atoms))[0]
-        f_want = forces_and_virials(inputs[1], inputs[2], want[1], len(atoms))[0]
-        worst["energy"] = max(worst["energy"], float((got[0].sum() - want[0].sum()).abs()))
-        worst["forces"] = max(worst["forces"], float((f_got - f_want).abs().max()))
+        if len(got) != len(want):
+            raise ExportError(f"the program gives {len(got)} outputs, the model {len(want)}")
+        pairs = [(got[:2], want[:2])]
+        if len(got) == 4:
+            pairs += [((got[2][k], got[3][k]), (want[2][k], want[3][k])) for k in range(len(want[2]))]
+        for (e_got, g_got), (e_want, g_want) in pairs:
+            f_got = forces_and_virials(inputs[1], inputs[2], g_got, len(atoms))[0]
+            f_want = forces_and_virials(inputs[1], inputs[2], g_want, len(atoms))[0]
+            worst["energy"] = max(worst["energy"], float((e_got.sum() - e_want.sum()).abs()))
+            worst["forces"] = max(worst["forces"], float((f_got - f_want).abs().max()))
     return worst
 
 
@@ -194,7 +233,9 @@ def output_path(model_path, dtype: str, output=None) -> Path:
 def export_model(model_path, output=None, dtype: str = "float64", check: bool = True) -> tuple[Path, dict]:
     """Compile the model file ``model_path`` for ``dtype`` into ``output`` (default
     ``<stem>-<dtype>.pt2`` beside it); returns the path and the check's differences (module
-    docstring). A calibrated or ensemble file exports its mean model (no uncertainty yet)."""
+    docstring). An ensemble file exports every member (``EdgeForces``) with the committee's
+    calibration in the metadata; a single model calibrated by last-layer Laplace exports its
+    model (its sigma needs the posterior: not exported)."""
     from ...models.io import load_model
 
     if dtype not in DTYPES:
@@ -247,5 +288,5 @@ def load_exported(path):
     return program, meta
 
 
-__all__ = ["DTYPES", "EdgeForces", "ExportError", "check_program", "edge_inputs", "export_model", "forces_and_virials",
-           "load_exported", "metadata", "receptive_field"]
+__all__ = ["DTYPES", "EdgeForces", "ExportError", "check_program", "committee_calibration", "edge_inputs", "export_model",
+           "first_member", "forces_and_virials", "load_exported", "metadata", "receptive_field"]

@@ -24,15 +24,29 @@ class PairRidgeline : public Pair {
   void coeff(int, char **) override;
   void init_style() override;
   double init_one(int, int) override;
+  int pack_reverse_comm(int, int, double *) override;
+  void unpack_reverse_comm(int, int *, double *) override;
+  void *extract_peratom(const char *, int &) override;
+  double memory_usage() override;
 
  private:
   void allocate();
+  void committee_sigma(const double *member_energies, const double *member_gradients, const std::vector<int> &from,
+                       const std::vector<int> &to, int nlocal, int program_atoms);
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> program;
   std::string path;
   double cutoff = 0.0;
   bool float64 = true;
   std::vector<std::string> elements;  // the model's, in its species order
   std::vector<long> species_of_type;  // LAMMPS type -> species index (index 0 unused)
+  // a committee (an exported ensemble): its size, calibration, each member's forces (3 per
+  // member, ghosts' summed home by reverse communication) and the calibrated per-atom sigmas
+  int members = 1;
+  double energy_alpha = 1.0, forces_alpha = 1.0, forces_power = 1.0, forces_floor = 0.0;
+  int nmax = 0;
+  double **member_forces = nullptr;
+  double *forces_sigma = nullptr;
+  double *energies_sigma = nullptr;
 };
 
 }    // namespace LAMMPS_NS
