@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase import units
-from ase.io import write
+from ase.io import read, write
 
 from ridgeline.models.ensemble import Ensemble
 from ridgeline.models.io import save_model
@@ -219,3 +219,47 @@ def test_bad_input_is_a_clear_lammps_error(setup, tmp_path, case):
     screen = (tmp_path / "screen.txt").read_text()
     assert done.returncode != 0 and "ERROR" in screen and message in screen, screen[-1500:]
     assert "Segmentation" not in screen + done.stderr
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_lammps_md_with_the_plugin_follows_ridgeline_md(setup, tmp_path, ranks):
+    """``ridgeline lammps md`` (the plugin, an exported committee) and ``ridgeline md`` on one
+    config: the same energies, temperatures and largest force sigma at every recorded step, on one
+    and two ranks."""
+    from ridgeline.integrations.lammps.md import run_lammps_md
+    from ridgeline.simulate import md_files
+    from ridgeline.simulate.md_config import MDConfig
+
+    write(tmp_path / "start.extxyz", sic((2, 2, 2), seed=29, cubic=True))
+    config = MDConfig(structure=str(tmp_path / "start.extxyz"), model=str(setup["committee_program"]), ensemble="nve",
+                      steps=20, interval=5, temperature=400.0, output_dir=str(tmp_path / "lammps"))
+    summary = run_lammps_md(config, ranks=ranks, plugin=setup["plugin"])
+    assert summary.status == "completed" and summary.max_forces_sigma > 0
+    from ridgeline.cli.main import main
+
+    overrides = [f"structure={config.structure}", f"model={setup['committee']}", "ensemble=nve", "steps=20", "interval=5",
+                 "temperature=400.0", "dtype=float64", f"output_dir={tmp_path / 'ase'}"]
+    (tmp_path / "md.yaml").write_text("{}\n")
+    assert main(["md", str(tmp_path / "md.yaml"), *overrides, "--no-progress"]) == 0
+    lammps, ase = md_files.read_log(tmp_path / "lammps"), md_files.read_log(tmp_path / "ase")
+    np.testing.assert_allclose(lammps[:, :8], ase[:, :8], rtol=1e-6, atol=1e-6)
+    last = read(tmp_path / "lammps" / "trajectory.extxyz", index=-1)
+    assert last.arrays["forces_sigma"].max() == pytest.approx(lammps[-1, 7], rel=1e-6)  # extxyz keeps 8 digits
+
+
+def test_lammps_md_stops_on_the_domain_rule(setup, tmp_path):
+    from ridgeline.integrations.lammps.md import run_lammps_md
+    from ridgeline.simulate.md_config import MDConfig
+
+    write(tmp_path / "start.extxyz", sic((2, 2, 2), seed=29, cubic=True))
+    reference = sic((2, 2, 2), seed=29, cubic=True)
+    reference.calc = Calculator(setup["committee"], dtype="float64", domain=())
+    reference.get_forces()
+    threshold = float(0.5 * reference.calc.results["forces_sigma"].max())
+    config = MDConfig(structure=str(tmp_path / "start.extxyz"), model=str(setup["committee_program"]), ensemble="nve",
+                      steps=30, interval=5, max_forces_sigma=threshold, domain_stop=True, domain_window=10.0,
+                      domain_fraction=1.0, output_dir=str(tmp_path / "run"))
+    summary = run_lammps_md(config, plugin=setup["plugin"])
+    # two checks in 10 fs, both flagged: the first check after the start that has a flagged predecessor
+    assert summary.status == "out_of_domain" and summary.steps == 5, summary
+    assert len(read(tmp_path / "run" / "uncertain.extxyz", index=":")) == 2
