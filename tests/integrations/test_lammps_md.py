@@ -103,8 +103,12 @@ def test_external_engine_runs_are_read_by_the_analysis(tmp_path):
 
     config = MDConfig(structure="Cu", supercell=3, model="emt", ensemble="bussi", steps=30, interval=10,
                       output_dir=str(tmp_path / "run"))
+    import torch
+
+    threads = torch.get_num_threads()
     summary = run_lammps_md(config, engine="external")
     assert summary.status == "completed" and summary.steps == 30
+    assert torch.get_num_threads() == threads  # LAMMPS' OpenMP setting does not take torch's threads
     frames = load_frames(tmp_path / "run" / "trajectory.extxyz")
     assert len(frames) == 4 and all(np.abs(f.get_velocities()).max() > 0 for f in frames)
     shell = rdf(frames, r_max=5.0).first_shell("Cu", "Cu")

@@ -47,15 +47,16 @@ def setup(tmp_path_factory):
     few = ("0", "11", "22", "121")  # a quicker compile; the export's own tests use every invariant
     path = save_model(two_element_model(1, invariants=few), folder / "sic.safetensors")
     program, _ = export_model(path, dtype="float64")
-    layered = export_model(save_model(two_element_model(2, invariants=few), folder / "layered.safetensors"),
-                           dtype="float64", check=False)[0]
+    layered_model = save_model(two_element_model(2, invariants=few), folder / "layered.safetensors")
+    layered = export_model(layered_model, dtype="float64")[0]
     # a calibrated committee of three: the calibration's every part (scale, power, floor) in use
     committee = Ensemble([two_element_model(1, seed=seed, invariants=few) for seed in (0, 1, 2)])
     alpha = {"energy": 2.0, "forces": 1.5, "forces_power": 0.8, "forces_floor": 0.01, "forces_nu": None}
     committee_path = save_model(committee, folder / "committee.safetensors",
                                 extra={"uncertainty": {"method": "ensemble", "alpha": alpha}})
     committee_program, _ = export_model(committee_path, dtype="float64")
-    return {"plugin": plugin, "program": program, "layered": layered, "model": path, "folder": folder,
+    return {"plugin": plugin, "program": program, "layered": layered, "layered_model": layered_model, "model": path,
+            "folder": folder,
             "committee": committee_path, "committee_program": committee_program}
 
 
@@ -73,8 +74,8 @@ def run_lammps(folder: Path, atoms, body: str, ranks: int = 1, velocities: bool 
     return subprocess.run(command, cwd=folder, capture_output=True, text=True, env=lammps_env(), timeout=600)
 
 
-def pair_lines(setup, program=None, elements="C Si") -> str:
-    return (f"plugin load {setup['plugin']}\npair_style ridgeline\n"
+def pair_lines(setup, program=None, elements="C Si", style: str = "") -> str:
+    return (f"plugin load {setup['plugin']}\npair_style ridgeline {style}\n"
             f"pair_coeff * * {program or setup['program']} {elements}\n")
 
 
@@ -102,14 +103,19 @@ run 0
 """
 
 
+@pytest.mark.parametrize("layers, style", [(1, ""), (1, "chunk 7"), (2, "")],
+                         ids=["one layer", "one layer in chunks of 7 atoms", "message layer"])
 @pytest.mark.parametrize("ranks", [1, 2])
-def test_single_point_matches_the_calculator(setup, tmp_path, ranks):
+def test_single_point_matches_the_calculator(setup, tmp_path, ranks, layers, style):
+    """One layer: neighbours by element, the local atoms in chunks; a message layer: ghosts out to
+    the receptive field with their own edges (each rank's domain is thinner than that field here)."""
     atoms = sic((2, 2, 2), seed=21, cubic=True)
-    done = run_lammps(tmp_path, atoms, pair_lines(setup) + SINGLE_POINT, ranks=ranks)
+    program, model = (setup["program"], setup["model"]) if layers == 1 else (setup["layered"], setup["layered_model"])
+    done = run_lammps(tmp_path, atoms, pair_lines(setup, program, style=style) + SINGLE_POINT, ranks=ranks)
     assert done.returncode == 0, (tmp_path / "screen.txt").read_text()[-2000:]
     row = thermo_row(tmp_path, ["PotEng", "Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz", "Volume", "c_spe",
                                 *[f"c_sst[{k}]" for k in range(1, 7)]])
-    calc = Calculator(setup["model"], dtype="float64", uncertainty=False)
+    calc = Calculator(model, dtype="float64", uncertainty=False)
     reference = atoms.copy()
     reference.calc = calc
     energy, forces, stress = reference.get_potential_energy(), reference.get_forces(), reference.get_stress()
@@ -161,13 +167,14 @@ dump_modify d sort id format float %.15g
 """
 
 
-@pytest.mark.parametrize("ranks", [1, 2])
-def test_committee_sigma_matches_the_calculator(setup, tmp_path, ranks):
+@pytest.mark.parametrize("ranks, style", [(1, ""), (2, ""), (2, "chunk 5")])
+def test_committee_sigma_matches_the_calculator(setup, tmp_path, ranks, style):
     """An exported ensemble: mean forces and the calibrated per-atom force and energy sigmas
     (``fix pair``) as the ASE calculator gives them, on one and two ranks (each member's ghost
     forces summed home before the spread is taken)."""
     atoms = sic((2, 2, 2), seed=25, cubic=True)
-    done = run_lammps(tmp_path, atoms, pair_lines(setup, setup["committee_program"]) + SIGMA + "run 0\n", ranks=ranks)
+    done = run_lammps(tmp_path, atoms, pair_lines(setup, setup["committee_program"], style=style) + SIGMA + "run 0\n",
+                      ranks=ranks)
     assert done.returncode == 0, (tmp_path / "screen.txt").read_text()[-2000:]
     reference = atoms.copy()
     reference.calc = Calculator(setup["committee"], dtype="float64", domain=())
@@ -206,16 +213,17 @@ def test_sigma_of_a_single_model_is_a_clear_lammps_error(setup, tmp_path):
     assert done.returncode != 0 and "forces_sigma needs a committee" in screen, screen[-1500:]
 
 
-@pytest.mark.parametrize("case", ["missing file", "corrupt file", "unknown element", "message layers"])
+@pytest.mark.parametrize("case", ["missing file", "corrupt file", "unknown element", "bad chunk"])
 def test_bad_input_is_a_clear_lammps_error(setup, tmp_path, case):
     (tmp_path / "junk.pt2").write_bytes(b"not a package")
     program, elements, message = {
         "missing file": (tmp_path / "nowhere.pt2", "C Si", "cannot load"),
         "corrupt file": (tmp_path / "junk.pt2", "C Si", "cannot load"),
         "unknown element": (setup["program"], "C O", "element O of atom type 2 is not one of the model's (C Si)"),
-        "message layers": (setup["layered"], "C Si", "has message layers"),
+        "bad chunk": (setup["program"], "C Si", "chunk 0: must be a positive number of atoms"),
     }[case]
-    done = run_lammps(tmp_path, sic((2, 2, 2), cubic=True), pair_lines(setup, program, elements) + "run 0\n")
+    style = "chunk 0" if case == "bad chunk" else ""
+    done = run_lammps(tmp_path, sic((2, 2, 2), cubic=True), pair_lines(setup, program, elements, style) + "run 0\n")
     screen = (tmp_path / "screen.txt").read_text()
     assert done.returncode != 0 and "ERROR" in screen and message in screen, screen[-1500:]
     assert "Segmentation" not in screen + done.stderr

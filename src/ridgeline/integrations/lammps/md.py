@@ -96,10 +96,13 @@ def write_data(atoms, elements: list[str], path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue().encode())
 
 
-def run_lammps_md(config, engine: str = "plugin", ranks: int = 1, plugin=None) -> files.MDSummary:
-    """Run ``config`` (an ``MDConfig``) in LAMMPS (module docstring); returns the run's summary."""
+def run_lammps_md(config, engine: str = "plugin", ranks: int = 1, plugin=None, calculator=None) -> files.MDSummary:
+    """Run ``config`` (an ``MDConfig``) in LAMMPS (module docstring); returns the run's summary.
+    ``calculator``: for the external engine, any ASE calculator in place of the config's model."""
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if calculator is not None and engine != "external":
+        raise ConfigError("a calculator object runs only with engine 'external'")
     if engine == "external" and ranks != 1:
         raise ConfigError("engine 'external' runs in this Python process: one rank only (use the plugin for MPI)")
     out = Path(config.output_dir)
@@ -124,7 +127,7 @@ def run_lammps_md(config, engine: str = "plugin", ranks: int = 1, plugin=None) -
         atomic_write_bytes(out / inputs.INPUT_FILE, text.encode())
         _run_executable(out, ranks)
     else:
-        _run_external(config, atoms, elements, seed, out)
+        _run_external(config, atoms, elements, seed, out, calculator)
     return write_results(config, atoms, elements, out)
 
 
@@ -182,29 +185,35 @@ class ExternalForces:
 
     def __call__(self, caller, step, nlocal, tag, x, f):
         from ase import Atoms
+        from ase.calculators.calculator import all_changes
+        from ase.stress import voigt_6_to_full_3x3_stress
 
         types = np.ctypeslib.as_array(self.lmp.extract_atom("type"), shape=(nlocal,))
         cell, origin = self.cell()
         atoms = Atoms(numbers=self.numbers_of_type[types], positions=np.asarray(x)[:nlocal] - origin, cell=cell, pbc=self.pbc)
-        atoms.calc = self.calculator
-        f[:nlocal] = atoms.get_forces()
-        self.lmp.fix_external_set_energy_global(self.fix, float(atoms.get_potential_energy()))
-        if self.pbc.all():
-            w = -atoms.get_stress(voigt=False) * atoms.get_volume()  # the virial, eV
+        periodic = bool(self.pbc.all())
+        # one call for everything LAMMPS takes (asked one by one, ASE would compute the stress again)
+        self.calculator.calculate(atoms, ["energy", "forces", "stress"] if periodic else ["energy", "forces"], all_changes)
+        results = self.calculator.results
+        f[:nlocal] = results["forces"]
+        self.lmp.fix_external_set_energy_global(self.fix, float(results["energy"]))
+        if periodic:
+            w = -voigt_6_to_full_3x3_stress(results["stress"]) * atoms.get_volume()  # the virial, eV
             self.lmp.fix_external_set_virial_global(self.fix, [w[0, 0], w[1, 1], w[2, 2], w[0, 1], w[0, 2], w[1, 2]])
-        sigma = atoms.calc.results.get("forces_sigma")
+        sigma = results.get("forces_sigma")
         if sigma is not None:
             self.lmp.fix_external_set_vector(self.fix, 1, float(np.max(sigma)))
         self.calls += 1
 
 
-def _run_external(config, atoms, elements: list[str], seed: int, out: Path) -> None:
+def _run_external(config, atoms, elements: list[str], seed: int, out: Path, calculator=None) -> None:
     from ase.data import atomic_numbers
 
     from dataclasses import replace
 
     lammps = _load_lammps_module()
-    calculator, _ = build_calculator(replace(config, bias=None), atoms)  # the bias is LAMMPS' fix restrain
+    if calculator is None:
+        calculator, _ = build_calculator(replace(config, bias=None), atoms)  # the bias is LAMMPS' fix restrain
     sigma = getattr(calculator, "uq", None) is not None
     force_lines = ["fix ext all external pf/callback 1 1", "fix_modify ext energy yes virial yes"]
     sigma_lines = ["variable smax equal f_ext[1]"] if sigma else []
@@ -212,7 +221,13 @@ def _run_external(config, atoms, elements: list[str], seed: int, out: Path) -> N
     atomic_write_bytes(out / inputs.INPUT_FILE, text.encode())
     body, run = text.rstrip("\n").rsplit("\n", 1)
     numbers = np.array([0] + [atomic_numbers[e] for e in elements])
+    import torch
+
+    threads = torch.get_num_threads()
     lmp = lammps(cmdargs=["-log", str(out / inputs.LOG_FILE), "-screen", "none", "-nocite"])
+    # LAMMPS sets OpenMP to one thread (OMP_NUM_THREADS unset), torch's pool with it: the
+    # calculator keeps the threads it had
+    torch.set_num_threads(threads)
     try:
         import os
 
@@ -231,6 +246,7 @@ def _run_external(config, atoms, elements: list[str], seed: int, out: Path) -> N
         raise LammpsRunError(f"{out}: LAMMPS failed: {lammps_error(out, str(err))}") from None
     finally:
         lmp.close()
+        torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------------------- results

@@ -4,8 +4,14 @@
    centres, ascending), as plain vectors x_j - x_i (ghosts carry the periodic images); the
    program returns each atom's energy and dE/d(edge vector) g_e; then F_i += g_e, F_j -= g_e
    (ghost forces go back to their owners by LAMMPS' reverse communication, newton on), the virial
-   -r_e (x) g_e globally and by halves per atom. Models with message layers (ghost_cutoff >
-   cutoff) need the ghosts' own edges and are refused for now.
+   -r_e (x) g_e globally and by halves per atom.
+
+   One-layer models see a neighbour only through its element: ghost neighbours are renumbered to
+   one stand-in atom per element, so the program's rows are the local atoms'. Models with message
+   layers (ghost_cutoff > cutoff) also read the ghosts' features: the ghost shell is widened to
+   ghost_cutoff (+ skin), the neighbour list holds the ghosts' own neighbours, and every atom,
+   local and ghost, with every edge within the cutoff goes to the program; the energy is still
+   the local atoms' sum, so its edge gradients give each rank's share exactly.
 
    An exported ensemble (metadata members > 1) also returns each member's energies and edge
    gradients: the pair style then offers the committee's calibrated per-atom sigmas, as the ASE
@@ -22,6 +28,7 @@
 #include "memory.h"
 #include "neigh_list.h"
 #include "neighbor.h"
+#include "utils.h"
 
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/torch.h>
@@ -64,9 +71,15 @@ void PairRidgeline::allocate()
     for (int j = i; j < n; j++) setflag[i][j] = 0;
 }
 
-void PairRidgeline::settings(int narg, char **)
+void PairRidgeline::settings(int narg, char **arg)
 {
-  if (narg != 0) error->all(FLERR, "Illegal pair_style ridgeline command: it takes no arguments");
+  // pair_style ridgeline [chunk N]
+  if (narg == 2 && strcmp(arg[0], "chunk") == 0) {
+    chunk = utils::inumeric(FLERR, arg[1], false, lmp);
+    if (chunk < 1) error->all(FLERR, "pair_style ridgeline chunk {}: must be a positive number of atoms", chunk);
+  } else if (narg != 0) {
+    error->all(FLERR, "Illegal pair_style ridgeline command: pair_style ridgeline [chunk N]");
+  }
 }
 
 void PairRidgeline::coeff(int narg, char **arg)
@@ -91,9 +104,8 @@ void PairRidgeline::coeff(int narg, char **arg)
     error->all(FLERR, "pair ridgeline: {} is not a ridgeline export (write it with `ridgeline export`)", path);
   cutoff = std::stod(meta["cutoff"]);
   float64 = meta["dtype"] == "float64";
-  if (std::stod(meta["ghost_cutoff"]) > cutoff + 1e-9)
-    error->all(FLERR, "pair ridgeline: {} has message layers (ghost_cutoff {} > cutoff {}): not supported by this "
-               "plugin yet; export a one-layer model", path, meta["ghost_cutoff"], meta["cutoff"]);
+  ghost_cutoff = std::stod(meta["ghost_cutoff"]);
+  layered = ghost_cutoff > cutoff + 1e-9;
   members = meta.count("members") ? std::stoi(meta["members"]) : 1;
   if (members > 1) {
     energy_alpha = std::stod(meta["energy_alpha"]);
@@ -121,7 +133,13 @@ void PairRidgeline::init_style()
 {
   if (!program) error->all(FLERR, "pair ridgeline: no model: give pair_coeff * * MODEL.pt2 ELEMENTS...");
   if (force->newton_pair == 0) error->all(FLERR, "pair_style ridgeline requires newton pair on");
-  neighbor->add_request(this, NeighConst::REQ_FULL);
+  if (layered) {
+    // message layers: ghosts out to the receptive field, each with its own neighbours
+    neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+    comm->cutghostuser = std::max(comm->cutghostuser, ghost_cutoff + neighbor->skin);
+  } else {
+    neighbor->add_request(this, NeighConst::REQ_FULL);
+  }
 }
 
 double PairRidgeline::init_one(int, int)
@@ -132,61 +150,84 @@ double PairRidgeline::init_one(int, int)
 void PairRidgeline::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
+  // the centres: the local atoms (with message layers also the ghosts), ascending index
+  std::vector<int> centres(list->ilist, list->ilist + list->inum + (layered ? list->gnum : 0));
+  std::sort(centres.begin(), centres.end());
+  if (members > 1) committee_begin();
+  if (layered) {
+    evaluate(centres.data(), (int) centres.size(), false);
+  } else {
+    for (size_t start = 0; start < centres.size(); start += chunk)
+      evaluate(centres.data() + start, (int) std::min(centres.size() - start, (size_t) chunk), true);
+  }
+  if (members > 1) committee_end();
+}
+
+/* One program call on the edges of `ncentres` centres (ascending atom indices).
+
+   stand_ins (one layer): the program's atoms are the centres, then one stand-in atom per element;
+   every neighbour j is renumbered to its element's stand-in (a one-layer model reads a neighbour
+   only through its element and the edge vector), so a call's size is that of its centres, and
+   the local atoms go through in chunks of bounded memory. Otherwise (message layers) the
+   program's atoms are all of LAMMPS' atoms, local and ghost, numbered as LAMMPS numbers them. */
+void PairRidgeline::evaluate(const int *centres, int ncentres, bool stand_ins)
+{
   double **x = atom->x;
   double **f = atom->f;
   int *type = atom->type;
   const int nlocal = atom->nlocal;
+  const int nall = atom->nlocal + atom->nghost;
   const double cut2 = cutoff * cutoff;
+  const int64_t nelements = elements.size();
 
-  // edges of the local centres, ascending centre index
-  std::vector<int> centres(list->ilist, list->ilist + list->inum);
-  std::sort(centres.begin(), centres.end());
-  std::vector<int> from, to;
+  std::vector<int> from, to;             // LAMMPS' indices
+  std::vector<int64_t> program_from, program_to;
   std::vector<double> vec;
   int64_t most = 1;
-  for (int i : centres) {
-    int *jlist = list->firstneigh[i];
+  for (int k = 0; k < ncentres; k++) {
+    const int i = centres[k];
+    const int *jlist = list->firstneigh[i];
     int64_t count = 0;
     for (int jj = 0; jj < list->numneigh[i]; jj++) {
-      int j = jlist[jj] & NEIGHMASK;
-      double d[3] = {x[j][0] - x[i][0], x[j][1] - x[i][1], x[j][2] - x[i][2]};
+      const int j = jlist[jj] & NEIGHMASK;
+      const double d[3] = {x[j][0] - x[i][0], x[j][1] - x[i][1], x[j][2] - x[i][2]};
       if (d[0] * d[0] + d[1] * d[1] + d[2] * d[2] >= cut2) continue;
       from.push_back(i);
       to.push_back(j);
+      program_from.push_back(stand_ins ? k : i);
+      program_to.push_back(stand_ins ? ncentres + species_of_type[type[j]] : j);
       vec.insert(vec.end(), d, d + 3);
       count++;
     }
     most = std::max(most, count);
   }
   const int64_t nedges = from.size();
-  // The program sees the local atoms and, after them, one stand-in atom per element: a ghost
-  // neighbour j enters only through its element (one layer: no features of its own), so it is
-  // renumbered to its element's stand-in. The dense layout then has nlocal + K rows of
-  // neighbours, not nlocal + nghost (three to five times more in a small domain).
-  const int64_t nelements = elements.size();
-  std::vector<int64_t> species(nlocal + nelements);
-  for (int i = 0; i < nlocal; i++) species[i] = species_of_type[type[i]];
-  for (int64_t k = 0; k < nelements; k++) species[nlocal + k] = k;
-  std::vector<int64_t> program_to(to.begin(), to.end());
-  for (auto &j : program_to)
-    if (j >= nlocal) j = nlocal + species_of_type[type[j]];
+  const int64_t natoms = stand_ins ? ncentres + nelements : nall;
+  const int64_t nowned = stand_ins ? ncentres : nlocal;  // the program's atoms whose energies count
+  std::vector<int64_t> species(natoms);
+  if (stand_ins) {
+    for (int k = 0; k < ncentres; k++) species[k] = species_of_type[type[centres[k]]];
+    for (int64_t k = 0; k < nelements; k++) species[ncentres + k] = k;
+  } else {
+    for (int i = 0; i < nall; i++) species[i] = species_of_type[type[i]];
+  }
 
   auto dtype = float64 ? torch::kFloat64 : torch::kFloat32;
   auto longs = torch::TensorOptions().dtype(torch::kInt64);
-  std::vector<int64_t> pairs(from.begin(), from.end());
+  std::vector<int64_t> pairs(program_from);
   pairs.insert(pairs.end(), program_to.begin(), program_to.end());
   std::vector<torch::Tensor> inputs = {
-      torch::from_blob(species.data(), {(int64_t) species.size()}, longs).clone(),
+      torch::from_blob(species.data(), {natoms}, longs).clone(),
       torch::from_blob(pairs.data(), {2, nedges}, longs).clone(),
       torch::from_blob(vec.data(), {nedges, 3}, torch::TensorOptions().dtype(torch::kFloat64)).to(dtype),
-      torch::full({1}, (int64_t) nlocal, longs),
+      torch::full({1}, nowned, longs),
       torch::zeros({most}, torch::TensorOptions().dtype(dtype))};
   std::vector<torch::Tensor> out;
   try {
     out = program->run(inputs);
   } catch (const std::exception &err) {
     std::string what = err.what();
-    error->one(FLERR, "pair ridgeline: the model failed on {} atoms and {} edges: {}", nlocal, nedges,
+    error->one(FLERR, "pair ridgeline: the model failed on {} atoms and {} edges: {}", natoms, nedges,
                what.substr(0, what.find('\n')));
   }
   if ((int) out.size() != (members > 1 ? 4 : 2))
@@ -196,10 +237,12 @@ void PairRidgeline::compute(int eflag, int vflag)
   const double *e = energies.data_ptr<double>();
   const double *g = gradient.data_ptr<double>();
 
+  // the program's atom p < nowned is LAMMPS' atom centres[p] (stand-ins) or p
+  auto atom_of = [&](int64_t p) { return stand_ins ? centres[p] : (int) p; };
   if (eflag_either)
-    for (int i = 0; i < nlocal; i++) {
-      if (eflag_global) eng_vdwl += e[i];
-      if (eflag_atom) eatom[i] += e[i];
+    for (int64_t p = 0; p < nowned; p++) {
+      if (eflag_global) eng_vdwl += e[p];
+      if (eflag_atom) eatom[atom_of(p)] += e[p];
     }
   for (int64_t k = 0; k < nedges; k++) {
     const int i = from[k], j = to[k];
@@ -223,13 +266,28 @@ void PairRidgeline::compute(int eflag, int vflag)
   if (members > 1) {
     auto member_energies = out[2].to(torch::kFloat64).contiguous();
     auto member_gradients = out[3].to(torch::kFloat64).contiguous();
-    committee_sigma(member_energies.data_ptr<double>(), member_gradients.data_ptr<double>(), from, to, nlocal,
-                    (int) species.size());
+    const double *me = member_energies.data_ptr<double>();
+    const double *mg = member_gradients.data_ptr<double>();
+    for (int m = 0; m < members; m++)
+      for (int64_t k = 0; k < nedges; k++)
+        for (int c = 0; c < 3; c++) {
+          const double gk = mg[(m * nedges + k) * 3 + c];
+          member_forces[from[k]][3 * m + c] += gk;
+          member_forces[to[k]][3 * m + c] -= gk;
+        }
+    // the spread of each owned atom's energy over the members
+    const double n = members;
+    for (int64_t p = 0; p < nowned; p++) {
+      double mean = 0.0, square = 0.0;
+      for (int m = 0; m < members; m++) mean += me[m * natoms + p];
+      mean /= n;
+      for (int m = 0; m < members; m++) square += std::pow(me[m * natoms + p] - mean, 2);
+      energies_sigma[atom_of(p)] = std::sqrt(energy_alpha * square / (n - 1.0));
+    }
   }
 }
 
-void PairRidgeline::committee_sigma(const double *member_energies, const double *member_gradients,
-                                    const std::vector<int> &from, const std::vector<int> &to, int nlocal, int program_atoms)
+void PairRidgeline::committee_begin()
 {
   const int nall = atom->nlocal + atom->nghost;
   if (atom->nmax > nmax) {
@@ -243,18 +301,15 @@ void PairRidgeline::committee_sigma(const double *member_energies, const double 
   }
   for (int i = 0; i < nall; i++)
     for (int c = 0; c < 3 * members; c++) member_forces[i][c] = 0.0;
-  const size_t nedges = from.size();
-  for (int m = 0; m < members; m++) {
-    const double *g = member_gradients + 3 * nedges * m;
-    for (size_t k = 0; k < nedges; k++)
-      for (int c = 0; c < 3; c++) {
-        member_forces[from[k]][3 * m + c] += g[3 * k + c];
-        member_forces[to[k]][3 * m + c] -= g[3 * k + c];
-      }
-  }
-  comm->reverse_comm(this);  // ghosts' member forces onto their owners
+}
+
+/* Each member's forces are complete once the ghosts' parts are home: then the calibrated
+   per-atom force sigma (module comment). */
+void PairRidgeline::committee_end()
+{
+  comm->reverse_comm(this);
   const double n = members;
-  for (int i = 0; i < nlocal; i++) {
+  for (int i = 0; i < atom->nlocal; i++) {
     double var = 0.0;
     for (int c = 0; c < 3; c++) {
       double mean = 0.0, square = 0.0;
@@ -264,11 +319,6 @@ void PairRidgeline::committee_sigma(const double *member_energies, const double 
       var += square / (n - 1.0) / 3.0;
     }
     forces_sigma[i] = std::sqrt(forces_alpha * std::pow(var, forces_power) + forces_floor * forces_floor);
-    double mean = 0.0, square = 0.0;
-    for (int m = 0; m < members; m++) mean += member_energies[m * program_atoms + i];
-    mean /= n;
-    for (int m = 0; m < members; m++) square += std::pow(member_energies[m * program_atoms + i] - mean, 2);
-    energies_sigma[i] = std::sqrt(energy_alpha * square / (n - 1.0));
   }
 }
 

@@ -31,11 +31,15 @@ class PairRidgeline : public Pair {
 
  private:
   void allocate();
-  void committee_sigma(const double *member_energies, const double *member_gradients, const std::vector<int> &from,
-                       const std::vector<int> &to, int nlocal, int program_atoms);
+  void evaluate(const int *centres, int ncentres, bool stand_ins);
+  void committee_begin();
+  void committee_end();
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> program;
   std::string path;
   double cutoff = 0.0;
+  double ghost_cutoff = 0.0;  // the receptive field: the cutoff plus each message layer's
+  bool layered = false;       // message layers: ghosts are atoms of the program
+  int chunk = 512;            // one-layer models: local atoms per program call (bounds its memory)
   bool float64 = true;
   std::vector<std::string> elements;  // the model's, in its species order
   std::vector<long> species_of_type;  // LAMMPS type -> species index (index 0 unused)
