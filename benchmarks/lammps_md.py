@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ridgeline.integrations.lammps.inputs import LAMMPS_NKTV2P
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE, DATA, machine, mlearn_file, require_data, train_ridgeline, write_results  # noqa: E402
 
@@ -155,8 +157,6 @@ def ase_throughput(model: Path, n_atoms: int) -> dict:
 
 def agreement(programs: dict, model: Path) -> list[dict]:
     """The float64 plugin against the ASE calculator: a single point on 1 and 2 ranks."""
-    from ase import units
-
     from ridgeline.simulate.calculator import Calculator
 
     atoms = cell("Si", "diamond", 5.469, 512, seed=3)
@@ -177,7 +177,7 @@ def agreement(programs: dict, model: Path) -> list[dict]:
         values = dict(zip(lines[k].split(), map(float, lines[k + 1].split())))
         text = (folder / "f.dump").read_text().split("ITEM: ATOMS")[-1].splitlines()[1:]
         f = np.array([line.split()[1:] for line in text if line.strip()], dtype=float)
-        bar = 1e-4 * units.GPa
+        bar = 1.0 / LAMMPS_NKTV2P  # LAMMPS' own bar (ASE's units give 8e-8 more)
         v = np.array([values[c] for c in ("Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz")]) * bar * values["Volume"]  # W = P V at 0 K
         w = virial[[0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]]
         rows.append({"ranks": ranks, "energy_per_atom_diff": abs(values["PotEng"] - energy) / len(atoms),

@@ -13,6 +13,7 @@ import pytest
 from ase import units
 from ase.io import read, write
 
+from ridgeline.integrations.lammps.inputs import LAMMPS_NKTV2P
 from ridgeline.models.ensemble import Ensemble
 from ridgeline.models.io import save_model
 from ridgeline.simulate.calculator import Calculator
@@ -20,7 +21,7 @@ from ridgeline.simulate.calculator import Calculator
 from .conftest import sic, two_element_model
 
 pytestmark = pytest.mark.slow
-BAR = 1e-4 * units.GPa  # one bar in eV/Å^3
+BAR = 1.0 / LAMMPS_NKTV2P  # LAMMPS' bar in eV/Å^3
 
 
 def _missing() -> str | None:
@@ -123,10 +124,10 @@ def test_single_point_matches_the_calculator(setup, tmp_path, ranks, layers, sty
     np.testing.assert_allclose(dump(tmp_path, "forces.dump")[:, 1:], forces, atol=1e-5)
     # LAMMPS' pressure is minus ASE's stress (tensile positive), in bar; order xx yy zz xy xz yz
     pressure = np.array([row[k] for k in ("Pxx", "Pyy", "Pzz", "Pxy", "Pxz", "Pyz")]) * BAR
-    np.testing.assert_allclose(pressure, -stress[[0, 1, 2, 5, 4, 3]], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(pressure, -stress[[0, 1, 2, 5, 4, 3]], rtol=1e-9, atol=1e-12)
     assert row["c_spe"] == pytest.approx(row["PotEng"], abs=1e-9)  # per-atom energies sum to the total
     per_atom = np.array([row[f"c_sst[{k}]"] for k in range(1, 7)])  # -sum of per-atom virials, bar Å^3
-    np.testing.assert_allclose(-per_atom / row["Volume"] * BAR, pressure, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(-per_atom / row["Volume"] * BAR, pressure, rtol=1e-9, atol=1e-12)
 
 
 def test_nve_on_two_ranks_follows_ase_step_by_step(setup, tmp_path):

@@ -18,10 +18,12 @@ Its one entry point, :class:`EdgeForces`, is
   everything an engine needs: forces ``F_i = sum_e g_e [i = i_e] - sum_e g_e [i = j_e]`` and the
   virial ``W = -sum_e r_e (x) g_e``, per atom by halves (``forces_and_virials``), exactly, with
   ghost atoms' forces summed back onto their owners by the engine (Newton's third law on).
-  A model with message layers needs the ghosts' own edges too, out to ``ghost_cutoff``.
+  A model with message layers needs the ghosts' own edges too, out to ``ghost_cutoff``. An
+  ensemble's program also returns each member's energies and gradients (:class:`EdgeForces`).
 
 The package carries the model's description as metadata (``metadata``): elements, cutoff,
-ghost_cutoff, dtype, units, the ridgeline version and the source file. Before anything is
+ghost_cutoff, dtype, units, the ridgeline version, the source file, and the committee's size and
+calibration. Before anything is
 written, the compiled program is checked against the eager model on random structures.
 The forces' backward pass is written into the graph by ``make_fx`` (``torch.export`` does not
 trace ``autograd.grad``), inside ``nn.tracing.for_export`` so that no shape depends on the data.
@@ -192,8 +194,8 @@ def metadata(description: dict, model, dtype: str, source) -> dict[str, str]:
 
     members = len(model) if isinstance(model, Ensemble) else 1
     calibration = {k: repr(v) for k, v in committee_calibration(description).items()} if members > 1 else {}
-    return {**calibration, "members": str(members),"format": PT2_FORMAT, "format_version": str(PT2_FORMAT_VERSION), "ridgeline_version": __version__,
-            "elements": " ".join(chemical_symbols[z] for z in model.elements), "cutoff": repr(float(model.cutoff)),
+    return {**calibration, "members": str(members), "format": PT2_FORMAT, "format_version": str(PT2_FORMAT_VERSION),
+            "ridgeline_version": __version__, "elements": " ".join(chemical_symbols[z] for z in model.elements), "cutoff": repr(float(model.cutoff)),
             "ghost_cutoff": repr(receptive_field(model)), "dtype": dtype, "architecture": str(description.get("architecture")),
             "units": json.dumps(description.get("units", {})), "source": str(source),
             "entry": "species, edge_index, edge_vectors, n_local, neighbours -> atomic_energies, dE/d(edge_vectors)"}

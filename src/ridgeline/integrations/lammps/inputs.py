@@ -35,6 +35,9 @@ from ...errors import ConfigError
 from ...simulate.md import NPT_ENSEMBLES, DomainStop, ensemble_parameters
 
 GPA_TO_BAR = 1e4
+# LAMMPS' metal units convert eV/Å^3 to bar by its own constant (ASE's units give 1.602176634e6):
+# its pressures and virials are read back with it
+LAMMPS_NKTV2P = 1.6021765e6
 FS_TO_PS = 1e-3
 # fix halt IDs: the log names the one that stopped a run
 HALT_FORCE, HALT_TEMPERATURE, HALT_DOMAIN = "explosion_force", "explosion_temperature", "domain"
@@ -162,6 +165,6 @@ def thermostat_seed(rng) -> int:
     return int(rng.integers(1, 900_000_000))
 
 
-__all__ = ["DATA_FILE", "DUMP_FILE", "GPA_TO_BAR", "HALT_DOMAIN", "HALT_FORCE", "HALT_TEMPERATURE", "INPUT_FILE",
+__all__ = ["DATA_FILE", "DUMP_FILE", "GPA_TO_BAR", "LAMMPS_NKTV2P", "HALT_DOMAIN", "HALT_FORCE", "HALT_TEMPERATURE", "INPUT_FILE",
            "LOG_FILE", "SIGMA_COLUMN", "THERMO", "bias_lines", "ensemble_fixes", "lammps_input", "parameters",
            "stop_lines", "thermostat_seed"]

@@ -25,9 +25,11 @@ an ``output_dir`` holding a finished run is refused.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +43,7 @@ from ...simulate.md_config import EMT_NAME, build_calculator, build_structure, c
 from . import inputs
 
 ENGINES = ("plugin", "external")
-BAR = 1e-4 * units.GPa  # eV/Å^3
+BAR = 1.0 / inputs.LAMMPS_NKTV2P  # LAMMPS' bar in eV/Å^3
 
 
 class LammpsRunError(RidgelineError):
@@ -50,7 +52,9 @@ class LammpsRunError(RidgelineError):
 
 def model_program(config, out: Path) -> Path:
     """The ``.pt2`` for the plugin: the config's model if it is one, else that model file exported
-    (``config.dtype``, default float64) into ``out``, reused while it is newer than the model file."""
+    (``config.dtype``; default the precision it was trained in, as ``ridgeline md`` runs it) into
+    ``out``, reused while it is newer than the model file."""
+    from ...models.io import read_description
     from .export import export_model, output_path
 
     model = Path(config.model)
@@ -60,7 +64,7 @@ def model_program(config, out: Path) -> Path:
         raise ConfigError(f"config key 'model': {model}: no such model file")
     if model.suffix == ".pt2":
         return model
-    dtype = config.dtype or "float64"
+    dtype = config.dtype or read_description(model).get("dtype", "float64")
     target = out / output_path(model, dtype).name
     if target.is_file() and target.stat().st_mtime >= model.stat().st_mtime:
         return target
@@ -207,9 +211,8 @@ class ExternalForces:
 
 
 def _run_external(config, atoms, elements: list[str], seed: int, out: Path, calculator=None) -> None:
+    import torch
     from ase.data import atomic_numbers
-
-    from dataclasses import replace
 
     lammps = _load_lammps_module()
     if calculator is None:
@@ -221,16 +224,12 @@ def _run_external(config, atoms, elements: list[str], seed: int, out: Path, calc
     atomic_write_bytes(out / inputs.INPUT_FILE, text.encode())
     body, run = text.rstrip("\n").rsplit("\n", 1)
     numbers = np.array([0] + [atomic_numbers[e] for e in elements])
-    import torch
-
     threads = torch.get_num_threads()
     lmp = lammps(cmdargs=["-log", str(out / inputs.LOG_FILE), "-screen", "none", "-nocite"])
     # LAMMPS sets OpenMP to one thread (OMP_NUM_THREADS unset), torch's pool with it: the
     # calculator keeps the threads it had
     torch.set_num_threads(threads)
     try:
-        import os
-
         here = os.getcwd()
         os.chdir(out)
         try:
@@ -317,7 +316,7 @@ def write_results(config, atoms, elements: list[str], out: Path) -> files.MDSumm
         sigma = r[column[inputs.SIGMA_COLUMN]] if inputs.SIGMA_COLUMN in column else float("nan")
         flagged = bool(config.max_forces_sigma is not None and sigma > config.max_forces_sigma)
         log_lines.append(f"{step:d} {step * config.timestep / 1000.0:.6f} " + " ".join(
-            f"{v:.10g}" for v in (epot, ekin, epot + ekin, temperature, r[column["Press"]] * 1e-4, sigma)) + f" {int(flagged)}")
+            f"{v:.10g}" for v in (epot, ekin, epot + ekin, temperature, r[column["Press"]] * BAR / units.GPa, sigma)) + f" {int(flagged)}")
         frame = dumped.get(step)
         if frame is None:
             continue
