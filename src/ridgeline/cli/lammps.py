@@ -9,8 +9,6 @@ writes them. Exit status as ``ridgeline md``'s: 0 completed (or stopped on the d
 
 from __future__ import annotations
 
-import sys
-
 
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="lammps_command", metavar="ACTION", required=True)
@@ -45,14 +43,9 @@ def run(args) -> int:
 def _md(args) -> int:
     from ..integrations.lammps.md import run_lammps_md
     from ..simulate.md_config import load_md_config
+    from .md import exit_status
 
     config = load_md_config(args.config, args.overrides)
     summary = run_lammps_md(config, engine=args.engine, ranks=args.ranks, plugin=args.plugin)
     print(summary.to_json())
-    if summary.status == "exploded":
-        print(f"ridgeline lammps md: the structure exploded at {summary.reason}; frames up to the last recorded step "
-              f"are in {config.output_dir}", file=sys.stderr)
-        return 3
-    if summary.status == "out_of_domain":
-        print(f"ridgeline lammps md: stopped, left the model's domain at {summary.reason}", file=sys.stderr)
-    return 0
+    return exit_status("ridgeline lammps md", summary.status, summary.reason, config.output_dir)

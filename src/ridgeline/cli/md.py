@@ -99,10 +99,16 @@ def run(args) -> int:
     atomic_write_bytes(out / files.SUMMARY_FILE, summary.to_json().encode())
     plot_energy(whole, out / files.PLOT_FILE)
     print(summary.to_json())
-    if result.status == "exploded":
-        print(f"ridgeline md: the structure exploded at {result.reason}; frames up to the last recorded step are in "
-              f"{out}, the exploded structure in {out / files.EXPLODED_FILE}", file=sys.stderr)
+    return exit_status("ridgeline md", result.status, result.reason,
+                       f"{out}, the exploded structure in {out / files.EXPLODED_FILE}")
+
+
+def exit_status(command: str, status: str, reason: str, where) -> int:
+    """An MD run's exit status (module docstring), said on stderr where the run stopped early."""
+    if status == "exploded":
+        print(f"{command}: the structure exploded at {reason}; frames up to the last recorded step are in {where}",
+              file=sys.stderr)
         return 3
-    if result.status == "out_of_domain":
-        print(f"ridgeline md: stopped, left the model's domain at {result.reason}", file=sys.stderr)
+    if status == "out_of_domain":
+        print(f"{command}: stopped, left the model's domain at {reason}", file=sys.stderr)
     return 0
