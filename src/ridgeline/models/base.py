@@ -84,6 +84,10 @@ class EnergyModel(torch.nn.Module):
     def atomic_features(self, batch: dict, species: torch.Tensor | None = None, shared: dict | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def member_outputs(self, batch: dict, readout: bool = False, shared: dict | None = None) -> list[dict]:
+        """The outputs of each member: a single model is a committee of one (``Ensemble``'s protocol)."""
+        return [self(batch, readout=readout, shared=shared)]
+
     def forward(self, batch: dict, readout: bool = False, shared: dict | None = None) -> dict:
         # the network and the terms read one edge geometry (and whatever else the pass shares)
         shared = {} if shared is None else shared

@@ -42,7 +42,6 @@ import torch
 from ... import keys
 from ..._version import __version__
 from ...errors import ConfigError, ExportError, ModelFileError
-from ...models.ensemble import Ensemble
 from ...models.moment import MAX_NEIGHBOURS
 from ...nn.tracing import for_export
 
@@ -55,15 +54,14 @@ CHECK_TOLERANCE = {"float64": (1e-8, 1e-8), "float32": (1e-3, 1e-4)}
 
 
 class EdgeForces(torch.nn.Module):
-    """The exported entry point (module docstring). For an :class:`Ensemble` the outputs are the
-    members' means, followed by each member's: ``(atomic_energies (N,), gradient (E, 3),
+    """The exported entry point (module docstring). For a committee (an ``Ensemble`` of two or
+    more) the outputs are the members' means, followed by each member's: ``(atomic_energies (N,), gradient (E, 3),
     member_energies (K, N), member_gradients (K, E, 3))``, from one pass through the weight-free
     part and one backward pass per member; the engine takes the committee's spread from them."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
-        self.committee = isinstance(model, Ensemble)
 
     def forward(self, species, edge_index, edge_vectors, n_local, neighbours):
         n = species.shape[0]
@@ -71,7 +69,7 @@ class EdgeForces(torch.nn.Module):
         batch = {keys.SPECIES: species, keys.NUMBERS: species, keys.EDGE_INDEX: edge_index,
                  keys.BATCH: torch.zeros_like(species), keys.N_ATOMS: torch.ones(1, dtype=torch.long) * n}
         shared = {("edge geometry",): (vectors, torch.linalg.norm(vectors, dim=-1)), MAX_NEIGHBOURS: neighbours.shape[0]}
-        outs = self.model.member_outputs(batch, shared=shared) if self.committee else [self.model(batch, shared=shared)]
+        outs = self.model.member_outputs(batch, shared=shared)  # a single model: a committee of one
         local = (torch.arange(n, device=species.device) < n_local).to(vectors.dtype)
         energies, gradients = [], []
         for k, out in enumerate(outs):
@@ -79,7 +77,7 @@ class EdgeForces(torch.nn.Module):
             (gradient,) = torch.autograd.grad((atomic * local).sum(), [vectors], retain_graph=k < len(outs) - 1)
             energies.append(atomic)
             gradients.append(gradient)
-        if not self.committee:
+        if len(outs) == 1:
             return energies[0], gradients[0]
         energies, gradients = torch.stack(energies), torch.stack(gradients)
         return energies.mean(0), gradients.mean(0), energies, gradients
@@ -110,9 +108,13 @@ def forces_and_virials(edge_index: torch.Tensor, edge_vectors: torch.Tensor, gra
     return forces, virials
 
 
+def members(model) -> list:
+    """An ensemble's members, or the model alone (members share elements, cutoff and layout)."""
+    return list(getattr(model, "members", [model]))
+
+
 def first_member(model):
-    """The model itself, or an ensemble's first member (members share elements, cutoff and layout)."""
-    return model.members[0] if isinstance(model, Ensemble) else model
+    return members(model)[0]
 
 
 def receptive_field(model) -> float:
@@ -192,9 +194,9 @@ def metadata(description: dict, model, dtype: str, source) -> dict[str, str]:
     calibration (``committee_calibration``)."""
     from ase.data import chemical_symbols
 
-    members = len(model) if isinstance(model, Ensemble) else 1
-    calibration = {k: repr(v) for k, v in committee_calibration(description).items()} if members > 1 else {}
-    return {**calibration, "members": str(members), "format": PT2_FORMAT, "format_version": str(PT2_FORMAT_VERSION),
+    size = len(members(model))
+    calibration = {k: repr(v) for k, v in committee_calibration(description).items()} if size > 1 else {}
+    return {**calibration, "members": str(size), "format": PT2_FORMAT, "format_version": str(PT2_FORMAT_VERSION),
             "ridgeline_version": __version__, "elements": " ".join(chemical_symbols[z] for z in model.elements), "cutoff": repr(float(model.cutoff)),
             "ghost_cutoff": repr(receptive_field(model)), "dtype": dtype, "architecture": str(description.get("architecture")),
             "units": json.dumps(description.get("units", {})), "source": str(source),
