@@ -141,6 +141,32 @@ def test_propagation_laplace_and_ensemble(frames):
     assert barrier.upper - barrier.value == pytest.approx(1.959964 * barrier.sigma, rel=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["laplace", "ensemble"])
+def test_sampled_propagation_keeps_what_linearisation_loses(frames, kind):
+    """Energies drawn from the same covariance the linearisation uses: on a linear observable the
+    two intervals agree; on exp(c dE) the sampled one is the log-normal's (ln of it is linear in
+    the energies, so its quantiles are exp(c (dE +- z sigma_dE))) and stays positive where the
+    linear one goes below zero."""
+    if kind == "laplace":
+        uq = fit_uncertainty(random_model(3), frames, frames[:5], UncertaintyOptions(domains=()))
+    else:
+        uq = UncertaintyModel(Ensemble([random_model(s) for s in range(4)]), alpha={"energy": 1.5, "forces": 1.0})
+    a, b = cu_cell(seed=1), cu_cell(seed=2, scale=1.02)
+    linear = confidence_interval(uq, lambda E: E[1] - E[0], [a, b])
+    sampled = confidence_interval(uq, lambda E: E[1] - E[0], [a, b], method="sampled", samples=20000)
+    assert sampled.method == "sampled" and sampled.value == pytest.approx(linear.value, rel=1e-9)
+    assert sampled.sigma == pytest.approx(linear.sigma, rel=0.03)
+    assert sampled.upper - sampled.lower == pytest.approx(linear.upper - linear.lower, rel=0.04)
+    c = 3.0 / linear.sigma  # a rate-like observable whose linear interval goes negative
+    rate = confidence_interval(uq, lambda E: torch.exp(c * (E[1] - E[0])), [a, b], method="sampled", samples=20000)
+    linear_rate = confidence_interval(uq, lambda E: torch.exp(c * (E[1] - E[0])), [a, b])
+    assert linear_rate.lower < 0 < rate.lower < rate.value < rate.upper
+    assert np.log(rate.lower) == pytest.approx(c * (linear.value - 1.959964 * linear.sigma), abs=0.15)
+    assert np.log(rate.upper) == pytest.approx(c * (linear.value + 1.959964 * linear.sigma), abs=0.15)
+    with pytest.raises(ValueError, match="method"):
+        confidence_interval(uq, lambda E: E[0], [a], method="quadrature")
+
+
 def test_calculator_domain_flags_and_monitor(trained_model, frames, tmp_path):
     model, desc = load_model(trained_model)
     uq = fit_uncertainty(model, frames, frames[:6], UncertaintyOptions(domains=("mahalanobis",), confidence=0.999), description=desc)

@@ -8,6 +8,7 @@ member gives its forces (``ForceStressOutput.members``).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .. import keys
@@ -57,6 +58,13 @@ class CommitteeVariances:
 
     def posterior_models(self, n: int, seed: int = 0) -> list:
         return list(self.ensemble.members)
+
+    @torch.no_grad()
+    def energy_covariance(self, batch: dict) -> tuple[np.ndarray, np.ndarray]:
+        energies = torch.stack([out[keys.ENERGY] for out in self.ensemble.member_outputs(batch)]).double().numpy()
+        if len(energies) < 2:
+            return energies.mean(0), np.zeros((energies.shape[1],) * 2)
+        return energies.mean(0), np.atleast_2d(np.cov(energies, rowvar=False, ddof=1))
 
     @torch.no_grad()
     def propagate(self, batch: dict, observable):

@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
+
 import torch
 from tqdm.auto import tqdm
 
@@ -297,6 +299,22 @@ class LaplaceVariances:
                 last.bias.add_(draw[-1].to(last.bias))
             models.append(model)
         return models
+
+    @torch.no_grad()
+    def energy_covariance(self, batch: dict) -> tuple[np.ndarray, np.ndarray]:
+        """C_st = sum_Z D_sZ Sigma_Z D_tZ^T, D_sZ = s_Z sum_{i in s, Z} phi_i (``propagate``'s
+        Jacobian, one row per structure)."""
+        laplace, model = self._laplace(), self.model
+        species = model.species(batch[keys.NUMBERS])
+        out = model(batch, readout=True)
+        phi = laplace.design(out[keys.READOUT_FEATURES]) * model.scale_shift.scale.double()[species][:, None]
+        n = len(batch[keys.N_ATOMS])
+        covariance = torch.zeros(n, n, dtype=torch.float64)
+        for e in range(laplace.n_elements):
+            mine = species == e
+            d = torch.zeros(n, phi.shape[1], dtype=torch.float64).index_add_(0, batch[keys.BATCH][mine], phi[mine])
+            covariance += d @ laplace.covariance[e] @ d.T
+        return out[keys.ENERGY].double().numpy(), covariance.numpy()
 
     @torch.no_grad()
     def propagate(self, batch: dict, observable):

@@ -56,6 +56,11 @@ class Variances(Protocol):
         ``n`` copies of a single model with its last layer drawn from the (uncalibrated) Laplace
         posterior. Their spread times sqrt(alpha) is the calibrated sigma either way."""
 
+    def energy_covariance(self, batch: dict) -> tuple[np.ndarray, np.ndarray]:
+        """The batch's predicted energies (S,) eV and their covariance (S, S) eV^2, with the
+        correlations between structures (a committee's members; a single model's J Sigma J^T), for
+        sampling an observable that is not linear in them."""
+
     def propagate(self, batch: dict, observable: Callable) -> tuple[float, float, list | None]:
         """``observable(E)`` of the batch's energies E (S,) at the prediction, its variance (in the
         observable's units squared) by linearisation, and its value with each member (None
