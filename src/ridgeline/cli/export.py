@@ -8,7 +8,7 @@ DTYPES = ("float32", "float64")  # integrations.lammps.export.DTYPES (not import
 
 
 def add_arguments(p) -> None:
-    p.add_argument("model", help="model file (a calibrated or ensemble file exports its mean model)")
+    p.add_argument("model", help="model file (an ensemble file exports every member, for the committee's sigma in LAMMPS)")
     p.add_argument("--dtype", nargs="+", choices=DTYPES, default=list(DTYPES),
                    help="precisions to write, one file each (default: both)")
     p.add_argument("-o", "--output", help="output file (one --dtype only; default: MODEL's stem + -DTYPE.pt2 beside it)")

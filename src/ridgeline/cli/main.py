@@ -27,7 +27,7 @@ SUBCOMMANDS = {
     "analyze": ("ridgeline.cli.analyze", "observables of a trajectory: RDF, MSD and diffusion, VACF and vibrational DOS, ionic conductivity"),
     "validate": ("ridgeline.cli.validate", "validate a model: errors by config_type, properties against a reference calculator or table with intervals and domain flags, g(r)"),
     "export": ("ridgeline.cli.export", "compile a model for LAMMPS (AOTInductor .pt2): energies and edge forces, checked against the model"),
-    "lammps": ("ridgeline.cli.lammps", "build pair_style ridgeline, the LAMMPS plugin that runs exported models"),
+    "lammps": ("ridgeline.cli.lammps", "LAMMPS: build pair_style ridgeline (the plugin that runs exported models), run an MD config in LAMMPS"),
     "demo": ("ridgeline.cli.demo", "the main job: active learning of ethanol against GFN2-xTB, checked on xTB frames and in NVE MD"),
 }
 

@@ -180,9 +180,9 @@ class ExternalForces:
 
     def __init__(self, lmp, calculator, numbers_of_type: np.ndarray, pbc, fix: str = "ext"):
         self.lmp, self.calculator, self.numbers_of_type, self.pbc, self.fix = lmp, calculator, numbers_of_type, pbc, fix
-        self.calls = 0
 
-    def cell(self) -> np.ndarray:
+    def cell(self) -> tuple[np.ndarray, np.ndarray]:
+        """LAMMPS' box as an ASE cell (lower triangular) and its origin."""
         lo, hi, xy, yz, xz, _, _ = self.lmp.extract_box()
         lx, ly, lz = (hi[k] - lo[k] for k in range(3))
         return np.array([[lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]]), np.array(lo)
@@ -207,7 +207,6 @@ class ExternalForces:
         sigma = results.get("forces_sigma")
         if sigma is not None:
             self.lmp.fix_external_set_vector(self.fix, 1, float(np.max(sigma)))
-        self.calls += 1
 
 
 def _run_external(config, atoms, elements: list[str], seed: int, out: Path, calculator=None) -> None:
@@ -249,12 +248,13 @@ def _run_external(config, atoms, elements: list[str], seed: int, out: Path, calc
 
 
 # ------------------------------------------------------------------------------- results
-def read_thermo(out: Path) -> tuple[list[str], np.ndarray]:
-    """The run's thermo table from ``log.lammps``: (column names, rows)."""
-    lines = (out / inputs.LOG_FILE).read_text(errors="replace").splitlines()
+def read_thermo(log: str, name: str = inputs.LOG_FILE) -> tuple[list[str], np.ndarray]:
+    """The run's thermo table from the text of ``log.lammps`` (``name`` in messages): (column
+    names, rows)."""
+    lines = log.splitlines()
     starts = [k for k, line in enumerate(lines) if line.split()[:1] == ["Step"]]
     if not starts:
-        raise LammpsRunError(f"{out / inputs.LOG_FILE}: no thermo table (the run did not start)")
+        raise LammpsRunError(f"{name}: no thermo table (the run did not start)")
     header, rows = lines[starts[-1]].split(), []
     for line in lines[starts[-1] + 1:]:
         if line.startswith("Loop time"):
@@ -269,10 +269,9 @@ def read_thermo(out: Path) -> tuple[list[str], np.ndarray]:
     return header, np.array(rows).reshape(-1, len(header))
 
 
-def halt(out: Path) -> tuple[str, str, int | None]:
-    """(status, reason, step) from the fix halt message in the log, if a stop rule ended the run."""
-    text = (out / inputs.LOG_FILE).read_text(errors="replace")
-    m = re.search(r"Fix halt condition for fix-id (\S+) met on step (\d+) with value (\S+)", text)
+def halt(log: str) -> tuple[str, str, int | None]:
+    """(status, reason, step) from the fix halt message in the log's text, if a stop rule ended the run."""
+    m = re.search(r"Fix halt condition for fix-id (\S+) met on step (\d+) with value (\S+)", log)
     if m is None:
         return "completed", "", None
     fix, step, value = m.group(1), int(m.group(2)), float(m.group(3))
@@ -301,22 +300,25 @@ def write_results(config, atoms, elements: list[str], out: Path) -> files.MDSumm
     """``md_files``' outputs from LAMMPS' log and dump (module docstring)."""
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    header, rows = read_thermo(out)
-    column = {name: k for k, name in enumerate(header)}
-    status, reason, stop_step = halt(out)
-    by_step = {int(r[column["Step"]]): r for r in rows}
+    log = (out / inputs.LOG_FILE).read_text(errors="replace")
+    header, rows = read_thermo(log, str(out / inputs.LOG_FILE))
+    # each thermo keyword's column (the log names them as inputs.THERMO says)
+    column = {keyword: header.index(name) for keyword, name in (*inputs.THERMO, (inputs.SIGMA_COLUMN, inputs.SIGMA_COLUMN))
+              if name in header}
+    status, reason, stop_step = halt(log)
+    by_step = {int(r[column["step"]]): r for r in rows}
     log_lines, trajectory, uncertain = ["# " + " ".join(files.LOG_COLUMNS)], [], []
     dumped = {int(f.info.get("timestep", -1)): f for f in read_frames(out, atoms, elements)}
     for step in sorted(by_step):
         r = by_step[step]
         # ridgeline's temperature, ASE's: 2 Ekin / (3 N kB) (LAMMPS' Temp removes the 3 momentum
         # degrees of freedom)
-        epot, ekin = r[column["PotEng"]], r[column["KinEng"]]
+        epot, ekin = r[column["pe"]], r[column["ke"]]
         temperature = 2.0 * ekin / (3.0 * len(atoms) * units.kB)
         sigma = r[column[inputs.SIGMA_COLUMN]] if inputs.SIGMA_COLUMN in column else float("nan")
         flagged = bool(config.max_forces_sigma is not None and sigma > config.max_forces_sigma)
         log_lines.append(f"{step:d} {step * config.timestep / 1000.0:.6f} " + " ".join(
-            f"{v:.10g}" for v in (epot, ekin, epot + ekin, temperature, r[column["Press"]] * BAR / units.GPa, sigma)) + f" {int(flagged)}")
+            f"{v:.10g}" for v in (epot, ekin, epot + ekin, temperature, r[column["press"]] * BAR / units.GPa, sigma)) + f" {int(flagged)}")
         frame = dumped.get(step)
         if frame is None:
             continue

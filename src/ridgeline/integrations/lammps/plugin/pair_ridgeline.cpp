@@ -6,8 +6,9 @@
    (ghost forces go back to their owners by LAMMPS' reverse communication, newton on), the virial
    -r_e (x) g_e globally and by halves per atom.
 
-   One-layer models see a neighbour only through its element: ghost neighbours are renumbered to
-   one stand-in atom per element, so the program's rows are the local atoms'. Models with message
+   One-layer models see a neighbour only through its element: every neighbour is renumbered to
+   one stand-in atom per element, so the local atoms go through the program in chunks of `chunk`
+   rows (pair_style ridgeline chunk N; `evaluate`). Models with message
    layers (ghost_cutoff > cutoff) also read the ghosts' features: the ghost shell is widened to
    ghost_cutoff (+ skin), the neighbour list holds the ghosts' own neighbours, and every atom,
    local and ghost, with every edge within the cutoff goes to the program; the energy is still
