@@ -21,11 +21,8 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from ..simulate.parallel import SAFE_START_METHOD
 from .oracles import Label, Oracle, OracleError, structure_key
-
-
-# how worker processes start unless asked otherwise (Python 3.14's default on Linux too)
-SAFE_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 def label_structures(structures: Sequence, oracle: Oracle, executor: cf.Executor | str | None = "process",

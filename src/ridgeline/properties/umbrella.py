@@ -1,0 +1,248 @@
+"""Umbrella sampling along a collective variable: biased MD windows, run in parallel on any
+executor, and the free-energy profile by MBAR with its error band and overlap diagnostics.
+
+``umbrella_sampling(atoms, calculator, cv, centers, k, temperature)``:
+
+1. **Starting structures** by pulling: from ``atoms``, a short biased run (``pull_steps``) at each
+   window's centre in turn, each from the last structure of the one before, outward from the
+   window nearest the start's CV value (both ways); a window's start is then near its centre,
+   however far the windows reach.
+2. **Windows**: each window runs ``equilibration`` + ``steps`` steps of thermostatted MD under
+   ``calculator`` plus the umbrella 0.5 k (s - s_c)^2 (:class:`~ridgeline.simulate.biases.
+   BiasedCalculator`), recording s every ``interval`` steps of the production part. The windows are
+   independent tasks on ``executor`` (:mod:`ridgeline.simulate.parallel`).
+3. **Profile**: :func:`ridgeline.analysis.free_energy.umbrella_profile` (MBAR, decorrelated samples,
+   error band, overlap of neighbouring windows).
+
+Uncertainty: with a calculator that gives ``forces_sigma`` / ``out_of_domain`` (an ensemble or
+calibrated model), each window reports its largest force sigma and the fraction of its recorded
+steps with an atom out of the model's domain, so a profile built from windows the model does not
+know is flagged, window by window.
+
+Resuming: with ``output_dir``, the pulled starts (``starts.extxyz``) and each finished window
+(``windows/window_NNN.npz``, its CV series and settings) are written atomically as they finish; a
+rerun with the same settings loads them and runs only what is missing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase.io import read, write
+
+from ..analysis.free_energy import FreeEnergyProfile, umbrella_profile
+from ..analysis.results import Result
+from ..errors import ConfigError, DataError
+from ..files import atomic_write_bytes
+from ..simulate.biases import BiasedCalculator, HarmonicUmbrella
+from ..simulate.colvars import CollectiveVariable
+from ..simulate.md import MD
+from ..simulate.parallel import run_tasks
+
+STARTS_FILE = "starts.extxyz"
+WINDOWS_DIR = "windows"
+
+
+@dataclass
+class WindowRun(Result):
+    """One umbrella window's production run."""
+
+    index: int
+    center: float
+    k: float  # eV per CV unit squared
+    samples: np.ndarray  # (T,) the CV every ``interval`` steps after equilibration
+    status: str = "completed"  # the MD's: "completed" | "exploded"
+    reason: str = ""
+    max_forces_sigma: float | None = None  # eV/Å, the largest over the recorded steps
+    out_of_domain_fraction: float | None = None  # of the recorded steps
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.out_of_domain_fraction)
+
+
+@dataclass
+class UmbrellaResult(Result):
+    profile: FreeEnergyProfile
+    windows: list[WindowRun] = field(default_factory=list)
+
+    @property
+    def flagged_windows(self) -> list[float]:
+        """Centres of the windows with a step out of the model's domain."""
+        return [w.center for w in self.windows if w.flagged]
+
+    def summary(self) -> dict:
+        """The profile and, per window, its settings and diagnostics (without the CV series)."""
+        windows = [{k: v for k, v in w.to_dict().items() if k != "samples"} | {"n_samples": int(w.samples.size)}
+                   for w in self.windows]
+        return {"profile": self.profile.to_dict(), "windows": windows, "gaps": self.profile.gaps,
+                "flagged_windows": self.flagged_windows}
+
+    def plot(self, path, title: str = "", reference=None) -> None:
+        self.profile.plot(path, title, reference)
+
+
+def window_centers(lower: float, upper: float, count: int, period: float | None = None) -> np.ndarray:
+    """``count`` evenly spaced centres from ``lower`` to ``upper`` (a periodic CV spanning its whole
+    period gets ``count`` centres without the repeated end)."""
+    if count < 2:
+        raise ConfigError(f"umbrella sampling needs at least 2 windows, got {count}")
+    if period is not None and np.isclose(upper - lower, period):
+        return np.linspace(lower, upper, count, endpoint=False)
+    return np.linspace(lower, upper, count)
+
+
+def _settings(center, k, temperature, steps, equilibration, interval, timestep, ensemble, parameters, seed) -> dict:
+    return {"center": float(center), "k": float(k), "temperature": float(temperature), "steps": int(steps),
+            "equilibration": int(equilibration), "interval": int(interval), "timestep": float(timestep),
+            "ensemble": ensemble, "parameters": parameters, "seed": int(seed)}
+
+
+def _run_window(task: dict) -> WindowRun:
+    """One window (a picklable task): equilibration, then production with the CV recorded."""
+    s = task["settings"]
+    cv = task["cv"]
+    biased = BiasedCalculator(task["calculator"], [HarmonicUmbrella(cv, s["center"], s["k"])])
+    samples = []
+
+    def record(step, atoms):
+        if step > s["equilibration"]:
+            samples.append(cv.value(atoms))
+
+    md = MD(task["atoms"], biased, s["ensemble"], timestep=s["timestep"], temperature=s["temperature"],
+            seed=s["seed"], interval=s["interval"], observers=[record], **s["parameters"])
+    md.run(s["equilibration"])
+    run = md.run(s["steps"])
+    sigma = float(run.max_forces_sigma.max()) if run.max_forces_sigma.size else None
+    flags = float(run.out_of_domain.mean()) if run.out_of_domain.size else None
+    return WindowRun(task["index"], s["center"], s["k"], np.asarray(samples), run.status, run.reason, sigma, flags)
+
+
+def _pull(atoms, calculator, cv, centers, k, temperature, pull_steps, timestep, ensemble, parameters, seed) -> list:
+    """A starting structure per window, pulled window by window outward from the start's CV value."""
+    offsets = np.asarray(cv.difference(centers, cv.value(atoms)), dtype=float).reshape(-1)
+    order_up = [i for i in np.argsort(offsets) if offsets[i] >= 0]
+    order_down = [i for i in np.argsort(-offsets) if offsets[i] < 0]
+    starts = [None] * len(centers)
+    for order in (order_up, order_down):
+        current = atoms.copy()
+        for i in order:
+            biased = BiasedCalculator(calculator, [HarmonicUmbrella(cv, centers[i], k[i])])
+            md = MD(current, biased, ensemble, timestep=timestep, temperature=temperature, seed=seed + i,
+                    interval=max(1, pull_steps), **parameters)
+            run = md.run(pull_steps)
+            if run.stopped:
+                raise DataError(f"umbrella window at {centers[i]:g}: pulling stopped, {run.reason}; "
+                                "use more windows, a softer k or a shorter timestep")
+            current = md.atoms.copy()
+            current.calc = None
+            current.info.update(umbrella_center=float(centers[i]), umbrella_k=float(k[i]))
+            starts[i] = current
+    return starts
+
+
+def umbrella_sampling(atoms, calculator, cv: CollectiveVariable, centers, k, temperature: float = 300.0,
+                      steps: int = 2000, equilibration: int = 500, timestep: float = 0.5,
+                      ensemble: str = "langevin", parameters: dict | None = None, interval: int = 1,
+                      pull_steps: int = 200, seed: int = 0, bins: int | np.ndarray = 50,
+                      executor="serial", workers: int | None = None, output_dir=None) -> UmbrellaResult:
+    """Umbrella sampling of ``cv`` (module docstring); ``k`` in eV per CV unit squared, one number
+    or one per window; MD units as :mod:`ridgeline.simulate.md` (fs, K)."""
+    centers = np.asarray(centers, dtype=float).ravel()
+    k = np.broadcast_to(np.asarray(k, dtype=float), centers.shape).copy()
+    parameters = dict(parameters or {})
+    if len(centers) < 2:
+        raise ConfigError(f"umbrella sampling needs at least 2 windows, got {len(centers)}")
+    if np.any(k <= 0) or steps < 2 or equilibration < 0 or pull_steps < 0:
+        raise ConfigError("umbrella sampling needs k > 0, steps >= 2, equilibration >= 0 and pull_steps >= 0")
+    cv.check_atoms(len(atoms))
+    settings = [_settings(c, kk, temperature, steps, equilibration, interval, timestep, ensemble, parameters, seed + i)
+                for i, (c, kk) in enumerate(zip(centers, k))]
+    out = Path(output_dir) if output_dir is not None else None
+    done = _load_windows(out, settings) if out is not None else {}
+    todo = [i for i in range(len(centers)) if i not in done]
+    if todo:
+        starts = _load_starts(out, centers, k) if out is not None else None
+        if starts is None:
+            starts = _pull(atoms, calculator, cv, centers, k, temperature, pull_steps, timestep, ensemble, parameters,
+                           seed)
+            if out is not None:
+                _save_starts(out, starts)
+        serial = executor is None or executor in ("serial", "process")
+        tasks = [{"index": i, "atoms": starts[i], "cv": cv, "settings": settings[i],
+                  "calculator": calculator if serial else copy.deepcopy(calculator)} for i in todo]
+
+        def keep(position, window):
+            done[window.index] = window
+            if out is not None:
+                _save_window(out, window, settings[window.index])
+
+        run_tasks(_run_window, tasks, executor, workers, on_result=keep)
+    windows = [done[i] for i in range(len(centers))]
+    for w in windows:
+        if w.status != "completed":
+            raise DataError(f"umbrella window {w.index} (centre {w.center:g}) stopped: {w.reason}")
+    profile = umbrella_profile([w.samples for w in windows], centers, k, temperature, bins=bins, period=cv.period,
+                               cv_unit=cv.unit)
+    return UmbrellaResult(profile, windows)
+
+
+# ------------------------------------------------------------------------------------- resuming
+def _window_path(out: Path, index: int) -> Path:
+    return out / WINDOWS_DIR / f"window_{index:03d}.npz"
+
+
+def _save_window(out: Path, window: WindowRun, settings: dict) -> None:
+    import io
+
+    meta = {k: v for k, v in window.to_dict().items() if k != "samples"} | {"settings": settings}
+    buffer = io.BytesIO()
+    np.savez(buffer, samples=window.samples, meta=np.array(json.dumps(meta)))
+    _window_path(out, window.index).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(_window_path(out, window.index), buffer.getvalue())
+
+
+def _load_windows(out: Path, settings: list[dict]) -> dict[int, WindowRun]:
+    """The saved windows whose settings equal this run's."""
+    done = {}
+    for i, wanted in enumerate(settings):
+        path = _window_path(out, i)
+        if not path.exists():
+            continue
+        try:
+            with np.load(path) as data:
+                meta, samples = json.loads(str(data["meta"])), data["samples"]
+        except (OSError, ValueError, KeyError) as err:
+            raise DataError(f"{path}: not a readable umbrella window ({err}); delete it to rerun that window") from err
+        if meta.pop("settings") == json.loads(json.dumps(wanted)):
+            done[i] = WindowRun(samples=samples, **meta)
+    return done
+
+
+def _save_starts(out: Path, starts: list) -> None:
+    import io
+
+    buffer = io.StringIO()
+    write(buffer, starts, format="extxyz")  # each start's info holds its window's centre and k
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / STARTS_FILE, buffer.getvalue().encode())
+
+
+def _load_starts(out: Path, centers, k):
+    """The saved starts, where they were pulled for these centres and spring constants."""
+    path = out / STARTS_FILE
+    if not path.exists():
+        return None
+    try:
+        starts = read(path, index=":")
+    except Exception as err:
+        raise DataError(f"{path}: not readable ({type(err).__name__}: {err}); delete it to pull the windows again") from err
+    saved = [(a.info.get("umbrella_center"), a.info.get("umbrella_k")) for a in starts]
+    return starts if saved == [(float(c), float(kk)) for c, kk in zip(centers, k)] else None
+
+
+__all__ = ["STARTS_FILE", "UmbrellaResult", "WindowRun", "umbrella_sampling", "window_centers"]

@@ -1,0 +1,77 @@
+"""Independent runs (umbrella windows, lambda points) on any ``concurrent.futures`` executor.
+
+``executor``: ``"serial"`` or None (in this process, one after another), ``"process"`` (a
+``ProcessPoolExecutor`` of ``workers`` processes, default ``os.cpu_count()``, made and shut down
+here), or any ``Executor`` (a thread pool, ``dask.distributed.Client.get_executor()``), used as is
+and not shut down. Worker processes start by ``forkserver`` where the platform has it, else
+``spawn``: a plain fork copies the locks of the parent's OpenMP/torch threads, and a worker forked
+while one was held waits on it forever.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import pickle
+from typing import Callable, Iterable
+
+from ..errors import ConfigError
+
+SAFE_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+EXECUTORS = ("serial", "process")
+
+
+def check_picklable(what: str, value) -> None:
+    """A clear error when ``value`` cannot be sent to a worker process."""
+    try:
+        pickle.dumps(value)
+    except Exception as err:
+        raise ConfigError(f"{what} cannot be sent to worker processes ({type(err).__name__}: {err}); "
+                          "run with executor='serial' or a thread pool") from err
+
+
+def run_tasks(function: Callable, tasks: Iterable, executor: cf.Executor | str | None = "serial",
+              workers: int | None = None, on_result: Callable | None = None) -> list:
+    """``[function(task) for task in tasks]`` on ``executor`` (module docstring), in the tasks' order;
+    ``on_result(index, result)`` is called as each finishes (to save it at once). The first task
+    that raises stops the rest (those not started are cancelled) and its exception propagates."""
+    tasks = list(tasks)
+    if executor is None or executor == "serial":
+        results = []
+        for index, task in enumerate(tasks):
+            results.append(function(task))
+            if on_result is not None:
+                on_result(index, results[-1])
+        return results
+    if isinstance(executor, str):
+        if executor != "process":
+            raise ConfigError(f"unknown executor {executor!r}; valid: {list(EXECUTORS)} or a concurrent.futures.Executor")
+        check_picklable("the tasks", tasks)
+        context = multiprocessing.get_context(SAFE_START_METHOD)
+        pool = cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context)
+        try:
+            return _gather(function, tasks, pool, on_result)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if isinstance(executor, cf.ProcessPoolExecutor):
+        check_picklable("the tasks", tasks)
+    return _gather(function, tasks, executor, on_result)
+
+
+def _gather(function, tasks, executor: cf.Executor, on_result) -> list:
+    futures = {executor.submit(function, task): index for index, task in enumerate(tasks)}
+    results = [None] * len(tasks)
+    try:
+        for future in cf.as_completed(futures):
+            index = futures[future]
+            results[index] = future.result()
+            if on_result is not None:
+                on_result(index, results[index])
+    finally:
+        for future in futures:
+            future.cancel()
+    return results
+
+
+__all__ = ["EXECUTORS", "SAFE_START_METHOD", "check_picklable", "run_tasks"]
