@@ -15,7 +15,6 @@ calculator factory (VASP, CP2K, ...). :func:`make_oracle` builds one by name fro
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import inspect
 import math
@@ -33,7 +32,7 @@ import numpy as np
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.emt import EMT
 
-from ..data.frame import Frame
+from ..data.frame import Frame, structure_key
 from ..errors import ConfigError, OracleError
 from .pyscf_calculator import PySCFCalculator
 
@@ -76,23 +75,6 @@ class Label:
         }
 
 
-def structure_key(atoms) -> str:
-    """Stable sha1 of a structure: numbers, positions and cell on a 1e-6 Å grid, pbc.
-
-    The same structure gets the same key in every process and run. Initial charges and magnetic
-    moments (which set xTB's charge and spin) are hashed too, but only when not all zero, so the
-    key of an ordinary structure depends on the geometry alone.
-    """
-    h = hashlib.sha1(b"ridgeline-structure-v1")
-    h.update(np.asarray(atoms.numbers, dtype="<i8").tobytes())
-    for array in (atoms.positions, atoms.cell.array):
-        h.update(np.rint(np.asarray(array, dtype=np.float64) * 1e6).astype("<i8").tobytes())
-    h.update(np.asarray(atoms.pbc, dtype=np.uint8).tobytes())
-    for name in ("initial_charges", "initial_magmoms"):
-        if name in atoms.arrays and np.any(atoms.arrays[name]):
-            h.update(name.encode())
-            h.update(np.rint(np.asarray(atoms.arrays[name], dtype=np.float64) * 1e6).astype("<i8").tobytes())
-    return h.hexdigest()
 
 
 # Calculators built in this process, per thread (a calculator is not shared between threads),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,3 +69,22 @@ def voigt_to_matrix(stress) -> np.ndarray:
 def matrix_to_voigt(stress) -> np.ndarray:
     s = np.asarray(stress)
     return np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+
+
+def structure_key(atoms) -> str:
+    """Stable sha1 of a structure: numbers, positions and cell on a 1e-6 Å grid, pbc.
+
+    The same structure gets the same key in every process and run. Initial charges and magnetic
+    moments (which set xTB's charge and spin) are hashed too, but only when not all zero, so the
+    key of an ordinary structure depends on the geometry alone.
+    """
+    h = hashlib.sha1(b"ridgeline-structure-v1")
+    h.update(np.asarray(atoms.numbers, dtype="<i8").tobytes())
+    for array in (atoms.positions, atoms.cell.array):
+        h.update(np.rint(np.asarray(array, dtype=np.float64) * 1e6).astype("<i8").tobytes())
+    h.update(np.asarray(atoms.pbc, dtype=np.uint8).tobytes())
+    for name in ("initial_charges", "initial_magmoms"):
+        if name in atoms.arrays and np.any(atoms.arrays[name]):
+            h.update(name.encode())
+            h.update(np.rint(np.asarray(atoms.arrays[name], dtype=np.float64) * 1e6).astype("<i8").tobytes())
+    return h.hexdigest()

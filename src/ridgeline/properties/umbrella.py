@@ -21,13 +21,16 @@ know is flagged, window by window.
 
 Resuming: with ``output_dir``, the pulled starts (``starts.extxyz``) and each finished window
 (``windows/window_NNN.npz``, its CV series and settings) are written atomically as they finish; a
-rerun with the same settings loads them and runs only what is missing.
+rerun with the same settings loads them and runs only what is missing. The settings hold the
+window's MD settings, the starting structure's key, the CV and ``run_key``: whatever else
+identifies the run (the CLI puts the model file there); a window saved with other settings is run
+again.
 """
 
 from __future__ import annotations
 
 import copy
-import json
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,12 +39,13 @@ from ase.io import read, write
 
 from ..analysis.free_energy import FreeEnergyProfile, umbrella_profile
 from ..analysis.results import Result
+from ..data.frame import structure_key
 from ..errors import ConfigError, DataError
 from ..files import atomic_write_bytes
 from ..simulate.biases import BiasedCalculator, HarmonicUmbrella
 from ..simulate.colvars import CollectiveVariable
 from ..simulate.md import MD
-from ..simulate.parallel import run_tasks
+from ..simulate.parallel import load_run, run_tasks, save_run
 
 STARTS_FILE = "starts.extxyz"
 WINDOWS_DIR = "windows"
@@ -96,10 +100,11 @@ def window_centers(lower: float, upper: float, count: int, period: float | None 
     return np.linspace(lower, upper, count)
 
 
-def _settings(center, k, temperature, steps, equilibration, interval, timestep, ensemble, parameters, seed) -> dict:
+def _settings(center, k, temperature, steps, equilibration, interval, timestep, ensemble, parameters, seed,
+              identity: dict) -> dict:
     return {"center": float(center), "k": float(k), "temperature": float(temperature), "steps": int(steps),
             "equilibration": int(equilibration), "interval": int(interval), "timestep": float(timestep),
-            "ensemble": ensemble, "parameters": parameters, "seed": int(seed)}
+            "ensemble": ensemble, "parameters": parameters, "seed": int(seed), **identity}
 
 
 def _run_window(task: dict) -> WindowRun:
@@ -149,7 +154,8 @@ def umbrella_sampling(atoms, calculator, cv: CollectiveVariable, centers, k, tem
                       steps: int = 2000, equilibration: int = 500, timestep: float = 0.5,
                       ensemble: str = "langevin", parameters: dict | None = None, interval: int = 1,
                       pull_steps: int = 200, seed: int = 0, bins: int | np.ndarray = 50,
-                      executor="serial", workers: int | None = None, output_dir=None) -> UmbrellaResult:
+                      executor="serial", workers: int | None = None, output_dir=None,
+                      run_key: dict | None = None) -> UmbrellaResult:
     """Umbrella sampling of ``cv`` (module docstring); ``k`` in eV per CV unit squared, one number
     or one per window; MD units as :mod:`ridgeline.simulate.md` (fs, K)."""
     centers = np.asarray(centers, dtype=float).ravel()
@@ -160,8 +166,10 @@ def umbrella_sampling(atoms, calculator, cv: CollectiveVariable, centers, k, tem
     if np.any(k <= 0) or steps < 2 or equilibration < 0 or pull_steps < 0:
         raise ConfigError("umbrella sampling needs k > 0, steps >= 2, equilibration >= 0 and pull_steps >= 0")
     cv.check_atoms(len(atoms))
-    settings = [_settings(c, kk, temperature, steps, equilibration, interval, timestep, ensemble, parameters, seed + i)
-                for i, (c, kk) in enumerate(zip(centers, k))]
+    identity = {"structure": structure_key(atoms), "cv": [type(cv).__name__, *map(int, getattr(cv, "indices", ()))],
+                "pull_steps": int(pull_steps), "run_key": run_key or {}}
+    settings = [_settings(c, kk, temperature, steps, equilibration, interval, timestep, ensemble, parameters, seed + i,
+                          identity) for i, (c, kk) in enumerate(zip(centers, k))]
     out = Path(output_dir) if output_dir is not None else None
     done = _load_windows(out, settings) if out is not None else {}
     todo = [i for i in range(len(centers)) if i not in done]
@@ -197,35 +205,21 @@ def _window_path(out: Path, index: int) -> Path:
 
 
 def _save_window(out: Path, window: WindowRun, settings: dict) -> None:
-    import io
-
-    meta = {k: v for k, v in window.to_dict().items() if k != "samples"} | {"settings": settings}
-    buffer = io.BytesIO()
-    np.savez(buffer, samples=window.samples, meta=np.array(json.dumps(meta)))
-    _window_path(out, window.index).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(_window_path(out, window.index), buffer.getvalue())
+    meta = {k: v for k, v in window.to_dict().items() if k != "samples"}
+    save_run(_window_path(out, window.index), {"samples": window.samples}, meta, settings)
 
 
 def _load_windows(out: Path, settings: list[dict]) -> dict[int, WindowRun]:
     """The saved windows whose settings equal this run's."""
     done = {}
     for i, wanted in enumerate(settings):
-        path = _window_path(out, i)
-        if not path.exists():
-            continue
-        try:
-            with np.load(path) as data:
-                meta, samples = json.loads(str(data["meta"])), data["samples"]
-        except (OSError, ValueError, KeyError) as err:
-            raise DataError(f"{path}: not a readable umbrella window ({err}); delete it to rerun that window") from err
-        if meta.pop("settings") == json.loads(json.dumps(wanted)):
-            done[i] = WindowRun(samples=samples, **meta)
+        saved = load_run(_window_path(out, i), wanted)
+        if saved is not None:
+            done[i] = WindowRun(samples=saved[0]["samples"], **saved[1])
     return done
 
 
 def _save_starts(out: Path, starts: list) -> None:
-    import io
-
     buffer = io.StringIO()
     write(buffer, starts, format="extxyz")  # each start's info holds its window's centre and k
     out.mkdir(parents=True, exist_ok=True)

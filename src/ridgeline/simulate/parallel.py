@@ -1,4 +1,5 @@
-"""Independent runs (umbrella windows, lambda points) on any ``concurrent.futures`` executor.
+"""Independent runs (umbrella windows, lambda points) on any ``concurrent.futures`` executor, and
+each finished run kept on disk so that a rerun does only what is missing.
 
 ``executor``: ``"serial"`` or None (in this process, one after another), ``"process"`` (a
 ``ProcessPoolExecutor`` of ``workers`` processes, default ``os.cpu_count()``, made and shut down
@@ -11,12 +12,18 @@ while one was held waits on it forever.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import io
+import json
 import multiprocessing
 import os
 import pickle
+from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import ConfigError
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..files import atomic_write_bytes
 
 SAFE_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 EXECUTORS = ("serial", "process")
@@ -74,4 +81,30 @@ def _gather(function, tasks, executor: cf.Executor, on_result) -> list:
     return results
 
 
-__all__ = ["EXECUTORS", "SAFE_START_METHOD", "check_picklable", "run_tasks"]
+# ------------------------------------------------------------------------------ finished runs on disk
+def save_run(path, arrays: dict, meta: dict, settings: dict) -> None:
+    """A finished run's ``arrays`` (name -> array) and ``meta`` (JSON types) with the ``settings``
+    it ran with, as one .npz written atomically."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays, meta=np.array(json.dumps({"meta": meta, "settings": settings})))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_run(path, settings: dict) -> tuple[dict, dict] | None:
+    """(arrays, meta) of a run saved by :func:`save_run` with these ``settings``; None when there is
+    no such file or it ran with other settings."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as data:
+            saved = json.loads(str(data["meta"]))
+            arrays = {k: data[k] for k in data.files if k != "meta"}
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"{path}: not a readable saved run ({err}); delete it to run it again") from err
+    if saved.get("settings") != json.loads(json.dumps(settings)):
+        return None
+    return arrays, saved["meta"]
+
+
+__all__ = ["EXECUTORS", "SAFE_START_METHOD", "check_picklable", "load_run", "run_tasks", "save_run"]
