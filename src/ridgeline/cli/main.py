@@ -28,6 +28,8 @@ SUBCOMMANDS = {
     "validate": ("ridgeline.cli.validate", "validate a model: errors by config_type, properties against a reference calculator or table with intervals and domain flags, g(r)"),
     "export": ("ridgeline.cli.export", "compile a model for LAMMPS (AOTInductor .pt2): energies and edge forces, checked against the model"),
     "lammps": ("ridgeline.cli.lammps", "LAMMPS: build pair_style ridgeline (the plugin that runs exported models), run an MD config in LAMMPS"),
+    "umbrella": ("ridgeline.cli.umbrella", "umbrella sampling along a collective variable (distance, angle, dihedral, coordination): free-energy profile by MBAR with errors and window overlap"),
+    "ti": ("ridgeline.cli.ti", "thermodynamic integration: a crystal's absolute free energy from the Einstein crystal, or between two models"),
     "demo": ("ridgeline.cli.demo", "the main job: active learning of ethanol against GFN2-xTB, checked on xTB frames and in NVE MD"),
 }
 

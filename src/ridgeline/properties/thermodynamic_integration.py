@@ -49,7 +49,7 @@ from ..analysis.results import Result, pyplot, save_figure
 from ..data.frame import structure_key
 from ..errors import ConfigError, DataError
 from ..simulate.md import MD, run_md
-from ..simulate.parallel import load_run, run_tasks, save_run
+from ..simulate.parallel import load_run, materialize, run_tasks, save_run
 
 HBAR = units._hbar / units._e  # eV s
 AMU = units._amu  # kg
@@ -164,7 +164,7 @@ def _run_node(task: dict) -> dict:
     """One λ node (a picklable task): MD on U_λ, U1 - U0 recorded after equilibration."""
     s = task["settings"]
     lam = s["lambda"]
-    mixed = MixedCalculator(task["calculator0"], task["calculator1"], 1.0 - lam, lam)
+    mixed = MixedCalculator(materialize(task["calculator0"]), materialize(task["calculator1"]), 1.0 - lam, lam)
     du = []
 
     def record(step, atoms):
@@ -187,7 +187,8 @@ def thermodynamic_integration(atoms, calculator0, calculator1, temperature: floa
                               timestep: float = 1.0, ensemble: str = "langevin", parameters: dict | None = None,
                               interval: int = 5, seed: int = 0, fix_com: bool = False, executor="serial",
                               workers: int | None = None, output_dir=None, run_key: dict | None = None) -> TIResult:
-    """F1 - F0 by TI (module docstring); MD units as :mod:`ridgeline.simulate.md` (fs, K)."""
+    """F1 - F0 by TI (module docstring); MD units as :mod:`ridgeline.simulate.md` (fs, K); each
+    calculator may be a :class:`~ridgeline.simulate.parallel.CalculatorFactory` (for worker processes)."""
     if quadrature_kind not in QUADRATURES:
         raise ConfigError(f"unknown quadrature {quadrature_kind!r}; valid: {list(QUADRATURES)}")
     if steps < 2 * interval or equilibration < 0:
@@ -251,11 +252,11 @@ def solid_free_energy(atoms, calculator, temperature: float, springs: dict | flo
     if not atoms.pbc.all():
         raise ConfigError("solid_free_energy needs a crystal periodic in all three directions")
     sites = atoms.copy()
-    sites.calc = calculator
+    sites.calc = materialize(calculator)
     e0 = float(sites.get_potential_energy())
     sites.calc = None
     if springs is None:
-        springs = spring_constants(sites, calculator, temperature, steps=spring_steps,
+        springs = spring_constants(sites, materialize(calculator), temperature, steps=spring_steps,
                                    timestep=ti_options.get("timestep", 1.0), seed=ti_options.get("seed", 0))
     elif not isinstance(springs, dict):
         springs = {s: float(springs) for s in set(sites.get_chemical_symbols())}

@@ -45,7 +45,7 @@ from ..files import atomic_write_bytes
 from ..simulate.biases import BiasedCalculator, HarmonicUmbrella
 from ..simulate.colvars import CollectiveVariable
 from ..simulate.md import MD
-from ..simulate.parallel import load_run, run_tasks, save_run
+from ..simulate.parallel import load_run, materialize, run_tasks, save_run
 
 STARTS_FILE = "starts.extxyz"
 WINDOWS_DIR = "windows"
@@ -111,7 +111,7 @@ def _run_window(task: dict) -> WindowRun:
     """One window (a picklable task): equilibration, then production with the CV recorded."""
     s = task["settings"]
     cv = task["cv"]
-    biased = BiasedCalculator(task["calculator"], [HarmonicUmbrella(cv, s["center"], s["k"])])
+    biased = BiasedCalculator(materialize(task["calculator"]), [HarmonicUmbrella(cv, s["center"], s["k"])])
     samples = []
 
     def record(step, atoms):
@@ -133,6 +133,7 @@ def _pull(atoms, calculator, cv, centers, k, temperature, pull_steps, timestep, 
     order_up = [i for i in np.argsort(offsets) if offsets[i] >= 0]
     order_down = [i for i in np.argsort(-offsets) if offsets[i] < 0]
     starts = [None] * len(centers)
+    calculator = materialize(calculator)
     for order in (order_up, order_down):
         current = atoms.copy()
         for i in order:
@@ -157,7 +158,9 @@ def umbrella_sampling(atoms, calculator, cv: CollectiveVariable, centers, k, tem
                       executor="serial", workers: int | None = None, output_dir=None,
                       run_key: dict | None = None) -> UmbrellaResult:
     """Umbrella sampling of ``cv`` (module docstring); ``k`` in eV per CV unit squared, one number
-    or one per window; MD units as :mod:`ridgeline.simulate.md` (fs, K)."""
+    or one per window; MD units as :mod:`ridgeline.simulate.md` (fs, K). ``calculator``: an ASE
+    calculator, or a :class:`~ridgeline.simulate.parallel.CalculatorFactory` that builds one in
+    each task (what worker processes need of a calculator that cannot be pickled)."""
     centers = np.asarray(centers, dtype=float).ravel()
     k = np.broadcast_to(np.asarray(k, dtype=float), centers.shape).copy()
     parameters = dict(parameters or {})

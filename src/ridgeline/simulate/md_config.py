@@ -154,6 +154,11 @@ def build_calculator(config: MDConfig, atoms):
     return calculator, closest
 
 
+def make_calculator(config: MDConfig, atoms):
+    """``build_calculator(config, atoms)``'s calculator alone (for a CalculatorFactory)."""
+    return build_calculator(config, atoms)[0]
+
+
 def check_structure(config: MDConfig, atoms) -> None:
     """What the ensemble needs of the structure, said before anything runs."""
     if config.ensemble in NPT_ENSEMBLES and not atoms.pbc.all():
@@ -161,5 +166,5 @@ def check_structure(config: MDConfig, atoms) -> None:
                           f"stress, so a cell periodic in all three directions (pbc={atoms.pbc.tolist()})")
 
 
-__all__ = ["EMT_NAME", "MDConfig", "UmbrellaConfig", "build_calculator", "build_structure", "check_structure",
+__all__ = ["EMT_NAME", "MDConfig", "UmbrellaConfig", "build_calculator", "build_structure", "check_structure", "make_calculator",
            "load_md_config"]

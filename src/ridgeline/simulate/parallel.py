@@ -34,8 +34,8 @@ def check_picklable(what: str, value) -> None:
     try:
         pickle.dumps(value)
     except Exception as err:
-        raise ConfigError(f"{what} cannot be sent to worker processes ({type(err).__name__}: {err}); "
-                          "run with executor='serial' or a thread pool") from err
+        raise ConfigError(f"{what} cannot be sent to worker processes ({type(err).__name__}: {err}); give the "
+                          "calculator as a CalculatorFactory, or run serially or on a thread pool") from err
 
 
 def run_tasks(function: Callable, tasks: Iterable, executor: cf.Executor | str | None = "serial",
@@ -81,6 +81,23 @@ def _gather(function, tasks, executor: cf.Executor, on_result) -> list:
     return results
 
 
+class CalculatorFactory:
+    """``CalculatorFactory(function, *args)``: builds ``function(*args)`` where a task runs, so that a
+    worker process gets a fresh calculator rather than a pickled one (some, like ASE's EMT after
+    its first call, cannot be pickled). ``function`` must be importable (a module-level function)."""
+
+    def __init__(self, function: Callable, *args, **kwargs):
+        self.function, self.args, self.kwargs = function, args, kwargs
+
+    def __call__(self):
+        return self.function(*self.args, **self.kwargs)
+
+
+def materialize(calculator):
+    """The calculator itself, or what a :class:`CalculatorFactory` builds."""
+    return calculator() if isinstance(calculator, CalculatorFactory) else calculator
+
+
 # ------------------------------------------------------------------------------ finished runs on disk
 def save_run(path, arrays: dict, meta: dict, settings: dict) -> None:
     """A finished run's ``arrays`` (name -> array) and ``meta`` (JSON types) with the ``settings``
@@ -107,4 +124,4 @@ def load_run(path, settings: dict) -> tuple[dict, dict] | None:
     return arrays, saved["meta"]
 
 
-__all__ = ["EXECUTORS", "SAFE_START_METHOD", "check_picklable", "load_run", "run_tasks", "save_run"]
+__all__ = ["CalculatorFactory", "EXECUTORS", "SAFE_START_METHOD", "check_picklable", "materialize", "load_run", "run_tasks", "save_run"]

@@ -147,6 +147,14 @@ def _coerce(value, typ, where: str):
     args = [a for a in typing.get_args(typ) if a is not type(None)]
     if value is None and type(None) in typing.get_args(typ):
         return None
+    if origin in (typing.Union, types.UnionType) and len(args) > 1:  # the first of the types that takes it
+        for option in args:
+            try:
+                return _coerce(value, option, where)
+            except ConfigError:
+                pass
+        names = " or ".join(getattr(a, "__name__", str(a)) for a in args)
+        raise ConfigError(f"config key {where!r}: expected {names}, got {value!r}")
     if origin in (typing.Union, types.UnionType) and args:
         typ = args[0]
     if dataclasses.is_dataclass(typ):
@@ -161,6 +169,8 @@ def _coerce(value, typ, where: str):
         if typ is str and isinstance(value, str):
             return value
         if typ is dict and isinstance(value, dict):
+            return value
+        if typ is list and isinstance(value, list):
             return value
         if typ is bool and isinstance(value, bool):
             return value

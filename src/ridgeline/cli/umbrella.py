@@ -1,0 +1,66 @@
+"""``ridgeline umbrella CONFIG.yaml [key=value ...]``: umbrella sampling along a collective variable
+with a model file (or EMT), the windows run in parallel (``workers``), and the free-energy profile
+by MBAR (:mod:`ridgeline.properties.umbrella`, config :class:`~ridgeline.properties.sampling_config.
+UmbrellaSamplingConfig`).
+
+Writes to ``output_dir``: ``profile.json`` (F(s) with its error, the windows' overlap, samples,
+statistical inefficiencies and domain flags), ``profile.png`` (F(s) with its 2-sigma band, and the
+overlap of neighbouring windows), the config it ran with, and the finished windows, so that a rerun
+of the same config does only the windows that are missing.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_arguments(p) -> None:
+    p.add_argument("config", help="YAML config (keys: structure, model, cv: {kind, atoms}, lower, upper, windows or "
+                                  "centers, k, temperature, steps, equilibration, workers, output_dir, ...)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys (e.g. windows=24 k=2.0)")
+
+
+def run(args) -> int:
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from ..files import atomic_write_bytes
+    from ..names import RUN_CONFIG_FILE
+    from ..properties.sampling_config import UmbrellaSamplingConfig, load_sampling_config
+    from ..properties.umbrella import umbrella_sampling
+    from ..simulate.md_config import build_structure
+
+    config = load_sampling_config(UmbrellaSamplingConfig, args.config, args.overrides)
+    atoms = build_structure(config.md_config())
+    cv = config.build_cv()
+    cv.check_atoms(len(atoms))
+    centers = config.window_centers(cv)
+    calculator = config.calculator(atoms)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / RUN_CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
+    print(f"umbrella sampling of {config.cv.kind} {config.cv.atoms}: {len(centers)} windows from {centers.min():.4g} to "
+          f"{centers.max():.4g} {cv.unit}, {config.steps} steps each, {config.workers} worker(s)", file=sys.stderr)
+    result = umbrella_sampling(atoms, calculator, cv, centers, config.k, config.temperature, steps=config.steps,
+                               equilibration=config.equilibration, timestep=config.timestep, ensemble=config.ensemble,
+                               parameters=config.parameters, interval=config.interval, pull_steps=config.pull_steps,
+                               seed=config.seed, bins=config.bins, executor=config.executor(), workers=config.workers,
+                               output_dir=out, run_key={"model": config.model, "dtype": config.dtype})
+    summary = result.summary()
+    atomic_write_bytes(out / "profile.json", json.dumps(summary, indent=1).encode())
+    result.plot(out / "profile.png")
+    profile = result.profile
+    ok = profile.free_energy == profile.free_energy
+    top = int(profile.free_energy[ok].argmax())
+    print(f"free energy over the windows' range: max {profile.free_energy[ok][top]:.4f} "
+          f"± {profile.error[ok][top]:.4f} eV at {profile.bin_centers[ok][top]:.4g} {cv.unit} (0 at the lowest bin)")
+    for lower, upper in profile.gaps:
+        print(f"warning: windows at {lower:.4g} and {upper:.4g} do not overlap: add windows between them or lower k",
+              file=sys.stderr)
+    if result.flagged_windows:
+        print(f"warning: out of the model's domain in the windows at {', '.join(f'{c:.4g}' for c in result.flagged_windows)}",
+              file=sys.stderr)
+    print(f"wrote {out / 'profile.json'} and {out / 'profile.png'}")
+    return 0
