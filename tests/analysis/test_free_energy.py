@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from ase import units
 
-from ridgeline.analysis.free_energy import (MIN_OVERLAP, integrate, quadrature, timeseries_mean,
+from ridgeline.analysis.free_energy import (MIN_OVERLAP, integrate, quadrature, reweighted_profiles, timeseries_mean,
                                             umbrella_profile)
 from ridgeline.errors import ConfigError, DataError
 
@@ -119,3 +119,26 @@ def test_quadratures_integrate_polynomials():
     assert value == pytest.approx(1.0) and error == pytest.approx(0.1 * np.sqrt(np.sum(w**2)))
     with pytest.raises(ConfigError, match="unknown quadrature 'simpson'"):
         quadrature("simpson", 5)
+
+
+def test_reweighting_to_a_perturbed_hamiltonian_adds_the_perturbation():
+    # samples of the double well, reweighted by dU(s) = 0.05 s: the profile becomes F(s) + 0.05 s
+    centers = np.linspace(-1.6, 1.6, 17)
+    grid = np.linspace(-2.5, 2.5, 20001)
+    samples = windows(double_well, centers, 3.0, grid, 2000, seed=4)
+    edges = np.linspace(-1.6, 1.6, 33)
+    x = np.concatenate(samples)
+    tilt = 0.05 * x
+    f0, fd, ess = reweighted_profiles(samples, centers, 3.0, T, edges, np.stack([tilt, 2 * tilt]), reference=-1.0)
+    mids = 0.5 * (edges[1:] + edges[:-1])
+    ok = np.isfinite(f0)
+    ref = mids[np.argmin(np.abs(mids + 1.0))]
+    def exact(slope):  # -kT ln of the tilted distribution in each bin, zero at the reference bin
+        f = np.array([-KT * np.log(np.mean(np.exp(-(double_well(g) + slope * g) / KT)))
+                      for g in (np.linspace(a - 0.05, a + 0.05, 201) for a in mids)])
+        return f - f[np.argmin(np.abs(mids - ref))]
+
+    for row, slope in zip(fd, (0.05, 0.1)):
+        np.testing.assert_allclose((row - f0)[ok], (exact(slope) - exact(0.0))[ok], atol=2e-3)
+    assert f0[np.argmin(np.abs(mids + 1.0))] == 0.0
+    assert 0.5 < ess[0] <= 1.0 and ess[1] < ess[0]  # a larger shift keeps fewer effective samples

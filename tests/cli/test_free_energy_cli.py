@@ -75,3 +75,23 @@ def test_bad_input_is_one_line(tmp_path, capsys, command, data, override, messag
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert re.search(message, err), err
+
+
+def test_umbrella_with_a_committee_reports_the_models_band(tmp_path, capsys, ensemble_file):
+    from ase import Atoms
+    from ase.io import write as write_structure
+
+    structure = tmp_path / "cu4.extxyz"
+    write_structure(structure, Atoms("Cu4", positions=[[0, 0, 0], [2.5, 0, 0], [1.25, 2.1, 0], [1.25, 0.7, 2.0]]))
+    data = {"structure": str(structure), "model": str(ensemble_file), "cv": {"kind": "distance", "atoms": [0, 1]},
+            "lower": 2.3, "upper": 2.9, "windows": 3, "k": 4.0, "steps": 40, "equilibration": 5, "pull_steps": 5,
+            "bins": 6, "frame_every": 4, "draws": 50, "timestep": 1.0}
+    assert main(["umbrella", write(tmp_path, data, "committee")]) == 0
+    summary = json.loads((tmp_path / "committee" / "profile.json").read_text())
+    band = summary["model_uncertainty"]
+    assert band["frames"] == 30 and band["draws"] == 50
+    f = np.array(summary["profile"]["free_energy"], dtype=float)
+    ok = np.isfinite(f)
+    assert np.all(np.array(band["lower"], float)[ok] <= f[ok] + 1e-12)
+    assert "model's 95% interval" in capsys.readouterr().out
+    assert all(w["max_forces_sigma"] > 0 for w in summary["windows"])

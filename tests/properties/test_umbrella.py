@@ -116,3 +116,33 @@ def test_umbrella_sampling_errors():
     with pytest.raises(ConfigError, match="unknown executor 'mpi'"):
         umbrella_sampling(pair(), DoubleWellBond(), Distance(0, 1), [2.5, 3.0], 3.0, steps=4, equilibration=0,
                           pull_steps=2, executor="mpi")
+
+
+def test_profile_uncertainty_scales_with_the_models_sigma(ensemble_file):
+    from ase.calculators.emt import EMT
+
+    from ridgeline.properties.umbrella import profile_uncertainty
+    from ridgeline.simulate.calculator import Calculator
+
+    cluster = Atoms("Cu4", positions=[[0, 0, 0], [2.5, 0, 0], [1.25, 2.1, 0], [1.25, 0.7, 2.0]])
+    centers = window_centers(2.3, 2.9, 4)
+    result = umbrella_sampling(cluster, EMT(), Distance(0, 1), centers, 4.0, temperature=T, steps=200, equilibration=20,
+                               timestep=2.0, interval=2, pull_steps=20, bins=8, frame_every=5)
+    assert all(w.frames.shape == (20, 4, 3) for w in result.windows)
+    uq = Calculator(ensemble_file).uq
+    widths = []
+    for alpha in (1e-6, 4e-6):
+        uq.alpha["energy"] = alpha
+        band = profile_uncertainty(result, uq, draws=100, seed=1)
+        assert band.frames == 80 and band.draws == 100
+        ok = np.isfinite(result.profile.free_energy)
+        assert np.all(band.lower[ok] <= result.profile.free_energy[ok] + 1e-12)
+        assert np.all(band.upper[ok] >= result.profile.free_energy[ok] - 1e-12)
+        reference = np.nanargmin(result.profile.free_energy)
+        assert band.upper[reference] - band.lower[reference] == pytest.approx(0.0, abs=1e-12)
+        assert 0.9 < band.min_effective_fraction <= 1.0
+        widths.append(np.nanmean(band.upper - band.lower))
+    assert widths[0] > 0 and widths[1] / widths[0] == pytest.approx(2.0, rel=0.1)  # sigma ∝ sqrt(alpha)
+    with pytest.raises(ConfigError, match="frame_every > 0"):
+        profile_uncertainty(umbrella_sampling(cluster, EMT(), Distance(0, 1), centers, 4.0, steps=4, equilibration=0,
+                                              pull_steps=2), uq)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import units
+from scipy.special import logsumexp
 
 from ..errors import ConfigError, DataError
 from .results import Result, pyplot, save_figure
@@ -76,6 +77,7 @@ class FreeEnergyProfile(Result):
     window_free_energies: np.ndarray  # (K,) eV, the biased windows' free energies (MBAR's f_k kT)
     cv_unit: str = ""
     period: float | None = None
+    bin_edges: np.ndarray | None = None  # (B + 1,)
 
     @property
     def gaps(self) -> list[tuple[float, float]]:
@@ -95,15 +97,20 @@ class FreeEnergyProfile(Result):
         hi, lo = int(np.argmax(f)), int(np.argmin(f))
         return float(f[hi] - f[lo]), float(np.hypot(e[hi], e[lo]))
 
-    def plot(self, path, title: str = "", reference: tuple[np.ndarray, np.ndarray, str] | None = None) -> None:
-        """F(s) with its error band, and below it each window's neighbour overlap; ``reference``:
-        (s, F, label) drawn over it."""
+    def plot(self, path, title: str = "", reference: tuple[np.ndarray, np.ndarray, str] | None = None,
+             model_band: tuple[np.ndarray, np.ndarray, str] | None = None) -> None:
+        """F(s) with its statistical error band, and below it each window's neighbour overlap;
+        ``reference``: (s, F, label) drawn over it; ``model_band``: (lower, upper, label) per bin,
+        the model's own uncertainty."""
         plt = pyplot()
         fig, (ax, ax_o) = plt.subplots(2, 1, figsize=(5.5, 5.5), height_ratios=[3, 1.2], sharex=False)
         ok = np.isfinite(self.free_energy)
         s, f, e = self.bin_centers[ok], self.free_energy[ok], self.error[ok]
         ax.plot(s, f, "-", color="C0", label="MBAR")
-        ax.fill_between(s, f - 2 * e, f + 2 * e, color="C0", alpha=0.25, label="2 sigma")
+        ax.fill_between(s, f - 2 * e, f + 2 * e, color="C0", alpha=0.25, label="2 sigma (sampling)")
+        if model_band is not None:
+            ax.fill_between(s, np.asarray(model_band[0])[ok], np.asarray(model_band[1])[ok], color="C1", alpha=0.25,
+                            label=model_band[2])
         if reference is not None:
             ax.plot(reference[0], reference[1], "--", color="C3", label=reference[2])
         for c in self.centers:
@@ -178,7 +185,56 @@ def umbrella_profile(samples, centers, k, temperature: float, bins: int | np.nda
     order = np.argsort(centers)
     neighbour = np.array([overlap[order[i], order[i + 1]] for i in range(len(order) - 1)])
     return FreeEnergyProfile(mids, f, df, centers, k, float(temperature), n_k, inefficiency, overlap, neighbour,
-                             kt * np.asarray(mbar.f_k), cv_unit, period)
+                             kt * np.asarray(mbar.f_k), cv_unit, period, edges)
+
+
+def reweighted_profiles(samples, centers, k, temperature: float, edges, perturbations, reference: float,
+                        period: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F(s) of the Hamiltonian perturbed by each row of ``perturbations`` (D, S) eV (one energy per
+    sample, the samples of all windows in order), by MBAR reweighting of the same umbrella samples:
+    each row is the unbiased state's reduced potential beta dU_n. Returns (F_0 (B,), F_d (D, B),
+    the Kish effective sample fraction of each row (D,)), F in eV relative to the bin holding
+    ``reference``; nan where no sample fell."""
+    from pymbar import FES
+
+    samples = [np.asarray(x, dtype=float).ravel() for x in samples]
+    centers = np.asarray(centers, dtype=float).ravel()
+    k = np.broadcast_to(np.asarray(k, dtype=float), centers.shape)
+    n_k = np.array([x.size for x in samples])
+    x_n = np.concatenate(samples)
+    perturbations = np.atleast_2d(np.asarray(perturbations, dtype=float))
+    if perturbations.shape[1] != x_n.size:
+        raise ConfigError(f"reweighted_profiles: {perturbations.shape[1]} energies per row for {x_n.size} samples")
+
+    def wrapped(d):
+        return (d + 0.5 * period) % period - 0.5 * period if period is not None else d
+
+    beta = 1.0 / (units.kB * temperature)
+    x_n = wrapped(x_n) if period is not None else x_n
+    u_kn = beta * 0.5 * k[:, None] * wrapped(x_n[None, :] - centers[:, None]) ** 2
+    fes = FES(u_kn, n_k, verbose=False)
+    edges = np.asarray(edges, dtype=float)
+    mids = 0.5 * (edges[1:] + edges[:-1])
+    sampled = np.histogram(x_n, edges)[0] > 0
+    ref = mids[sampled][np.argmin(np.abs(mids[sampled] - reference))]
+    mbar = fes.get_mbar()
+    # the unbiased state's MBAR log weights, log w_n = -log sum_k N_k exp(f_k - u_kn)
+    log_w = -logsumexp(np.asarray(mbar.f_k)[:, None] - u_kn, b=n_k[:, None], axis=0)
+
+    def kish(lw):
+        w = np.exp(lw - lw.max())
+        return w.sum() ** 2 / np.sum(w * w)
+
+    def profile(u_n):
+        fes.generate_fes(u_n, x_n, fes_type="histogram", histogram_parameters={"bin_edges": edges})
+        f = np.full(mids.shape, np.nan)
+        f[sampled] = fes.get_fes(mids[sampled], reference_point="from-specified", fes_reference=float(ref))["f_i"] / beta
+        return f
+
+    f0 = profile(np.zeros(x_n.size))
+    rows = [profile(beta * du) for du in perturbations]
+    ess = [kish(log_w - beta * du) / kish(log_w) for du in perturbations]
+    return f0, np.array(rows), np.array(ess)
 
 
 # ----------------------------------------------------------------------- thermodynamic integration
@@ -207,4 +263,4 @@ def integrate(weights, means, errors) -> tuple[float, float]:
 
 
 __all__ = ["FreeEnergyProfile", "MIN_OVERLAP", "QUADRATURES", "decorrelated", "integrate", "quadrature",
-           "timeseries_mean", "umbrella_profile"]
+           "reweighted_profiles", "timeseries_mean", "umbrella_profile"]

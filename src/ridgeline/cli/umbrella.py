@@ -4,9 +4,11 @@ by MBAR (:mod:`ridgeline.properties.umbrella`, config :class:`~ridgeline.propert
 UmbrellaSamplingConfig`).
 
 Writes to ``output_dir``: ``profile.json`` (F(s) with its error, the windows' overlap, samples,
-statistical inefficiencies and domain flags), ``profile.png`` (F(s) with its 2-sigma band, and the
-overlap of neighbouring windows), the config it ran with, and the finished windows, so that a rerun
-of the same config does only the windows that are missing.
+statistical inefficiencies and domain flags; with a model that has uncertainties, the model's own
+band of F(s) from ``draws`` posterior energy surfaces, :func:`~ridgeline.properties.umbrella.
+profile_uncertainty`), ``profile.png`` (F(s) with its 2-sigma sampling band, the model's band, and
+the overlap of neighbouring windows), the config it ran with, and the finished windows, so that a
+rerun of the same config does only the windows that are missing.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def run(args) -> int:
     from ..files import atomic_write_bytes
     from ..names import RUN_CONFIG_FILE
     from ..properties.sampling_config import UmbrellaSamplingConfig, load_sampling_config
-    from ..properties.umbrella import umbrella_sampling
+    from ..properties.umbrella import profile_uncertainty, umbrella_sampling
+    from ..simulate.md_config import EMT_NAME
     from ..simulate.md_config import build_structure
 
     config = load_sampling_config(UmbrellaSamplingConfig, args.config, args.overrides)
@@ -38,6 +41,12 @@ def run(args) -> int:
     cv.check_atoms(len(atoms))
     centers = config.window_centers(cv)
     calculator = config.calculator(atoms)
+    uq = None
+    if config.model != EMT_NAME and config.frame_every > 0:
+        from ..simulate.calculator import Calculator
+
+        uq = Calculator(config.model, dtype=config.dtype).uq
+    frame_every = config.frame_every if uq is not None else 0
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / RUN_CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
@@ -47,15 +56,23 @@ def run(args) -> int:
                                equilibration=config.equilibration, timestep=config.timestep, ensemble=config.ensemble,
                                parameters=config.parameters, interval=config.interval, pull_steps=config.pull_steps,
                                seed=config.seed, bins=config.bins, executor=config.executor(), workers=config.workers,
-                               output_dir=out, run_key={"model": config.model, "dtype": config.dtype})
+                               output_dir=out, run_key={"model": config.model, "dtype": config.dtype},
+                               frame_every=frame_every)
     summary = result.summary()
+    band = None
+    if uq is not None:
+        band = profile_uncertainty(result, uq, draws=config.draws, confidence=config.confidence, seed=config.seed)
+        summary["model_uncertainty"] = band.to_dict()
     atomic_write_bytes(out / "profile.json", json.dumps(summary, indent=1).encode())
-    result.plot(out / "profile.png")
+    result.plot(out / "profile.png", uncertainty=band)
     profile = result.profile
     ok = profile.free_energy == profile.free_energy
     top = int(profile.free_energy[ok].argmax())
+    model_part = "" if band is None else (f", model's {100 * config.confidence:g}% interval "
+                                          f"[{band.lower[ok][top]:.4f}, {band.upper[ok][top]:.4f}] eV")
     print(f"free energy over the windows' range: max {profile.free_energy[ok][top]:.4f} "
-          f"± {profile.error[ok][top]:.4f} eV at {profile.bin_centers[ok][top]:.4g} {cv.unit} (0 at the lowest bin)")
+          f"± {profile.error[ok][top]:.4f} eV (sampling){model_part} at {profile.bin_centers[ok][top]:.4g} {cv.unit} "
+          "(0 at the lowest bin)")
     for lower, upper in profile.gaps:
         print(f"warning: windows at {lower:.4g} and {upper:.4g} do not overlap: add windows between them or lower k",
               file=sys.stderr)

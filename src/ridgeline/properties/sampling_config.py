@@ -87,6 +87,11 @@ class UmbrellaSamplingConfig(SamplingConfig):
     k: float = 1.0  # eV per CV unit squared
     pull_steps: int = 200  # steps of the pull to each window's start
     bins: int = 50
+    # the model's own uncertainty of F(s) (a model with uncertainties only): every frame_every-th sample's
+    # structure is kept and the profile reweighted to `draws` posterior energy surfaces (0: not computed)
+    frame_every: int = 10
+    draws: int = 200
+    confidence: float = 0.95
     output_dir: str = "umbrella"
 
     def build_cv(self):

@@ -31,14 +31,14 @@ from __future__ import annotations
 
 import copy
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 from ase.io import read, write
 
 from ..analysis.free_energy import FreeEnergyProfile, umbrella_profile
-from ..analysis.results import Result
+from ..analysis.results import Result, jsonable
 from ..data.frame import structure_key
 from ..errors import ConfigError, DataError
 from ..files import atomic_write_bytes
@@ -63,6 +63,7 @@ class WindowRun(Result):
     reason: str = ""
     max_forces_sigma: float | None = None  # eV/Å, the largest over the recorded steps
     out_of_domain_fraction: float | None = None  # of the recorded steps
+    frames: np.ndarray | None = None  # (F, N, 3) Å, positions of every ``frame_every``-th sample (None: not kept)
 
     @property
     def flagged(self) -> bool:
@@ -73,6 +74,8 @@ class WindowRun(Result):
 class UmbrellaResult(Result):
     profile: FreeEnergyProfile
     windows: list[WindowRun] = field(default_factory=list)
+    structure: object = None  # the start (ase.Atoms), for the kept frames' numbers and cell
+    frame_every: int = 0
 
     @property
     def flagged_windows(self) -> list[float]:
@@ -81,13 +84,29 @@ class UmbrellaResult(Result):
 
     def summary(self) -> dict:
         """The profile and, per window, its settings and diagnostics (without the CV series)."""
-        windows = [{k: v for k, v in w.to_dict().items() if k != "samples"} | {"n_samples": int(w.samples.size)}
-                   for w in self.windows]
+        windows = [_meta(w) | {"n_samples": int(w.samples.size)} for w in self.windows]
         return {"profile": self.profile.to_dict(), "windows": windows, "gaps": self.profile.gaps,
                 "flagged_windows": self.flagged_windows}
 
-    def plot(self, path, title: str = "", reference=None) -> None:
-        self.profile.plot(path, title, reference)
+    def plot(self, path, title: str = "", reference=None, uncertainty: "ProfileUncertainty | None" = None) -> None:
+        band = None if uncertainty is None else (uncertainty.lower, uncertainty.upper,
+                                                 f"{100 * uncertainty.confidence:g}% (model)")
+        self.profile.plot(path, title, reference, band)
+
+
+@dataclass
+class ProfileUncertainty(Result):
+    """The model's own uncertainty of F(s) (eV, the profile's reference bin at zero): the profile
+    reweighted to each of ``draws`` posterior energy surfaces (:func:`profile_uncertainty`)."""
+
+    bin_centers: np.ndarray  # (B,)
+    lower: np.ndarray  # (B,) eV, F(s) plus the draws' lower quantile of their shift
+    upper: np.ndarray  # (B,) eV
+    sigma: np.ndarray  # (B,) eV, the draws' standard deviation
+    confidence: float
+    draws: int
+    frames: int  # structures evaluated
+    min_effective_fraction: float  # the smallest Kish effective sample fraction of a draw's reweighting
 
 
 def window_centers(lower: float, upper: float, count: int, period: float | None = None) -> np.ndarray:
@@ -101,10 +120,11 @@ def window_centers(lower: float, upper: float, count: int, period: float | None 
 
 
 def _settings(center, k, temperature, steps, equilibration, interval, timestep, ensemble, parameters, seed,
-              identity: dict) -> dict:
+              frame_every, identity: dict) -> dict:
     return {"center": float(center), "k": float(k), "temperature": float(temperature), "steps": int(steps),
             "equilibration": int(equilibration), "interval": int(interval), "timestep": float(timestep),
-            "ensemble": ensemble, "parameters": parameters, "seed": int(seed), **identity}
+            "ensemble": ensemble, "parameters": parameters, "seed": int(seed), "frame_every": int(frame_every),
+            **identity}
 
 
 def _run_window(task: dict) -> WindowRun:
@@ -112,10 +132,12 @@ def _run_window(task: dict) -> WindowRun:
     s = task["settings"]
     cv = task["cv"]
     biased = BiasedCalculator(materialize(task["calculator"]), [HarmonicUmbrella(cv, s["center"], s["k"])])
-    samples = []
+    samples, frames = [], []
 
     def record(step, atoms):
         if step > s["equilibration"]:
+            if s["frame_every"] and len(samples) % s["frame_every"] == 0:
+                frames.append(atoms.get_positions())
             samples.append(cv.value(atoms))
 
     md = MD(task["atoms"], biased, s["ensemble"], timestep=s["timestep"], temperature=s["temperature"],
@@ -124,7 +146,8 @@ def _run_window(task: dict) -> WindowRun:
     run = md.run(s["steps"])
     sigma = float(run.max_forces_sigma.max()) if run.max_forces_sigma.size else None
     flags = float(run.out_of_domain.mean()) if run.out_of_domain.size else None
-    return WindowRun(task["index"], s["center"], s["k"], np.asarray(samples), run.status, run.reason, sigma, flags)
+    return WindowRun(task["index"], s["center"], s["k"], np.asarray(samples), run.status, run.reason, sigma, flags,
+                     np.asarray(frames) if s["frame_every"] else None)
 
 
 def _pull(atoms, calculator, cv, centers, k, temperature, pull_steps, timestep, ensemble, parameters, seed) -> list:
@@ -156,23 +179,24 @@ def umbrella_sampling(atoms, calculator, cv: CollectiveVariable, centers, k, tem
                       ensemble: str = "langevin", parameters: dict | None = None, interval: int = 1,
                       pull_steps: int = 200, seed: int = 0, bins: int | np.ndarray = 50,
                       executor="serial", workers: int | None = None, output_dir=None,
-                      run_key: dict | None = None) -> UmbrellaResult:
+                      run_key: dict | None = None, frame_every: int = 0) -> UmbrellaResult:
     """Umbrella sampling of ``cv`` (module docstring); ``k`` in eV per CV unit squared, one number
     or one per window; MD units as :mod:`ridgeline.simulate.md` (fs, K). ``calculator``: an ASE
     calculator, or a :class:`~ridgeline.simulate.parallel.CalculatorFactory` that builds one in
-    each task (what worker processes need of a calculator that cannot be pickled)."""
+    each task (what worker processes need of a calculator that cannot be pickled). ``frame_every``
+    > 0 keeps the positions of every such sample, for :func:`profile_uncertainty`."""
     centers = np.asarray(centers, dtype=float).ravel()
     k = np.broadcast_to(np.asarray(k, dtype=float), centers.shape).copy()
     parameters = dict(parameters or {})
     if len(centers) < 2:
         raise ConfigError(f"umbrella sampling needs at least 2 windows, got {len(centers)}")
-    if np.any(k <= 0) or steps < 2 or equilibration < 0 or pull_steps < 0:
-        raise ConfigError("umbrella sampling needs k > 0, steps >= 2, equilibration >= 0 and pull_steps >= 0")
+    if np.any(k <= 0) or steps < 2 or equilibration < 0 or pull_steps < 0 or frame_every < 0:
+        raise ConfigError("umbrella sampling needs k > 0, steps >= 2, and equilibration, pull_steps and frame_every >= 0")
     cv.check_atoms(len(atoms))
     identity = {"structure": structure_key(atoms), "cv": [type(cv).__name__, *map(int, getattr(cv, "indices", ()))],
                 "pull_steps": int(pull_steps), "run_key": run_key or {}}
     settings = [_settings(c, kk, temperature, steps, equilibration, interval, timestep, ensemble, parameters, seed + i,
-                          identity) for i, (c, kk) in enumerate(zip(centers, k))]
+                          frame_every, identity) for i, (c, kk) in enumerate(zip(centers, k))]
     out = Path(output_dir) if output_dir is not None else None
     done = _load_windows(out, settings) if out is not None else {}
     todo = [i for i in range(len(centers)) if i not in done]
@@ -199,17 +223,62 @@ def umbrella_sampling(atoms, calculator, cv: CollectiveVariable, centers, k, tem
             raise DataError(f"umbrella window {w.index} (centre {w.center:g}) stopped: {w.reason}")
     profile = umbrella_profile([w.samples for w in windows], centers, k, temperature, bins=bins, period=cv.period,
                                cv_unit=cv.unit)
-    return UmbrellaResult(profile, windows)
+    return UmbrellaResult(profile, windows, atoms.copy() if frame_every else None, frame_every)
+
+
+def profile_uncertainty(result: UmbrellaResult, uq, draws: int = 200, confidence: float = 0.95,
+                        seed: int = 0) -> ProfileUncertainty:
+    """The model's uncertainty of the free-energy profile, carried through the Boltzmann weights:
+    the kept frames' energies are drawn ``draws`` times from the calibrated posterior
+    (:func:`~ridgeline.uncertainty.propagation.energy_draws`: a committee's covariance or the
+    last-layer Laplace one, correlations between frames kept), each draw's energy shift reweights the
+    same umbrella samples by MBAR (:func:`~ridgeline.analysis.free_energy.reweighted_profiles`),
+    and each bin's band is the profile plus the quantiles of the draws' shifts of F(s). Sampling
+    noise is common to every draw, so the band is the model's alone. Reweighting is sound while the
+    shifts stay within a few kT; ``min_effective_fraction`` falling far below 1 says they do not.
+    ``result`` must come from ``umbrella_sampling(..., frame_every > 0)``; ``uq``: the calculator's
+    :class:`~ridgeline.uncertainty.UncertaintyModel` (``Calculator.uq``)."""
+    from ..analysis.free_energy import reweighted_profiles
+    from ..uncertainty.propagation import energy_draws
+
+    if result.frame_every < 1 or any(w.frames is None for w in result.windows):
+        raise ConfigError("profile_uncertainty needs the windows' frames: run umbrella_sampling with frame_every > 0")
+    if uq is None:
+        raise ConfigError("profile_uncertainty needs a model with uncertainties (an ensemble or calibrated model file)")
+    if not 0 < confidence < 1 or draws < 20:
+        raise ConfigError(f"profile_uncertainty needs 0 < confidence < 1 and draws >= 20, got {confidence}, {draws}")
+    structures, samples = [], []
+    for w in result.windows:
+        samples.append(w.samples[:: result.frame_every][: len(w.frames)])
+        for positions in w.frames:
+            atoms = result.structure.copy()
+            atoms.positions = positions
+            structures.append(atoms)
+    energies, drawn = energy_draws(uq, structures, draws, seed)
+    profile = result.profile
+    reference = float(profile.bin_centers[np.nanargmin(profile.free_energy)])
+    f0, fd, ess = reweighted_profiles(samples, profile.centers, profile.k, profile.temperature, profile.bin_edges,
+                                      drawn - energies, reference, profile.period)
+    shift = fd - f0
+    q = np.nanquantile(shift, [0.5 * (1 - confidence), 0.5 * (1 + confidence)], axis=0)
+    return ProfileUncertainty(profile.bin_centers, profile.free_energy + q[0], profile.free_energy + q[1],
+                              np.nanstd(shift, axis=0, ddof=1), confidence, draws, len(structures), float(np.min(ess)))
 
 
 # ------------------------------------------------------------------------------------- resuming
+def _meta(window: WindowRun) -> dict:
+    """A window's scalars (JSON types), without its series and frames."""
+    return jsonable({f.name: getattr(window, f.name) for f in fields(window) if f.name not in ("samples", "frames")})
+
+
 def _window_path(out: Path, index: int) -> Path:
     return out / WINDOWS_DIR / f"window_{index:03d}.npz"
 
 
 def _save_window(out: Path, window: WindowRun, settings: dict) -> None:
-    meta = {k: v for k, v in window.to_dict().items() if k != "samples"}
-    save_run(_window_path(out, window.index), {"samples": window.samples}, meta, settings)
+    meta = _meta(window)
+    arrays = {"samples": window.samples} | ({} if window.frames is None else {"frames": window.frames})
+    save_run(_window_path(out, window.index), arrays, meta, settings)
 
 
 def _load_windows(out: Path, settings: list[dict]) -> dict[int, WindowRun]:
@@ -218,7 +287,7 @@ def _load_windows(out: Path, settings: list[dict]) -> dict[int, WindowRun]:
     for i, wanted in enumerate(settings):
         saved = load_run(_window_path(out, i), wanted)
         if saved is not None:
-            done[i] = WindowRun(samples=saved[0]["samples"], **saved[1])
+            done[i] = WindowRun(samples=saved[0]["samples"], frames=saved[0].get("frames"), **saved[1])
     return done
 
 
@@ -242,4 +311,5 @@ def _load_starts(out: Path, centers, k):
     return starts if saved == [(float(c), float(kk)) for c, kk in zip(centers, k)] else None
 
 
-__all__ = ["STARTS_FILE", "UmbrellaResult", "WindowRun", "umbrella_sampling", "window_centers"]
+__all__ = ["ProfileUncertainty", "STARTS_FILE", "UmbrellaResult", "WindowRun", "profile_uncertainty",
+           "umbrella_sampling", "window_centers"]

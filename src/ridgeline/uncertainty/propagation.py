@@ -69,14 +69,27 @@ def confidence_interval(uq: UncertaintyModel, observable, structures, confidence
     return Interval(value, sigma, confidence, value - z * sigma, value + z * sigma, members)
 
 
+def energy_draws(uq: UncertaintyModel, structures, samples: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The predicted energies (S,) eV of ``structures`` and ``samples`` draws (samples, S) from
+    N(E, alpha C), the calibrated covariance that ``confidence_interval`` uses: whole energy
+    surfaces of the model's posterior, evaluated on these structures, for an observable that needs
+    every structure at once (a free-energy profile reweighted by each draw)."""
+    return _draws(uq, _batch(uq, list(structures)), samples, seed)
+
+
+def _draws(uq: UncertaintyModel, batch: dict, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    energies, covariance = uq.variances.energy_covariance(batch)
+    draws = np.random.default_rng(seed).multivariate_normal(energies, uq.alpha["energy"] * covariance, size=samples,
+                                                            method="eigh")
+    return energies, draws
+
+
 def _sampled(uq: UncertaintyModel, observable, batch: dict, confidence: float, samples: int, seed: int) -> Interval:
     import torch
 
     if samples < 100:
         raise ValueError(f"samples must be at least 100, got {samples}")
-    energies, covariance = uq.variances.energy_covariance(batch)
-    draws = np.random.default_rng(seed).multivariate_normal(energies, uq.alpha["energy"] * covariance, size=samples,
-                                                            method="eigh")
+    energies, draws = _draws(uq, batch, samples, seed)
     value = float(observable(torch.as_tensor(energies, dtype=torch.float64)))
     values = np.array([float(observable(torch.as_tensor(d, dtype=torch.float64))) for d in draws])
     lower, upper = np.quantile(values, [0.5 * (1 - confidence), 0.5 * (1 + confidence)])
