@@ -110,3 +110,24 @@ def test_a_minimum_is_not_a_saddle(hop):
         harmonic_rate(minimum, minimum, EMT(), [300.0], method="finite_differences")
     with pytest.raises(ConfigError, match="same atoms"):
         harmonic_rate(minimum, minimum[:-1], EMT(), [300.0], method="finite_differences")
+
+
+def test_the_rate_interval_of_a_gaussian_barrier_against_monte_carlo(hop):
+    """Barriers drawn from N(dE, sigma) and pushed through k = nu* exp(-dE/kT): the draws' central
+    quantiles are the log-normal interval's ends, and the interval holds its share of the draws."""
+    minimum, saddle = hop
+    temperatures, sigma = np.array([300.0, 700.0]), 0.06
+    result = harmonic_rate(minimum, saddle, EMT(), temperatures, method="finite_differences",
+                           uncertainty=KnownBarrierSigma(sigma))
+    barriers = np.random.default_rng(7).normal(result.barrier.value, sigma, size=200_000)
+    for k, t in enumerate(temperatures):
+        rates = result.prefactor * np.exp(-barriers / (KB * t))
+        low, high = np.quantile(rates, [0.025, 0.975])
+        s = sigma / (KB * t)  # the sigma of ln k
+        assert np.log(result.lower[k] / low) == pytest.approx(0.0, abs=0.03 * s)
+        assert np.log(result.upper[k] / high) == pytest.approx(0.0, abs=0.03 * s)
+        assert np.mean((result.lower[k] <= rates) & (rates <= result.upper[k])) == pytest.approx(0.95, abs=0.003)
+        assert np.median(rates) == pytest.approx(result.classical[k], rel=0.02 * s)  # the rate of the mean barrier
+    # the linear interval k +- z sigma_k of the same draws goes below zero at 300 K; the log-normal one cannot
+    cold = result.prefactor * np.exp(-barriers / (KB * 300.0))
+    assert np.mean(cold) - 1.96 * np.std(cold) < 0 < result.lower[0]

@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "lammps": ("ridgeline.cli.lammps", "LAMMPS: build pair_style ridgeline (the plugin that runs exported models), run an MD config in LAMMPS"),
     "umbrella": ("ridgeline.cli.umbrella", "umbrella sampling along a collective variable (distance, angle, dihedral, coordination): free-energy profile by MBAR with errors and window overlap"),
     "ti": ("ridgeline.cli.ti", "thermodynamic integration: a crystal's absolute free energy from the Einstein crystal, or between two models"),
+    "rates": ("ridgeline.cli.rates", "rates with intervals: harmonic TST from a NEB, microkinetic TOF and degree of rate control, Butler-Volmer"),
     "demo": ("ridgeline.cli.demo", "the main job: active learning of ethanol against GFN2-xTB, checked on xTB frames and in NVE MD"),
 }
 
