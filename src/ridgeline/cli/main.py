@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "validate": ("ridgeline.cli.validate", "validate a model: errors by config_type, properties against a reference calculator or table with intervals and domain flags, g(r)"),
     "export": ("ridgeline.cli.export", "compile a model for LAMMPS (AOTInductor .pt2): energies and edge forces, checked against the model"),
     "lammps": ("ridgeline.cli.lammps", "LAMMPS: build pair_style ridgeline (the plugin that runs exported models), run an MD config in LAMMPS"),
+    "pimd": ("ridgeline.cli.pimd", "path-integral MD through i-PI (the model as its socket client): quantum kinetic energy, isotope free energies, bead convergence"),
     "umbrella": ("ridgeline.cli.umbrella", "umbrella sampling along a collective variable (distance, angle, dihedral, coordination): free-energy profile by MBAR with errors and window overlap"),
     "ti": ("ridgeline.cli.ti", "thermodynamic integration: a crystal's absolute free energy from the Einstein crystal, or between two models"),
     "rates": ("ridgeline.cli.rates", "rates with intervals: harmonic TST from a NEB, microkinetic TOF and degree of rate control, Butler-Volmer"),
