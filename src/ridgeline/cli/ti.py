@@ -17,29 +17,21 @@ import sys
 
 
 def add_arguments(p) -> None:
-    p.add_argument("config", help="YAML config (keys: mode, structure, model, reference_model, temperature, points, "
-                                  "quadrature, steps, equilibration, springs, workers, output_dir, ...)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys (e.g. points=12 temperature=600)")
+    from .workflow_args import add_config_arguments
+
+    add_config_arguments(p, "mode, structure, model, reference_model, temperature, points, quadrature, steps, "
+                            "equilibration, springs, workers, output_dir, ...", "points=12 temperature=600")
 
 
 def run(args) -> int:
     import json
-    from pathlib import Path
-
-    import yaml
 
     from ..files import atomic_write_bytes
-    from ..names import RUN_CONFIG_FILE
-    from ..properties.sampling_config import TIConfig, load_sampling_config
+    from ..properties.sampling_config import TIConfig
     from ..properties.thermodynamic_integration import solid_free_energy, thermodynamic_integration
-    from ..simulate.md_config import build_structure
+    from .workflow_args import start_sampling
 
-    config = load_sampling_config(TIConfig, args.config, args.overrides)
-    atoms = build_structure(config.md_config())
-    calculator = config.calculator(atoms)
-    out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / RUN_CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
+    config, atoms, calculator, out = start_sampling(TIConfig, args)
     options = dict(points=config.points, quadrature_kind=config.quadrature, steps=config.steps,
                    equilibration=config.equilibration, timestep=config.timestep, ensemble=config.ensemble,
                    parameters=config.parameters, interval=config.interval, seed=config.seed,

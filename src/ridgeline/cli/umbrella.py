@@ -17,39 +17,31 @@ import sys
 
 
 def add_arguments(p) -> None:
-    p.add_argument("config", help="YAML config (keys: structure, model, cv: {kind, atoms}, lower, upper, windows or "
-                                  "centers, k, temperature, steps, equilibration, workers, output_dir, ...)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys (e.g. windows=24 k=2.0)")
+    from .workflow_args import add_config_arguments
+
+    add_config_arguments(p, "structure, model, cv: {kind, atoms}, lower, upper, windows or centers, k, temperature, "
+                            "steps, equilibration, workers, output_dir, ...", "windows=24 k=2.0")
 
 
 def run(args) -> int:
     import json
-    from pathlib import Path
-
-    import yaml
 
     from ..files import atomic_write_bytes
-    from ..names import RUN_CONFIG_FILE
-    from ..properties.sampling_config import UmbrellaSamplingConfig, load_sampling_config
+    from ..properties.sampling_config import UmbrellaSamplingConfig
     from ..properties.umbrella import profile_uncertainty, umbrella_sampling
     from ..simulate.md_config import EMT_NAME
-    from ..simulate.md_config import build_structure
+    from .workflow_args import start_sampling
 
-    config = load_sampling_config(UmbrellaSamplingConfig, args.config, args.overrides)
-    atoms = build_structure(config.md_config())
+    config, atoms, calculator, out = start_sampling(UmbrellaSamplingConfig, args)
     cv = config.build_cv()
     cv.check_atoms(len(atoms))
     centers = config.window_centers(cv)
-    calculator = config.calculator(atoms)
     uq = None
     if config.model != EMT_NAME and config.frame_every > 0:
         from ..simulate.calculator import Calculator
 
         uq = Calculator(config.model, dtype=config.dtype).uq
     frame_every = config.frame_every if uq is not None else 0
-    out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / RUN_CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
     print(f"umbrella sampling of {config.cv.kind} {config.cv.atoms}: {len(centers)} windows from {centers.min():.4g} to "
           f"{centers.max():.4g} {cv.unit}, {config.steps} steps each, {config.workers} worker(s)", file=sys.stderr)
     result = umbrella_sampling(atoms, calculator, cv, centers, config.k, config.temperature, steps=config.steps,

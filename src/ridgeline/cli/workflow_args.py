@@ -46,3 +46,30 @@ def read_structure(name: str):
     from ..simulate.named import structure
 
     return structure(name)
+
+
+def add_config_arguments(p, keys: str, example: str) -> None:
+    """CONFIG.yaml and its ``key=value`` overrides (the commands with a YAML config)."""
+    p.add_argument("config", help=f"YAML config (keys: {keys})")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help=f"override config keys (e.g. {example})")
+
+
+def start_sampling(cls, args):
+    """(config, structure, calculator, output directory) of ``ridgeline umbrella`` / ``ti``: the
+    config read and checked, the output directory made and the resolved config written to it."""
+    from pathlib import Path
+
+    import yaml
+
+    from ..files import atomic_write_bytes
+    from ..names import RUN_CONFIG_FILE
+    from ..properties.sampling_config import load_sampling_config
+    from ..simulate.md_config import build_structure
+
+    config = load_sampling_config(cls, args.config, args.overrides)
+    atoms = build_structure(config.md_config())
+    calculator = config.calculator(atoms)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / RUN_CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
+    return config, atoms, calculator, out
