@@ -210,7 +210,7 @@ def markdown(data: dict) -> str:
     lines = ["# PIMD through i-PI: quantum kinetic energy, bead convergence, isotope free energy, cost", "",
              f"Machine: {data['machine']}. i-PI {data['ipi']} server as a child process, ridgeline's client (ASE's "
              f"SocketClient) over a UNIX socket; PILE-L, tau 20 fs, 300 K, 0.5 fs; errors are standard errors from the "
-             f"integrated autocorrelation time. Total {data['total_s']:.0f} s "
+             f"statistical inefficiency (pymbar). Total {data['total_s']:.0f} s "
              f"({', '.join(f'{k} {v:.0f} s' for k, v in data['seconds'].items())}); the machine's two cores "
              "were shared with other work, so the timings are indicative.", "",
              f"## Harmonic wells: kinetic energy per degree of freedom ({c['atoms']} H atoms, hbar w = {c['hbar_omega']} eV, "

@@ -90,7 +90,7 @@ def test_isotope_estimator_gives_the_heavier_mass_kinetic_and_free_energy(quantu
 
 def test_one_bead_is_classical(tmp_path):
     atoms, calculator = wells()
-    r = run_pimd(well_config(tmp_path, nbeads=1, steps=1500, equilibration=100), calculator, atoms)
+    r = run_pimd(well_config(tmp_path, nbeads=1, steps=4000, equilibration=200), calculator, atoms)
     kinetic, potential = r.per_atom("kinetic_md"), r.per_atom("potential")
     assert within(kinetic.mean, 1.5 * KT, kinetic.error) and kinetic.error < 0.05 * KT
     assert within(potential.mean, 1.5 * KT, potential.error)  # equipartition
