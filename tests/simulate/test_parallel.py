@@ -44,3 +44,15 @@ def test_saved_runs_are_reused_only_with_the_same_settings(tmp_path):
     path.write_bytes(b"not an npz")
     with pytest.raises(DataError, match="run.npz: not a readable saved run"):
         load_run(path, settings)
+
+
+def test_threads_get_their_own_calculator():
+    from ase.calculators.emt import EMT
+
+    from ridgeline.simulate.parallel import for_task
+
+    calc = EMT()
+    assert for_task(calc, "serial") is calc and for_task(calc, "process") is calc and for_task(calc, None) is calc
+    with cf.ThreadPoolExecutor(1) as pool:
+        copied = for_task(calc, pool)
+    assert copied is not calc and isinstance(copied, EMT)

@@ -49,7 +49,7 @@ from ..analysis.results import Result, pyplot, save_figure
 from ..data.frame import structure_key
 from ..errors import ConfigError, DataError
 from ..simulate.md import MD, run_md
-from ..simulate.parallel import load_run, materialize, run_tasks, save_run
+from ..simulate.parallel import for_task, load_run, materialize, run_tasks, save_run
 
 HBAR = units._hbar / units._e  # eV s
 AMU = units._amu  # kg
@@ -205,8 +205,9 @@ def thermodynamic_integration(atoms, calculator0, calculator1, temperature: floa
         saved = load_run(out / f"lambda_{i:02d}.npz", wanted) if out is not None else None
         if saved is not None:
             done[i] = {"index": i, "du": saved[0]["du"], **saved[1]}
-    tasks = [{"index": i, "atoms": atoms, "calculator0": calculator0, "calculator1": calculator1,
-              "settings": settings[i]} for i in range(points) if i not in done]
+    tasks = [{"index": i, "atoms": atoms, "calculator0": for_task(calculator0, executor),
+              "calculator1": for_task(calculator1, executor), "settings": settings[i]}
+             for i in range(points) if i not in done]
 
     def keep(position, node):
         done[node["index"]] = node

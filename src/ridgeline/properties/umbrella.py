@@ -29,7 +29,6 @@ again.
 
 from __future__ import annotations
 
-import copy
 import io
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -45,7 +44,7 @@ from ..files import atomic_write_bytes
 from ..simulate.biases import BiasedCalculator, HarmonicUmbrella
 from ..simulate.colvars import CollectiveVariable
 from ..simulate.md import MD
-from ..simulate.parallel import load_run, materialize, run_tasks, save_run
+from ..simulate.parallel import for_task, load_run, materialize, run_tasks, save_run
 
 STARTS_FILE = "starts.extxyz"
 WINDOWS_DIR = "windows"
@@ -207,9 +206,8 @@ def umbrella_sampling(atoms, calculator, cv: CollectiveVariable, centers, k, tem
                            seed)
             if out is not None:
                 _save_starts(out, starts)
-        serial = executor is None or executor in ("serial", "process")
         tasks = [{"index": i, "atoms": starts[i], "cv": cv, "settings": settings[i],
-                  "calculator": calculator if serial else copy.deepcopy(calculator)} for i in todo]
+                  "calculator": for_task(calculator, executor)} for i in todo]
 
         def keep(position, window):
             done[window.index] = window

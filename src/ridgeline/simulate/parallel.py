@@ -12,6 +12,7 @@ while one was held waits on it forever.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import copy
 import io
 import json
 import multiprocessing
@@ -93,6 +94,16 @@ class CalculatorFactory:
         return self.function(*self.args, **self.kwargs)
 
 
+def for_task(calculator, executor):
+    """The calculator to put in one task: itself where tasks run one after another or in worker
+    processes (each gets its own copy by pickling), a deep copy for any other executor (threads
+    share memory, and an ASE calculator keeps its last results)."""
+    if executor is None or (isinstance(executor, str) and executor in EXECUTORS) \
+            or isinstance(executor, cf.ProcessPoolExecutor):
+        return calculator
+    return copy.deepcopy(calculator)
+
+
 def materialize(calculator):
     """The calculator itself, or what a :class:`CalculatorFactory` builds."""
     return calculator() if isinstance(calculator, CalculatorFactory) else calculator
@@ -124,4 +135,4 @@ def load_run(path, settings: dict) -> tuple[dict, dict] | None:
     return arrays, saved["meta"]
 
 
-__all__ = ["CalculatorFactory", "EXECUTORS", "SAFE_START_METHOD", "check_picklable", "materialize", "load_run", "run_tasks", "save_run"]
+__all__ = ["CalculatorFactory", "EXECUTORS", "SAFE_START_METHOD", "check_picklable", "for_task", "materialize", "load_run", "run_tasks", "save_run"]
