@@ -136,13 +136,19 @@ def test_profile_uncertainty_scales_with_the_models_sigma(ensemble_file):
         band = profile_uncertainty(result, uq, draws=100, seed=1)
         assert band.frames == 80 and band.draws == 100
         ok = np.isfinite(result.profile.free_energy)
+        assert np.array_equal(band.resolved, ok)  # tiny sigmas: every sampled bin reweights well
         assert np.all(band.lower[ok] <= result.profile.free_energy[ok] + 1e-12)
         assert np.all(band.upper[ok] >= result.profile.free_energy[ok] - 1e-12)
         reference = np.nanargmin(result.profile.free_energy)
         assert band.upper[reference] - band.lower[reference] == pytest.approx(0.0, abs=1e-12)
-        assert 0.9 < band.min_effective_fraction <= 1.0
+        assert np.all(band.effective_fraction[ok] > 0.9)
         widths.append(np.nanmean(band.upper - band.lower))
     assert widths[0] > 0 and widths[1] / widths[0] == pytest.approx(2.0, rel=0.1)  # sigma ∝ sqrt(alpha)
+    uq.alpha["energy"] = 1e4  # sigmas of many kT: the reweighting cannot resolve bins, and says which
+    wide = profile_uncertainty(result, uq, draws=50, seed=1)
+    assert (~wide.resolved).any() and np.isnan(wide.lower[~wide.resolved]).all()
+    assert np.isfinite(wide.lower[wide.resolved]).all()
+    assert np.mean(wide.effective_fraction) < np.mean(band.effective_fraction)
     with pytest.raises(ConfigError, match="frame_every > 0"):
         profile_uncertainty(umbrella_sampling(cluster, EMT(), Distance(0, 1), centers, 4.0, steps=4, equilibration=0,
                                               pull_steps=2), uq)

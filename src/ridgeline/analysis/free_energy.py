@@ -192,9 +192,12 @@ def reweighted_profiles(samples, centers, k, temperature: float, edges, perturba
                         period: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """F(s) of the Hamiltonian perturbed by each row of ``perturbations`` (D, S) eV (one energy per
     sample, the samples of all windows in order), by MBAR reweighting of the same umbrella samples:
-    each row is the unbiased state's reduced potential beta dU_n. Returns (F_0 (B,), F_d (D, B),
-    the Kish effective sample fraction of each row (D,)), F in eV relative to the bin holding
-    ``reference``; nan where no sample fell."""
+    each row is the unbiased state's reduced potential beta dU_n. Returns (F_0 (B,), F_d (D, B), the
+    effective sample fraction (D, B): Kish's (sum w)^2 / sum w^2 of each bin's samples under the
+    row's weights over the same under the unperturbed ones), F in eV relative to the bin holding
+    ``reference``; nan where no sample fell. Where a row's energies spread over many kT within a
+    bin, a few samples take all the weight and the fraction falls towards 0: the reweighted F there
+    is not an estimate."""
     from pymbar import FES
 
     samples = [np.asarray(x, dtype=float).ravel() for x in samples]
@@ -221,9 +224,15 @@ def reweighted_profiles(samples, centers, k, temperature: float, edges, perturba
     # the unbiased state's MBAR log weights, log w_n = -log sum_k N_k exp(f_k - u_kn)
     log_w = -logsumexp(np.asarray(mbar.f_k)[:, None] - u_kn, b=n_k[:, None], axis=0)
 
+    bin_of = np.digitize(x_n, edges) - 1
+    inside = (bin_of >= 0) & (bin_of < len(mids))
+
     def kish(lw):
+        """Kish's effective sample size (sum w)^2 / sum w^2 of the samples in each bin."""
         w = np.exp(lw - lw.max())
-        return w.sum() ** 2 / np.sum(w * w)
+        sums = np.bincount(bin_of[inside], w[inside], minlength=len(mids))
+        squares = np.bincount(bin_of[inside], w[inside] ** 2, minlength=len(mids))
+        return np.divide(sums**2, squares, out=np.zeros(len(mids)), where=squares > 0)
 
     def profile(u_n):
         fes.generate_fes(u_n, x_n, fes_type="histogram", histogram_parameters={"bin_edges": edges})
@@ -233,7 +242,8 @@ def reweighted_profiles(samples, centers, k, temperature: float, edges, perturba
 
     f0 = profile(np.zeros(x_n.size))
     rows = [profile(beta * du) for du in perturbations]
-    ess = [kish(log_w - beta * du) / kish(log_w) for du in perturbations]
+    own = kish(log_w)
+    ess = [np.divide(kish(log_w - beta * du), own, out=np.zeros(len(mids)), where=own > 0) for du in perturbations]
     return f0, np.array(rows), np.array(ess)
 
 

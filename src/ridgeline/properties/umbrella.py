@@ -30,6 +30,8 @@ again.
 from __future__ import annotations
 
 import io
+import time
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -47,6 +49,7 @@ from ..simulate.md import MD
 from ..simulate.parallel import for_task, load_run, materialize, run_tasks, save_run
 
 STARTS_FILE = "starts.extxyz"
+MIN_EFFECTIVE_FRACTION = 0.1  # a bin's reweighting by a draw keeps at least this share of its effective samples
 WINDOWS_DIR = "windows"
 
 
@@ -63,6 +66,7 @@ class WindowRun(Result):
     max_forces_sigma: float | None = None  # eV/Å, the largest over the recorded steps
     out_of_domain_fraction: float | None = None  # of the recorded steps
     frames: np.ndarray | None = None  # (F, N, 3) Å, positions of every ``frame_every``-th sample (None: not kept)
+    seconds: float = 0.0  # wall time of the window's run
 
     @property
     def flagged(self) -> bool:
@@ -89,7 +93,7 @@ class UmbrellaResult(Result):
 
     def plot(self, path, title: str = "", reference=None, uncertainty: "ProfileUncertainty | None" = None) -> None:
         band = None if uncertainty is None else (uncertainty.lower, uncertainty.upper,
-                                                 f"{100 * uncertainty.confidence:g}% (model)")
+                                                 f"{100 * uncertainty.confidence:g}% (model; gaps: not resolved)")
         self.profile.plot(path, title, reference, band)
 
 
@@ -99,13 +103,14 @@ class ProfileUncertainty(Result):
     reweighted to each of ``draws`` posterior energy surfaces (:func:`profile_uncertainty`)."""
 
     bin_centers: np.ndarray  # (B,)
-    lower: np.ndarray  # (B,) eV, F(s) plus the draws' lower quantile of their shift
+    lower: np.ndarray  # (B,) eV, F(s) plus the draws' lower quantile of their shift; nan where not resolved
     upper: np.ndarray  # (B,) eV
-    sigma: np.ndarray  # (B,) eV, the draws' standard deviation
+    sigma: np.ndarray  # (B,) eV, the draws' standard deviation; nan where not resolved
     confidence: float
     draws: int
     frames: int  # structures evaluated
-    min_effective_fraction: float  # the smallest Kish effective sample fraction of a draw's reweighting
+    effective_fraction: np.ndarray  # (B,) the draws' median effective sample fraction in each bin
+    resolved: np.ndarray  # (B,) bool: effective_fraction >= MIN_EFFECTIVE_FRACTION
 
 
 def window_centers(lower: float, upper: float, count: int, period: float | None = None) -> np.ndarray:
@@ -139,6 +144,7 @@ def _run_window(task: dict) -> WindowRun:
                 frames.append(atoms.get_positions())
             samples.append(cv.value(atoms))
 
+    start = time.perf_counter()
     md = MD(task["atoms"], biased, s["ensemble"], timestep=s["timestep"], temperature=s["temperature"],
             seed=s["seed"], interval=s["interval"], observers=[record], **s["parameters"])
     md.run(s["equilibration"])
@@ -146,7 +152,7 @@ def _run_window(task: dict) -> WindowRun:
     sigma = float(run.max_forces_sigma.max()) if run.max_forces_sigma.size else None
     flags = float(run.out_of_domain.mean()) if run.out_of_domain.size else None
     return WindowRun(task["index"], s["center"], s["k"], np.asarray(samples), run.status, run.reason, sigma, flags,
-                     np.asarray(frames) if s["frame_every"] else None)
+                     np.asarray(frames) if s["frame_every"] else None, time.perf_counter() - start)
 
 
 def _pull(atoms, calculator, cv, centers, k, temperature, pull_steps, timestep, ensemble, parameters, seed) -> list:
@@ -233,7 +239,11 @@ def profile_uncertainty(result: UmbrellaResult, uq, draws: int = 200, confidence
     same umbrella samples by MBAR (:func:`~ridgeline.analysis.free_energy.reweighted_profiles`),
     and each bin's band is the profile plus the quantiles of the draws' shifts of F(s). Sampling
     noise is common to every draw, so the band is the model's alone. Reweighting is sound while the
-    shifts stay within a few kT; ``min_effective_fraction`` falling far below 1 says they do not.
+    draws' energies spread over no more than a few kT within a bin; where they spread further, a
+    few frames take all the weight (the bin's median effective sample fraction falls below
+    :data:`MIN_EFFECTIVE_FRACTION`) and the band there is not an estimate: ``resolved`` is False
+    and the band nan. Such bins are where the model does not know its energies to within kT: its
+    domain flags say so too.
     ``result`` must come from ``umbrella_sampling(..., frame_every > 0)``; ``uq``: the calculator's
     :class:`~ridgeline.uncertainty.UncertaintyModel` (``Calculator.uq``)."""
     from ..analysis.free_energy import reweighted_profiles
@@ -257,10 +267,15 @@ def profile_uncertainty(result: UmbrellaResult, uq, draws: int = 200, confidence
     reference = float(profile.bin_centers[np.nanargmin(profile.free_energy)])
     f0, fd, ess = reweighted_profiles(samples, profile.centers, profile.k, profile.temperature, profile.bin_edges,
                                       drawn - energies, reference, profile.period)
-    shift = fd - f0
-    q = np.nanquantile(shift, [0.5 * (1 - confidence), 0.5 * (1 + confidence)], axis=0)
-    return ProfileUncertainty(profile.bin_centers, profile.free_energy + q[0], profile.free_energy + q[1],
-                              np.nanstd(shift, axis=0, ddof=1), confidence, draws, len(structures), float(np.min(ess)))
+    effective = np.median(ess, axis=0)
+    resolved = (effective >= MIN_EFFECTIVE_FRACTION) & np.isfinite(profile.free_energy)
+    shift = np.where(resolved, fd - f0, np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-nan columns are the bins not resolved
+        q = np.nanquantile(shift, [0.5 * (1 - confidence), 0.5 * (1 + confidence)], axis=0)
+        sigma = np.nanstd(shift, axis=0, ddof=1)
+    return ProfileUncertainty(profile.bin_centers, profile.free_energy + q[0], profile.free_energy + q[1], sigma,
+                              confidence, draws, len(structures), effective, resolved)
 
 
 # ------------------------------------------------------------------------------------- resuming
@@ -309,5 +324,5 @@ def _load_starts(out: Path, centers, k):
     return starts if saved == [(float(c), float(kk)) for c, kk in zip(centers, k)] else None
 
 
-__all__ = ["ProfileUncertainty", "STARTS_FILE", "UmbrellaResult", "WindowRun", "profile_uncertainty",
+__all__ = ["MIN_EFFECTIVE_FRACTION", "ProfileUncertainty", "STARTS_FILE", "UmbrellaResult", "WindowRun", "profile_uncertainty",
            "umbrella_sampling", "window_centers"]
