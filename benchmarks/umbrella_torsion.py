@@ -68,21 +68,29 @@ def unbiased_profile(atoms, calculator, cv, edges, blocks: int = 5) -> dict:
     from ase import units
 
     from ridgeline.simulate.md import run_md
+    from ridgeline.simulate.parallel import load_run, save_run
 
-    values = []
-    t0 = time.perf_counter()
-    run = run_md(atoms, calculator, "langevin", steps=UNBIASED_STEPS, timestep=RUN["timestep"], temperature=TEMPERATURE,
-                 seed=7, interval=RUN["interval"], friction=0.01, observers=[lambda step, a: values.append(cv.value(a))])
-    seconds = time.perf_counter() - t0
-    values = np.array(values)[len(values) // 20:]  # the first 5% as equilibration
+    path = CACHE / "umbrella_torsion" / "unbiased.npz"
+    settings = {"steps": UNBIASED_STEPS, "timestep": RUN["timestep"], "interval": RUN["interval"], "seed": 7}
+    saved = load_run(path, settings)
+    if saved is None:
+        values = []
+        t0 = time.perf_counter()
+        run = run_md(atoms, calculator, "langevin", steps=UNBIASED_STEPS, timestep=RUN["timestep"],
+                     temperature=TEMPERATURE, seed=7, interval=RUN["interval"], friction=0.01,
+                     observers=[lambda step, a: values.append(cv.value(a))])
+        meta = {"seconds_per_step": (time.perf_counter() - t0) / max(run.step, 1), "status": run.status}
+        save_run(path, {"values": np.array(values)}, meta, settings)
+        saved = ({"values": np.array(values)}, meta)
+    values = saved[0]["values"][len(saved[0]["values"]) // 20:]  # the first 5% as equilibration
     kt = units.kB * TEMPERATURE
     per_block = [np.histogram(b, edges)[0] for b in np.array_split(values, blocks)]
     counts = np.sum(per_block, axis=0)
     f = np.where(counts > 0, -kt * np.log(np.maximum(counts, 1) / counts.sum()), np.nan)
     block_f = np.array([np.where(c > 0, -kt * np.log(np.maximum(c, 1) / c.sum()), np.nan) for c in per_block])
     err = np.nanstd(block_f, axis=0, ddof=1) / np.sqrt(blocks)
-    return {"free_energy": f, "error": err, "seconds_per_step": seconds / max(run.step, 1), "status": run.status,
-            "samples": int(values.size)}
+    return {"free_energy": f, "error": err, "seconds_per_step": saved[1]["seconds_per_step"],
+            "status": saved[1]["status"], "samples": int(values.size)}
 
 
 def aligned(f, mask):

@@ -110,7 +110,7 @@ class ProfileUncertainty(Result):
     draws: int
     frames: int  # structures evaluated
     effective_fraction: np.ndarray  # (B,) the draws' median effective sample fraction in each bin
-    resolved: np.ndarray  # (B,) bool: effective_fraction >= MIN_EFFECTIVE_FRACTION
+    resolved: np.ndarray  # (B,) bool: at least `confidence` of the draws keep MIN_EFFECTIVE_FRACTION in the bin
 
 
 def window_centers(lower: float, upper: float, count: int, period: float | None = None) -> np.ndarray:
@@ -240,9 +240,10 @@ def profile_uncertainty(result: UmbrellaResult, uq, draws: int = 200, confidence
     and each bin's band is the profile plus the quantiles of the draws' shifts of F(s). Sampling
     noise is common to every draw, so the band is the model's alone. Reweighting is sound while the
     draws' energies spread over no more than a few kT within a bin; where they spread further, a
-    few frames take all the weight (the bin's median effective sample fraction falls below
-    :data:`MIN_EFFECTIVE_FRACTION`) and the band there is not an estimate: ``resolved`` is False
-    and the band nan. Such bins are where the model does not know its energies to within kT: its
+    few frames take all the weight (the bin's effective sample fraction under that draw falls below
+    :data:`MIN_EFFECTIVE_FRACTION`). The band's ends come from the tail draws, so a bin is resolved
+    only where at least ``confidence`` of the draws keep that fraction; elsewhere ``resolved`` is
+    False and the band nan. Such bins are where the model does not know its energies to within kT: its
     domain flags say so too.
     ``result`` must come from ``umbrella_sampling(..., frame_every > 0)``; ``uq``: the calculator's
     :class:`~ridgeline.uncertainty.UncertaintyModel` (``Calculator.uq``)."""
@@ -268,7 +269,10 @@ def profile_uncertainty(result: UmbrellaResult, uq, draws: int = 200, confidence
     f0, fd, ess = reweighted_profiles(samples, profile.centers, profile.k, profile.temperature, profile.bin_edges,
                                       drawn - energies, reference, profile.period)
     effective = np.median(ess, axis=0)
-    resolved = (effective >= MIN_EFFECTIVE_FRACTION) & np.isfinite(profile.free_energy)
+    # the band's ends are set by the tail draws: a bin is resolved where the draws that keep enough
+    # effective samples make up at least the confidence level
+    kept = np.mean(ess >= MIN_EFFECTIVE_FRACTION, axis=0)
+    resolved = (kept >= confidence) & np.isfinite(profile.free_energy)
     shift = np.where(resolved, fd - f0, np.nan)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-nan columns are the bins not resolved
