@@ -122,12 +122,25 @@ class FreeEnergyProfile(Result):
         ax.legend(fontsize=8)
         order = np.argsort(self.centers)
         mids = 0.5 * (self.centers[order][1:] + self.centers[order][:-1])
-        ax_o.bar(mids, self.neighbour_overlap, width=0.6 * np.min(np.diff(self.centers[order]), initial=1.0))
+        ax_o.bar(mids, self.neighbour_overlap, width=0.6 * np.min(np.diff(self.centers[order])))
         ax_o.axhline(MIN_OVERLAP, color="C3", lw=0.8, ls="--")
         ax_o.set_ylabel("overlap")
         ax_o.set_xlabel(f"between windows{unit}")
         fig.tight_layout()
         save_figure(fig, path)
+
+
+def _biased_states(samples, centers, k, temperature: float, period):
+    """(x_n all samples in order, wrapped into one period; u_kn = beta 0.5 k_k (x_n - c_k)^2 with the
+    difference wrapped; N_k samples per window): MBAR's input for umbrella windows."""
+    def wrapped(d):
+        return (d + 0.5 * period) % period - 0.5 * period if period is not None else d
+
+    k = np.broadcast_to(np.asarray(k, dtype=float), centers.shape)
+    x_n = wrapped(np.concatenate(samples))
+    beta = 1.0 / (units.kB * temperature)
+    u_kn = beta * 0.5 * k[:, None] * wrapped(x_n[None, :] - centers[:, None]) ** 2
+    return x_n, u_kn, np.array([x.size for x in samples])
 
 
 def umbrella_profile(samples, centers, k, temperature: float, bins: int | np.ndarray = 50,
@@ -154,17 +167,9 @@ def umbrella_profile(samples, centers, k, temperature: float, bins: int | np.nda
             raise DataError(f"umbrella window {w} (centre {centers[w]:g}): needs at least 2 finite samples, "
                             f"got {x.size}")
 
-    def wrapped(d):
-        return (d + 0.5 * period) % period - 0.5 * period if period is not None else d
-
     inefficiency = np.array([timeseries_mean(x)[2] for x in samples])
     used = [decorrelated(x, g) if decorrelate else x for x, g in zip(samples, inefficiency)]
-    n_k = np.array([x.size for x in used])
-    x_n = np.concatenate(used)
-    if period is not None:
-        x_n = wrapped(x_n)
-    beta = 1.0 / (units.kB * temperature)
-    u_kn = beta * 0.5 * k[:, None] * wrapped(x_n[None, :] - centers[:, None]) ** 2
+    x_n, u_kn, n_k = _biased_states(used, centers, k, temperature, period)
     fes = FES(u_kn, n_k, verbose=False)
     if np.ndim(bins) == 0:
         lo, hi = (-0.5 * period, 0.5 * period) if period is not None else (x_n.min(), x_n.max())
@@ -200,21 +205,12 @@ def reweighted_profiles(samples, centers, k, temperature: float, edges, perturba
     is not an estimate."""
     from pymbar import FES
 
-    samples = [np.asarray(x, dtype=float).ravel() for x in samples]
-    centers = np.asarray(centers, dtype=float).ravel()
-    k = np.broadcast_to(np.asarray(k, dtype=float), centers.shape)
-    n_k = np.array([x.size for x in samples])
-    x_n = np.concatenate(samples)
+    x_n, u_kn, n_k = _biased_states([np.asarray(x, dtype=float).ravel() for x in samples],
+                                    np.asarray(centers, dtype=float).ravel(), k, temperature, period)
     perturbations = np.atleast_2d(np.asarray(perturbations, dtype=float))
     if perturbations.shape[1] != x_n.size:
         raise ConfigError(f"reweighted_profiles: {perturbations.shape[1]} energies per row for {x_n.size} samples")
-
-    def wrapped(d):
-        return (d + 0.5 * period) % period - 0.5 * period if period is not None else d
-
     beta = 1.0 / (units.kB * temperature)
-    x_n = wrapped(x_n) if period is not None else x_n
-    u_kn = beta * 0.5 * k[:, None] * wrapped(x_n[None, :] - centers[:, None]) ** 2
     fes = FES(u_kn, n_k, verbose=False)
     edges = np.asarray(edges, dtype=float)
     mids = 0.5 * (edges[1:] + edges[:-1])
