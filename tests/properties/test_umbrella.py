@@ -96,6 +96,15 @@ def test_umbrella_sampling_recovers_the_bond_free_energy(tmp_path):
     Counting.calls = 0
     umbrella_sampling(pair(), Counting(), Distance(0, 1), centers, 3.0, bins=edges, output_dir=tmp_path, **RUN)
     assert 0 < Counting.calls < 2 * (RUN["steps"] + RUN["equilibration"]) + 10
+    # another structure (here: another run_key) pulls its own starts and runs every window again
+    from ase.io import read
+
+    tag = read(tmp_path / "starts.extxyz", index=0).info["umbrella_run"]
+    Counting.calls = 0
+    umbrella_sampling(pair(), Counting(), Distance(0, 1), centers, 3.0, bins=edges, output_dir=tmp_path,
+                      run_key={"model": "other"}, **RUN)
+    assert read(tmp_path / "starts.extxyz", index=0).info["umbrella_run"] != tag
+    assert Counting.calls > len(centers) * (RUN["steps"] + RUN["equilibration"] + RUN["pull_steps"])
 
 
 def test_windows_on_a_thread_pool_equal_the_serial_ones():

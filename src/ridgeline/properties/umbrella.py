@@ -29,7 +29,9 @@ again.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import time
 import warnings
 from dataclasses import dataclass, field, fields
@@ -198,20 +200,22 @@ def umbrella_sampling(atoms, calculator, cv: CollectiveVariable, centers, k, tem
     if np.any(k <= 0) or steps < 2 or equilibration < 0 or pull_steps < 0 or frame_every < 0:
         raise ConfigError("umbrella sampling needs k > 0, steps >= 2, and equilibration, pull_steps and frame_every >= 0")
     cv.check_atoms(len(atoms))
-    identity = {"structure": structure_key(atoms), "cv": [type(cv).__name__, *map(int, getattr(cv, "indices", ()))],
+    identity = {"structure": structure_key(atoms), "cv": [type(cv).__name__, *map(int, getattr(cv, "indices", ())),
+                                                          getattr(cv, "r0", None)],
                 "pull_steps": int(pull_steps), "run_key": run_key or {}}
+    tag = "run-" + hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
     settings = [_settings(c, kk, temperature, steps, equilibration, interval, timestep, ensemble, parameters, seed + i,
                           frame_every, identity) for i, (c, kk) in enumerate(zip(centers, k))]
     out = Path(output_dir) if output_dir is not None else None
     done = _load_windows(out, settings) if out is not None else {}
     todo = [i for i in range(len(centers)) if i not in done]
     if todo:
-        starts = _load_starts(out, centers, k) if out is not None else None
+        starts = _load_starts(out, centers, k, tag) if out is not None else None
         if starts is None:
             starts = _pull(atoms, calculator, cv, centers, k, temperature, pull_steps, timestep, ensemble, parameters,
                            seed)
             if out is not None:
-                _save_starts(out, starts)
+                _save_starts(out, starts, tag)
         tasks = [{"index": i, "atoms": starts[i], "cv": cv, "settings": settings[i],
                   "calculator": for_task(calculator, executor)} for i in todo]
 
@@ -308,15 +312,18 @@ def _load_windows(out: Path, settings: list[dict]) -> dict[int, WindowRun]:
     return done
 
 
-def _save_starts(out: Path, starts: list) -> None:
+def _save_starts(out: Path, starts: list, tag: str) -> None:
     buffer = io.StringIO()
-    write(buffer, starts, format="extxyz")  # each start's info holds its window's centre and k
+    for atoms in starts:  # each start's info holds its window's centre and k and the run's identity
+        atoms.info["umbrella_run"] = tag
+    write(buffer, starts, format="extxyz")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / STARTS_FILE, buffer.getvalue().encode())
 
 
-def _load_starts(out: Path, centers, k):
-    """The saved starts, where they were pulled for these centres and spring constants."""
+def _load_starts(out: Path, centers, k, tag: str):
+    """The saved starts, where they were pulled for these centres and spring constants in a run of
+    the same structure, CV, pull and ``run_key`` (``tag``: their hash)."""
     path = out / STARTS_FILE
     if not path.exists():
         return None
@@ -324,8 +331,8 @@ def _load_starts(out: Path, centers, k):
         starts = read(path, index=":")
     except Exception as err:
         raise DataError(f"{path}: not readable ({type(err).__name__}: {err}); delete it to pull the windows again") from err
-    saved = [(a.info.get("umbrella_center"), a.info.get("umbrella_k")) for a in starts]
-    return starts if saved == [(float(c), float(kk)) for c, kk in zip(centers, k)] else None
+    saved = [(a.info.get("umbrella_center"), a.info.get("umbrella_k"), a.info.get("umbrella_run")) for a in starts]
+    return starts if saved == [(float(c), float(kk), tag) for c, kk in zip(centers, k)] else None
 
 
 __all__ = ["MIN_EFFECTIVE_FRACTION", "ProfileUncertainty", "STARTS_FILE", "UmbrellaResult", "WindowRun", "profile_uncertainty",
